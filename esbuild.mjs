@@ -33,9 +33,7 @@ const common = {
   legalComments: 'none',
 };
 
-const builds = [
-  ...nodeTargets.map((t) => ({ ...common, ...t, platform: 'node', format: 'cjs', target: 'node20' })),
-];
+const builds = [...nodeTargets.map((t) => ({ ...common, ...t, platform: 'node', format: 'cjs', target: 'node20' }))];
 if (webviewEntries.length) {
   builds.push({
     ...common,

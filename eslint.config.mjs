@@ -18,6 +18,11 @@ export default tseslint.config(
   {
     // The engine runs in workers and the CLI: it must never depend on the VS Code API.
     files: ['src/engine/**/*.ts', 'src/worker/**/*.ts', 'src/cli/**/*.ts', 'src/shared/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'The engine, worker, CLI and shared code must not import vscode.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'vscode', message: 'The engine, worker, CLI and shared code must not import vscode.' }] },
+      ],
+    },
   },
 );

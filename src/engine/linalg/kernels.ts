@@ -77,7 +77,12 @@ export class Kernels {
   }
 
   /** alpha·op(A)·op(B) + beta·C, computed by onnxruntime (MLAS). A, B (and C) share one dtype. */
-  async gemm<T extends FloatArray>(a: Mat<T>, b: Mat<T>, c: Mat<T> | undefined, opts: GemmOptions = {}): Promise<Mat<T>> {
+  async gemm<T extends FloatArray>(
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T> | undefined,
+    opts: GemmOptions = {},
+  ): Promise<Mat<T>> {
     const transA = !!opts.transA;
     const transB = !!opts.transB;
     const alpha = opts.alpha ?? 1;
@@ -117,7 +122,12 @@ export class Kernels {
         { name: 'B', elemType: elem, dims: ['b0', 'b1'] },
       ];
       if (c) inputs.push({ name: 'C', elemType: elem, dims: ['c0', 'c1'] });
-      return buildModel({ name: key, nodes: [node], inputs, outputs: [{ name: 'Y', elemType: elem, dims: ['y0', 'y1'] }] });
+      return buildModel({
+        name: key,
+        nodes: [node],
+        inputs,
+        outputs: [{ name: 'Y', elemType: elem, dims: ['y0', 'y1'] }],
+      });
     });
     const O = ort();
     const feeds: Record<string, OrtTypes.Tensor> = {

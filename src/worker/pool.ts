@@ -1,0 +1,198 @@
+/**
+ * A small pool of worker threads running the engine. Each worker takes one job at a time (a job
+ * already keeps both cores busy through onnxruntime's thread pool), jobs queue in order, and
+ * cancellation is guaranteed to take effect at once: the job's promise rejects immediately, and a
+ * worker that has not wound the job down within `cancelGraceMs` is terminated and replaced (a long
+ * native GEMM cannot be interrupted from JS).
+ */
+import { Worker } from 'node:worker_threads';
+import { QuantLensError } from '../engine/errors';
+import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError } from '../shared/rpc';
+import type { WorkerMethods } from '../shared/workerProtocol';
+
+export interface CallOptions<G> {
+  signal?: AbortSignal;
+  onProgress?: (progress: G) => void;
+}
+
+export interface PoolOptions {
+  /** Path of the worker script (dist/worker.js, or src/worker/main.ts with tsx in tests). */
+  script: string;
+  size?: number;
+  execArgv?: string[];
+  /** How long a cancelled job may take to stop before its worker is terminated. */
+  cancelGraceMs?: number;
+  env?: Record<string, string>;
+}
+
+interface Job {
+  id: number;
+  message: RequestMessage<WorkerMethods>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  onProgress?: (p: unknown) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  settled: boolean;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+export class WorkerError extends Error {
+  constructor(readonly error: SerializedError) {
+    super(error.message);
+  }
+}
+
+/** Turns a worker-side error back into the error type the caller expects. */
+function reviveError(e: SerializedError): Error {
+  if (e.code === 'internal') return new WorkerError(e);
+  return new QuantLensError(
+    e.code as ConstructorParameters<typeof QuantLensError>[0],
+    stripFile(e.message, e.file),
+    e.file,
+  );
+}
+
+function stripFile(message: string, file: string | undefined): string {
+  return file && message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+}
+
+export class WorkerPool {
+  private slots: Slot[] = [];
+  private queue: Job[] = [];
+  private nextId = 1;
+  private disposed = false;
+  private readonly size: number;
+  private readonly grace: number;
+
+  constructor(private readonly options: PoolOptions) {
+    this.size = Math.max(1, options.size ?? 1);
+    this.grace = options.cancelGraceMs ?? 100;
+  }
+
+  call<M extends keyof WorkerMethods>(
+    method: M,
+    params: WorkerMethods[M]['params'],
+    opts: CallOptions<WorkerMethods[M]['progress']> = {},
+  ): Promise<WorkerMethods[M]['result']> {
+    if (this.disposed) return Promise.reject(new Error('worker pool is disposed'));
+    if (opts.signal?.aborted) return Promise.reject(new QuantLensError('cancelled', 'cancelled'));
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const job: Job = {
+        id,
+        message: { kind: 'request', id, method, params } as RequestMessage<WorkerMethods>,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        onProgress: opts.onProgress as ((p: unknown) => void) | undefined,
+        signal: opts.signal,
+        settled: false,
+      };
+      if (opts.signal) {
+        job.onAbort = () => this.cancel(job);
+        opts.signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** Number of jobs running or waiting. */
+  get pending(): number {
+    return this.queue.length + this.slots.filter((s) => s.job).length;
+  }
+
+  private settle(job: Job, ok: boolean, value: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
+    if (ok) job.resolve(value);
+    else job.reject(value);
+  }
+
+  private cancel(job: Job): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    this.settle(job, false, new QuantLensError('cancelled', 'cancelled'));
+    const slot = this.slots.find((s) => s.job === job);
+    if (!slot) return;
+    slot.worker.postMessage({ kind: 'cancel', id: job.id } satisfies CancelMessage);
+    const timer = setTimeout(() => {
+      if (slot.job === job) this.replace(slot);
+    }, this.grace);
+    timer.unref?.();
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.options.script, {
+      execArgv: this.options.execArgv,
+      env: this.options.env ? { ...process.env, ...this.options.env } : undefined,
+    });
+    const slot: Slot = { worker, job: undefined };
+    worker.on('message', (msg: ReplyMessage<WorkerMethods>) => this.onMessage(slot, msg));
+    worker.on('error', (err) => this.onCrash(slot, err));
+    worker.on('exit', (code) => {
+      if (slot.job) this.onCrash(slot, new Error(`worker exited with code ${code}`));
+      this.slots = this.slots.filter((s) => s !== slot);
+      this.pump();
+    });
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private replace(slot: Slot): void {
+    slot.job = undefined;
+    this.slots = this.slots.filter((s) => s !== slot);
+    void slot.worker.terminate();
+    this.pump();
+  }
+
+  private onCrash(slot: Slot, err: Error): void {
+    const job = slot.job;
+    slot.job = undefined;
+    if (job) this.settle(job, false, new WorkerError({ code: 'internal', message: `worker failed: ${err.message}` }));
+    this.replace(slot);
+  }
+
+  private onMessage(slot: Slot, msg: ReplyMessage<WorkerMethods>): void {
+    const job = slot.job;
+    if (!job || job.id !== msg.id) return; // a reply from a job that was cancelled and replaced
+    if (msg.kind === 'progress') {
+      if (!job.settled) job.onProgress?.(msg.progress);
+      return;
+    }
+    slot.job = undefined;
+    if (msg.kind === 'result') this.settle(job, true, msg.result);
+    else this.settle(job, false, reviveError(msg.error));
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.disposed) return;
+    while (this.queue.length) {
+      let slot = this.slots.find((s) => !s.job);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref();
+      slot.worker.postMessage(job.message);
+    }
+    for (const s of this.slots) if (!s.job) s.worker.unref();
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const job of this.queue) this.settle(job, false, new QuantLensError('cancelled', 'cancelled'));
+    this.queue = [];
+    const slots = this.slots;
+    this.slots = [];
+    for (const s of slots) if (s.job) this.settle(s.job, false, new QuantLensError('cancelled', 'cancelled'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
