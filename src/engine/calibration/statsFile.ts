@@ -1,0 +1,163 @@
+/**
+ * The calibration statistics file: safetensors holding, per weight tensor N,
+ *   N.act_mean_abs  F32 [in]      max over batches of the per-batch mean |x| (L²QER's statistic, raw)
+ *   N.act_rms       F32 [in]      sqrt(mean x²) over all tokens (QERA-approx)
+ *   N.act_gram      F32|F64 [in,in] mean of x xᵀ over all tokens (QERA-exact, optional)
+ *   N.act_samples   F32 [rows,in] a bounded sample of activation rows (QLLM analysis, optional)
+ * and __metadata__ {"format": "quant-lens-stats", "version": "1", "tokens": JSON {N: count}, …}.
+ */
+import { basename } from 'node:path';
+import { QuantLensError } from '../errors';
+import { RandomAccessFile } from '../readers/fileAccess';
+import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from '../readers/safetensors';
+import { decodeToFloat32 } from '../readers/dtypes';
+import { elementCount } from '../readers/checkpoint';
+import { f32Bytes, f64Bytes, writeSafetensorsFile, type TensorToWrite } from '../writers/safetensorsWriter';
+import type { LayerStatistics } from './accumulator';
+
+export const STATS_SUFFIXES = ['act_mean_abs', 'act_rms', 'act_gram', 'act_samples'] as const;
+export type StatKind = (typeof STATS_SUFFIXES)[number];
+
+export interface StatsFileInfo {
+  path: string;
+  metadata: Record<string, string>;
+  /** Weight names with at least one statistic, and which statistics each has. */
+  layers: Map<string, Set<StatKind>>;
+  tokens: Record<string, number>;
+}
+
+export class StatsFile {
+  private constructor(
+    readonly info: StatsFileInfo,
+    private readonly file: RandomAccessFile,
+    private readonly entries: Map<string, SafetensorsEntry>,
+  ) {}
+
+  static async open(path: string): Promise<StatsFile> {
+    const file = await RandomAccessFile.open(path);
+    try {
+      const header = await readSafetensorsHeader(file);
+      const entries = new Map(header.entries.map((e) => [e.name, e]));
+      const layers = new Map<string, Set<StatKind>>();
+      for (const e of header.entries) {
+        const m = /^(.*)\.(act_mean_abs|act_rms|act_gram|act_samples)$/.exec(e.name);
+        if (!m) continue;
+        const kinds = layers.get(m[1]!) ?? new Set<StatKind>();
+        kinds.add(m[2] as StatKind);
+        layers.set(m[1]!, kinds);
+      }
+      if (layers.size === 0) {
+        throw new QuantLensError(
+          'malformed',
+          'holds no activation statistics (no tensors named <weight>.act_mean_abs, .act_rms, …)',
+          path,
+        );
+      }
+      let tokens: Record<string, number> = {};
+      if (header.metadata.tokens) {
+        try {
+          tokens = JSON.parse(header.metadata.tokens) as Record<string, number>;
+        } catch {
+          throw new QuantLensError('malformed', '__metadata__.tokens is not JSON', path);
+        }
+      }
+      return new StatsFile({ path, metadata: header.metadata, layers, tokens }, file, entries);
+    } catch (e) {
+      await file.close();
+      throw e;
+    }
+  }
+
+  has(layer: string, kind: StatKind): boolean {
+    return this.info.layers.get(layer)?.has(kind) ?? false;
+  }
+
+  /** Reads one statistic, checking that its shape fits a layer with `inFeatures` input channels. */
+  async read(layer: string, kind: StatKind, inFeatures: number): Promise<Float32Array> {
+    const e = this.entries.get(`${layer}.${kind}`);
+    if (!e) {
+      throw new QuantLensError('needs-calibration', `has no ${kind} for layer "${layer}"`, this.info.path);
+    }
+    const okShape =
+      kind === 'act_gram'
+        ? e.shape.length === 2 && e.shape[0] === inFeatures && e.shape[1] === inFeatures
+        : kind === 'act_samples'
+          ? e.shape.length === 2 && e.shape[1] === inFeatures
+          : e.shape.length === 1 && e.shape[0] === inFeatures;
+    if (!okShape) {
+      throw new QuantLensError(
+        'malformed',
+        `${e.name} has shape [${e.shape.join(', ')}], which does not fit a layer with ${inFeatures} input features`,
+        this.info.path,
+      );
+    }
+    return readSafetensorsTensor(this.file, e);
+  }
+
+  /** The Gram in float64 (read from F64 directly to keep its precision). */
+  async readGram(layer: string, inFeatures: number): Promise<Float64Array> {
+    const e = this.entries.get(`${layer}.act_gram`);
+    if (e?.elementType === 'F64') {
+      if (e.shape[0] !== inFeatures || e.shape[1] !== inFeatures) await this.read(layer, 'act_gram', inFeatures);
+      const bytes = await this.file.read(e.offset, e.byteLength, e.name);
+      const out = new Float64Array(elementCount(e.shape));
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < out.length; i++) out[i] = dv.getFloat64(8 * i, true);
+      return out;
+    }
+    const f = await this.read(layer, 'act_gram', inFeatures);
+    return Float64Array.from(f);
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+
+  get name(): string {
+    return basename(this.info.path);
+  }
+}
+
+/** Decodes a stat that was read raw (kept for callers holding bytes). */
+export function decodeStat(bytes: Uint8Array, count: number): Float32Array {
+  return decodeToFloat32('F32', bytes, count);
+}
+
+export async function writeStatsFile(
+  path: string,
+  stats: Map<string, LayerStatistics>,
+  extraMetadata: Record<string, string> = {},
+): Promise<void> {
+  const tensors: TensorToWrite[] = [];
+  const tokens: Record<string, number> = {};
+  for (const [name, s] of stats) {
+    tokens[name] = s.tokens;
+    tensors.push({ name: `${name}.act_mean_abs`, dtype: 'F32', shape: [s.channels], bytes: () => f32Bytes(s.meanAbs) });
+    tensors.push({ name: `${name}.act_rms`, dtype: 'F32', shape: [s.channels], bytes: () => f32Bytes(s.rms) });
+    if (s.gram) {
+      const g = s.gram;
+      tensors.push({
+        name: `${name}.act_gram`,
+        dtype: 'F64',
+        shape: [s.channels, s.channels],
+        bytes: () => f64Bytes(g),
+      });
+    }
+    if (s.samples && s.samples.rows > 0) {
+      const smp = s.samples;
+      tensors.push({
+        name: `${name}.act_samples`,
+        dtype: 'F32',
+        shape: [smp.rows, s.channels],
+        bytes: () => f32Bytes(smp.data),
+      });
+    }
+  }
+  await writeSafetensorsFile(path, tensors, {
+    format: 'quant-lens-stats',
+    version: '1',
+    tokens: JSON.stringify(tokens),
+    act_mean_abs: 'max over calibration batches of the per-batch mean |x| per input channel (LQER semantics)',
+    ...extraMetadata,
+  });
+}

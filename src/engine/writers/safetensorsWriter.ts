@@ -1,0 +1,141 @@
+/**
+ * Streaming safetensors writer: the header is computed from the tensor list up front, then each
+ * tensor's bytes are produced and written in order, so exporting a large checkpoint never holds
+ * more than one tensor in memory. Writes to a temporary name and renames at the end, so an
+ * interrupted export never leaves a truncated file behind under the real name.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { ELEMENT_BITS, type ElementType } from '../readers/dtypes';
+import { elementCount } from '../readers/checkpoint';
+import { QuantLensError } from '../errors';
+
+export interface TensorToWrite {
+  name: string;
+  dtype: ElementType;
+  shape: number[];
+  /** Produces the little-endian bytes; called once, in file order. */
+  bytes: () => Promise<Uint8Array> | Uint8Array;
+}
+
+export function byteLengthOf(dtype: ElementType, shape: number[]): number {
+  return Math.ceil((elementCount(shape) * ELEMENT_BITS[dtype]) / 8);
+}
+
+export function encodeHeader(tensors: Omit<TensorToWrite, 'bytes'>[], metadata?: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  const names = new Set<string>();
+  for (const t of tensors) {
+    if (names.has(t.name)) throw new QuantLensError('bad-argument', `duplicate tensor name "${t.name}"`);
+    names.add(t.name);
+    const n = byteLengthOf(t.dtype, t.shape);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
+  }
+  let json = JSON.stringify(header);
+  // Pad so the data buffer starts 8-byte aligned, as the reference writer does.
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const head = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + head.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  return out;
+}
+
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: TensorToWrite[],
+  metadata?: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const tmp = `${path}.partial-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  let ok = false;
+  try {
+    await fh.write(encodeHeader(tensors, metadata));
+    for (const t of tensors) {
+      if (signal?.aborted) throw new QuantLensError('cancelled', 'cancelled');
+      const bytes = await t.bytes();
+      const expected = byteLengthOf(t.dtype, t.shape);
+      if (bytes.length !== expected) {
+        throw new Error(`tensor "${t.name}": produced ${bytes.length} bytes, expected ${expected}`);
+      }
+      await fh.write(bytes);
+    }
+    ok = true;
+  } finally {
+    await fh.close();
+    if (!ok) await unlink(tmp).catch(() => undefined);
+  }
+  await rename(tmp, path);
+}
+
+/** Little-endian bytes of a float32 array (a view, no copy, when aligned). */
+export function f32Bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export function f64Bytes(a: Float64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** float32 → bfloat16 with round-to-nearest-even (as torch casts), NaN kept NaN. */
+export function bf16Bytes(a: Float32Array): Uint8Array {
+  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const out = new Uint8Array(a.length * 2);
+  for (let i = 0; i < a.length; i++) {
+    const x = u[i]!;
+    const h = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = (h >>> 8) & 0xff;
+  }
+  return out;
+}
+
+/** float32 → IEEE half with round-to-nearest-even, overflow to ±inf. */
+export function f16Bytes(a: Float32Array): Uint8Array {
+  const out = new Uint8Array(a.length * 2);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < a.length; i++) {
+    f[0] = a[i]!;
+    const x = u[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    let h: number;
+    if (exp === 0xff) h = sign | 0x7c00 | (mant ? 0x200 : 0);
+    else {
+      const e = exp - 127 + 15;
+      if (e >= 0x1f) h = sign | 0x7c00;
+      else if (e <= 0) {
+        if (e < -10) h = sign;
+        else {
+          mant |= 0x800000;
+          const shift = 14 - e;
+          const half = 1 << (shift - 1);
+          const rem = mant & ((1 << shift) - 1);
+          let m = mant >>> shift;
+          if (rem > half || (rem === half && m & 1)) m++;
+          h = sign | m;
+        }
+      } else {
+        let m = mant >>> 13;
+        const rem = mant & 0x1fff;
+        let ee = e;
+        if (rem > 0x1000 || (rem === 0x1000 && m & 1)) {
+          m++;
+          if (m === 0x400) {
+            m = 0;
+            ee++;
+          }
+        }
+        h = ee >= 0x1f ? sign | 0x7c00 : sign | (ee << 10) | m;
+      }
+    }
+    out[2 * i] = h & 0xff;
+    out[2 * i + 1] = h >>> 8;
+  }
+  return out;
+}
