@@ -1,0 +1,207 @@
+/**
+ * MXINT fake quantization, in the two flavours the official repositories implement.
+ *
+ * `lqer`: LQER's `block_fp` quantizer, reproduced bit for bit (algorithms.md §2.1, checked against
+ * fixtures produced by the official code). Every float32 rounding of the reference is reproduced;
+ * the comments name the reference step each line stands for. Two effects of how the reference
+ * assembles its output are reproduced too: `F.fold` sums the blocks into a zeroed tensor and the
+ * pass-through mix is `keep·q + close·x`, so no output is ever −0 (hence the `+ 0` below), and a
+ * NaN tile stays NaN even where x is close to 0 (0·NaN = NaN).
+ *
+ * `qera`: QERA's `mxint` quantizer: floor exponent read from the float32 exponent field, magnitudes
+ * scaled by 2^(w−2), bf16-subnormal inputs flushed to zero.
+ *
+ * Hot loops avoid data-dependent branches (signs are applied from the sign bit, maxima taken on
+ * integer bit patterns): mispredictions on random signs cost more than the arithmetic.
+ */
+import type { MxintFormat } from './format';
+import { ROUND_HALF_EVEN_MAGIC, pow2 } from './float32';
+import { TileAbsMax, bandAbsMax, bitsView, tileGrid } from './tiling';
+
+/** torch.isclose(x, 0): |x| ≤ atol + rtol·0 with atol = 1e-8, compared in float32. */
+const CLOSE_TO_ZERO = Math.fround(1e-8);
+/** The `+ 1e-9` of `abs(x) + 1e-9`, as the float32 constant torch adds. */
+const NUDGE = Math.fround(1e-9);
+const SIGN_BIT_OF_NEGATIVE_ZERO = 0x80000000;
+
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/**
+ * ceil(torch.log2(m)) for a float32 m > 0: log2 is rounded to float32 before the ceil, so a max a
+ * few ulps above 2^E keeps exponent E. The exponent field answers directly unless m is a power of
+ * two (E = e) or within 2^−10 above one, where float32 log2 may round to e; only then is log2 called.
+ */
+function ceilFloat32Log2(m: number): number {
+  scratchF32[0] = m;
+  const bits = scratchU32[0] as number;
+  const field = bits >>> 23;
+  const mantissa = bits & 0x7fffff;
+  if (field !== 0 && field !== 255) {
+    if (mantissa === 0) return field - 127;
+    // m ≥ 2^e·(1 + 2^−10): log2 m − e > 1.4e-3, far above float32's ulp at |e| ≤ 128 (1.5e-5).
+    if (mantissa >= 0x2000) return field - 126;
+  }
+  return Math.ceil(Math.fround(Math.log2(m)));
+}
+
+/**
+ * LQER `block_fp`. Not idempotent: quantizing an output again can move it (the 1e-9 nudge and the
+ * ceil exponent interact), so callers must never re-quantize W_q.
+ */
+export function fakeQuantizeMxintLqer(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  format: MxintFormat,
+  out: Float32Array,
+): void {
+  const grid = tileGrid(rows, cols, format.tile);
+  const bits = bitsView(data);
+  const bias = 2 ** (format.exponentBits - 1) - 1;
+  const minExponent = -bias;
+  const maxExponent = 2 ** format.exponentBits - 1 - bias;
+  const shift = 2 ** (format.bits - 1);
+  const maxCode = shift - 1;
+  const closeToZero = CLOSE_TO_ZERO;
+  const nudge = NUDGE;
+  const magic = ROUND_HALF_EVEN_MAGIC;
+  const amax = new TileAbsMax(grid.tilesAcross);
+  // 2^E per tile; 0 marks a tile whose every element passes through (see below).
+  const scale = new Float64Array(grid.tilesAcross);
+  // 2^E/2^(w−1) and its inverse, per tile: one band of [16, 1] tiles revisits each tile 16 times.
+  const step = new Float64Array(grid.tilesAcross);
+  const inverseStep = new Float64Array(grid.tilesAcross);
+
+  for (let r0 = 0; r0 < rows; r0 += grid.tileRows) {
+    const r1 = Math.min(r0 + grid.tileRows, rows);
+    bandAbsMax(bits, grid, r0, r1, amax);
+    for (let t = 0; t < grid.tilesAcross; t++) {
+      const blockMax = amax.values[t] as number;
+      // A tile whose max is ≤ 1e-8 holds only isclose-to-0 elements, which the reference passes
+      // through unchanged; this also covers the all-zero tiles its "smallest non-zero max" rule
+      // exists for, so that rule never shows in the output.
+      if (blockMax <= CLOSE_TO_ZERO) {
+        scale[t] = 0;
+        continue;
+      }
+      let exponent = ceilFloat32Log2(blockMax);
+      if (exponent < minExponent) exponent = minExponent;
+      else if (exponent > maxExponent) exponent = maxExponent;
+      // float32 2^E: 2^128 overflows to Infinity, so a tile with max > 2^127 becomes NaN, as in
+      // the reference (x/∞ = 0, then ∞·0), pass-through elements included. A NaN max (NaN in the
+      // tile) gives a NaN scale and a NaN tile, as torch does.
+      const s = Math.fround(pow2(exponent));
+      scale[t] = s;
+      // 2^E and 2^(w−1) are powers of two, so dividing by 2^E then multiplying by 2^(w−1) is one
+      // exact multiplication by the inverse step (a quotient too small for float32's normal range
+      // would round to code 0 either way).
+      step[t] = s / shift;
+      inverseStep[t] = shift / s;
+    }
+
+    for (let r = r0; r < r1; r++) {
+      const rowStart = r * cols;
+      for (let t = 0; t < grid.tilesAcross; t++) {
+        const start = rowStart + t * grid.tileCols;
+        const end = Math.min(start + grid.tileCols, rowStart + cols);
+        const s = scale[t] as number;
+        if (s === 0) {
+          for (let i = start; i < end; i++) out[i] = (data[i] as number) + 0;
+          continue;
+        }
+        if (!(s < Infinity)) {
+          out.fill(NaN, start, end);
+          continue;
+        }
+        const tileStep = step[t] as number;
+        const tileInverseStep = inverseStep[t] as number;
+        for (let i = start; i < end; i++) {
+          const x = data[i] as number;
+          const magnitude = Math.abs(x);
+          if (magnitude <= closeToZero) {
+            out[i] = x + 0;
+            continue;
+          }
+          // round((|x| + 1e-9) / 2^E · 2^(w−1)) with the sum in float32, half to even, then the
+          // clamp to [0, 2^(w−1)−1].
+          let code = Math.fround(magnitude + nudge) * tileInverseStep + magic - magic;
+          if (code > maxCode) code = maxCode;
+          // sign(x + 1e-9) is the sign bit of x here because |x| > 1e-8; sign·2^E·(m/2^(w−1)) is
+          // exact.
+          out[i] = tileStep * code * (1 - 2 * ((bits[i] as number) >>> 31)) + 0;
+        }
+      }
+    }
+  }
+}
+
+/** QERA `mxint`. Tiles generalise its single `block_axis`: [1, n] is axis −1, [n, 1] is axis 0. */
+export function fakeQuantizeMxintQera(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  format: MxintFormat,
+  out: Float32Array,
+): void {
+  const grid = tileGrid(rows, cols, format.tile);
+  const bits = bitsView(data);
+  const shift = 2 ** (format.bits - 2);
+  const inverseShift = 1 / shift;
+  const maxCode = 2 ** (format.bits - 1) - 1;
+  const magic = ROUND_HALF_EVEN_MAGIC;
+  const maxField = new Int32Array(grid.tilesAcross);
+  const scale = new Float64Array(grid.tilesAcross);
+  const inverseScale = new Float64Array(grid.tilesAcross);
+
+  for (let r0 = 0; r0 < rows; r0 += grid.tileRows) {
+    const r1 = Math.min(r0 + grid.tileRows, rows);
+    // Shared exponent = the largest float32 exponent field in the tile. Elements below the bf16
+    // (= float32) smallest normal are flushed to 0 first; their field is 0, so they never win.
+    maxField.fill(0);
+    for (let r = r0; r < r1; r++) {
+      const rowStart = r * cols;
+      for (let t = 0; t < grid.tilesAcross; t++) {
+        const start = rowStart + t * grid.tileCols;
+        const end = Math.min(start + grid.tileCols, rowStart + cols);
+        let m = maxField[t] as number;
+        for (let i = start; i < end; i++) {
+          const d = (((bits[i] as number) >>> 23) & 0xff) - m;
+          m += d & ~(d >> 31);
+        }
+        maxField[t] = m;
+      }
+    }
+    for (let t = 0; t < grid.tilesAcross; t++) {
+      // An all-zero tile gets field 1; the float built from the field is 2^(field−127), and
+      // field 255 builds Infinity, as the reference's bit cast does.
+      const field = (maxField[t] as number) || 1;
+      scale[t] = Math.fround(pow2(field - 127));
+      // Exact: a power of two (1/∞ = 0 matches x/∞ = 0).
+      inverseScale[t] = 1 / (scale[t] as number);
+    }
+
+    for (let r = r0; r < r1; r++) {
+      const rowStart = r * cols;
+      for (let t = 0; t < grid.tilesAcross; t++) {
+        const start = rowStart + t * grid.tileCols;
+        const end = Math.min(start + grid.tileCols, rowStart + cols);
+        const s = scale[t] as number;
+        // A product too small for float32's normal range would round to code 0 either way, so
+        // x/2^E needs no fround.
+        const inverse = inverseScale[t] as number;
+        for (let i = start; i < end; i++) {
+          const u = bits[i] as number;
+          const magnitude = u & 0x7f800000 ? Math.abs(data[i] as number) : 0;
+          let code = magnitude * inverse * shift + magic - magic;
+          if (code > maxCode) code = maxCode;
+          // (code · 2^E) can overflow float32 to ∞ before the division, as in the reference.
+          const y = Math.fround(code * s) * inverseShift;
+          // The reference applies the sign with x < 0: a flushed negative subnormal comes out as
+          // −0, but −0 itself as +0.
+          out[i] = u === SIGN_BIT_OF_NEGATIVE_ZERO ? 0 : y * (1 - 2 * (u >>> 31));
+        }
+      }
+    }
+  }
+}
