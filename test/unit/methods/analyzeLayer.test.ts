@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyzeLayer, type LayerInput } from '../../../src/engine/methods/analyzeLayer';
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+}
+
+/** A layer with outlier input channels and activations whose scale varies strongly by channel. */
+function layer(out: number, nIn: number, seed = 1): LayerInput {
+  const r = rng(seed);
+  const data = Float32Array.from({ length: out * nIn }, () => r() * 0.2);
+  const tokens = 64;
+  const chanScale = Float64Array.from({ length: nIn }, (_, i) => (i % 7 === 0 ? 8 : 0.3 + Math.abs(r())));
+  const X = Float64Array.from({ length: tokens * nIn }, (_, t) => r() * 2 * chanScale[t % nIn]!);
+  const meanAbs = new Float32Array(nIn);
+  const rms = new Float32Array(nIn);
+  const gram = new Float64Array(nIn * nIn);
+  for (let t = 0; t < tokens; t++)
+    for (let i = 0; i < nIn; i++) {
+      const xi = X[t * nIn + i]!;
+      meanAbs[i] += Math.abs(xi) / tokens;
+      rms[i] += (xi * xi) / tokens;
+      for (let j = 0; j < nIn; j++) gram[i * nIn + j] += (xi * X[t * nIn + j]!) / tokens;
+    }
+  for (let i = 0; i < nIn; i++) rms[i] = Math.sqrt(rms[i]!);
+  return { name: 'blocks.0.fc1.weight', data, out, in: nIn, calibration: { meanAbs, rms, gram, tokens } };
+}
+
+const base = { weightFormat: 'mxint3', factorFormat: 'fp32', factorTiling: 'last-dim', maxRank: 12 } as const;
+
+test('LQER with unquantized factors: the weight error at rank k is the tail energy of σ(E)', async () => {
+  const a = await analyzeLayer(layer(40, 32), { ...base, method: 'lqer' });
+  assert.equal(a.sigmaPlain.length, 32);
+  assert.deepEqual(a.sigmaScaled, a.sigmaPlain);
+  let tail = a.sigmaPlain.reduce((s, v) => s + v * v, 0);
+  assert.ok(Math.abs(tail - a.norms.errorSq) < 1e-9 * tail, 'Σσ² = ‖E‖²');
+  for (let k = 0; k <= 12; k++) {
+    assert.ok(Math.abs(a.curves.weightErrSq[k]! - tail) < 1e-6 * a.norms.errorSq, `k=${k}`);
+    tail -= a.sigmaPlain[k]! ** 2;
+  }
+  assert.equal(a.outputErrorKind, 'exact');
+});
+
+test('L²QER and QERA beat LQER on output error at low rank, and their objective curve is the scaled tail energy', async () => {
+  const input = layer(48, 40, 3);
+  const lqer = await analyzeLayer(input, { ...base, method: 'lqer' });
+  const l2 = await analyzeLayer(input, { ...base, method: 'l2qer' });
+  const exact = await analyzeLayer(input, { ...base, method: 'qera-exact' });
+  for (let k = 0; k <= 12; k++) {
+    assert.ok(
+      Math.abs(l2.curves.objectiveErrSq[k]! - l2.curves.objectiveIdealSq[k]!) < 1e-6 * l2.curves.objectiveIdealSq[0]!,
+    );
+  }
+  const k = 8;
+  assert.ok(l2.curves.outputErrSq![k]! < lqer.curves.outputErrSq![k]!, 'L²QER output error below LQER');
+  // QERA-exact is the optimum of the output error (up to its tiny ridge): nothing beats it.
+  for (const other of [lqer, l2]) {
+    for (let r = 1; r <= 12; r++)
+      assert.ok(exact.curves.outputErrSq![r]! <= other.curves.outputErrSq![r]! * (1 + 1e-6), `rank ${r}`);
+  }
+  assert.equal(lqer.curves.outputErrSq![0], exact.curves.outputErrSq![0], 'same W_q, same rank-0 error');
+});
+
+test('quantizing the factors costs a little error, and RTN has no correction at all', async () => {
+  const input = layer(32, 48, 5);
+  const ideal = await analyzeLayer(input, { ...base, method: 'lqer' });
+  const q = await analyzeLayer(input, { ...base, method: 'lqer', factorFormat: 'mxint4' });
+  for (let k = 1; k <= 12; k++) assert.ok(q.curves.weightErrSq[k]! >= ideal.curves.weightErrSq[k]! * (1 - 1e-9));
+  const rtn = await analyzeLayer(input, { ...base, method: 'rtn' });
+  assert.equal(rtn.maxRank, 0);
+  assert.equal(rtn.curves.weightErrSq.length, 1);
+  assert.ok(Math.abs(rtn.curves.weightErrSq[0]! - rtn.norms.errorSq) < 1e-9 * rtn.norms.errorSq);
+});
+
+test('methods that need calibration refuse to run without it, naming what is missing', async () => {
+  const input = { ...layer(16, 16), calibration: undefined };
+  await assert.rejects(() => analyzeLayer(input, { ...base, method: 'l2qer' }), /needs act_mean_abs/);
+  await assert.rejects(() => analyzeLayer(input, { ...base, method: 'qera-exact' }), /needs act_gram/);
+});
