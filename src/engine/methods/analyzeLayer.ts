@@ -353,8 +353,8 @@ export async function analyzeLayer(
   const p = await time('quantize', () => prepareLayer(input, s, signal));
   const scaled = s.method !== 'rtn' && s.method !== 'lqer';
 
-  let sigmaPlain = new Float64Array(0);
-  let sigmaScaled = new Float64Array(0);
+  let sigmaPlain: Float64Array = new Float64Array(0);
+  let sigmaScaled: Float64Array = new Float64Array(0);
   if (s.spectra !== false) {
     report(0.05, 'spectrum of E');
     const g = await time('gram', () => gram(p.error, { signal }));
