@@ -83,3 +83,22 @@ test('methods that need calibration refuse to run without it, naming what is mis
   await assert.rejects(() => analyzeLayer(input, { ...base, method: 'l2qer' }), /needs act_mean_abs/);
   await assert.rejects(() => analyzeLayer(input, { ...base, method: 'qera-exact' }), /needs act_gram/);
 });
+
+test('the reconstructed weight at rank k has exactly the error the curves report', async () => {
+  const { reconstructLayer } = await import('../../../src/engine/methods/reconstruct');
+  const input = layer(24, 40, 9);
+  const settings = {
+    method: 'l2qer',
+    weightFormat: 'mxint3',
+    factorFormat: 'mxint8',
+    factorTiling: 'last-dim',
+  } as const;
+  const a = await analyzeLayer(input, { ...settings, maxRank: 20 });
+  for (const k of [0, 5, 16, 20]) {
+    const r = await reconstructLayer(input, settings, k);
+    let err = 0;
+    for (let i = 0; i < r.weight.length; i++) err += (input.data[i]! - r.weight[i]!) ** 2;
+    const rel = Math.abs(err - a.curves.weightErrSq[k]!) / a.curves.weightErrSq[k]!;
+    assert.ok(rel < 1e-5, `k=${k}: ${err} vs ${a.curves.weightErrSq[k]} (rel ${rel})`);
+  }
+});
