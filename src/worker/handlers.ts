@@ -5,7 +5,9 @@
 import type { Checkpoint } from '../engine/readers/checkpoint';
 import { elementCount } from '../engine/readers/checkpoint';
 import { openCheckpoint } from '../engine/readers/open';
-import { throwIfCancelled } from '../engine/errors';
+import { QuantLensError, throwIfCancelled } from '../engine/errors';
+import { StatsFile } from '../engine/calibration/statsFile';
+import { analyzeLayer, type LayerCalibration } from '../engine/methods/analyzeLayer';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 
@@ -67,10 +69,57 @@ export class CheckpointCache {
   }
 }
 
-export function createHandlers(cache = new CheckpointCache()): Handlers {
+/** Open calibration statistics files, by path. */
+export class StatsCache {
+  private open = new Map<string, Promise<StatsFile>>();
+
+  get(path: string): Promise<StatsFile> {
+    let s = this.open.get(path);
+    if (!s) {
+      s = StatsFile.open(path);
+      this.open.set(path, s);
+      s.catch(() => this.open.delete(path));
+    }
+    return s;
+  }
+}
+
+/** Reads whatever statistics the file has for one layer (the method says which it needs). */
+export async function layerCalibration(stats: StatsFile, layer: string, inFeatures: number): Promise<LayerCalibration> {
+  const c: LayerCalibration = {};
+  if (stats.has(layer, 'act_mean_abs')) c.meanAbs = await stats.read(layer, 'act_mean_abs', inFeatures);
+  if (stats.has(layer, 'act_rms')) c.rms = await stats.read(layer, 'act_rms', inFeatures);
+  if (stats.has(layer, 'act_gram')) c.gram = await stats.readGram(layer, inFeatures);
+  const tokens = stats.info.tokens[layer];
+  if (tokens !== undefined) c.tokens = tokens;
+  return c;
+}
+
+export function createHandlers(cache = new CheckpointCache(), statsCache = new StatsCache()): Handlers {
   return {
     async openCheckpoint({ path }) {
       return summarize(await cache.get(path));
+    },
+    async analyzeLayer({ checkpoint, layer, settings, calibration }, ctx) {
+      const ckpt = await cache.get(checkpoint);
+      const info = ckpt.linearLayers.find((l) => l.name === layer);
+      if (!info)
+        throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
+      ctx.progress({ fraction: 0, step: 'read weight' });
+      const w = await ckpt.readWeight(layer, ctx.signal);
+      throwIfCancelled(ctx.signal);
+      const calib = calibration ? await layerCalibration(await statsCache.get(calibration), layer, w.in) : undefined;
+      return analyzeLayer(
+        { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
+        settings,
+        { signal: ctx.signal, onProgress: (fraction, step) => ctx.progress({ fraction, step }) },
+      );
+    },
+    async calibrationInfo({ path }) {
+      const s = await statsCache.get(path);
+      const layers: Record<string, string[]> = {};
+      for (const [name, kinds] of s.info.layers) layers[name] = [...kinds];
+      return { path, layers, metadata: s.info.metadata };
     },
     async sleep({ ms }, ctx) {
       const start = Date.now();
