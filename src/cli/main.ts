@@ -4,11 +4,15 @@
  */
 import { isQuantLensError, errorMessage } from '../engine/errors';
 import { layersCommand, layersHelp } from './commands/layers';
+import { inspectCommand, inspectHelp } from './commands/inspect';
+import { exportCommand, exportHelp } from './commands/export';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   layers: { run: layersCommand, help: layersHelp },
+  inspect: { run: inspectCommand, help: inspectHelp },
+  export: { run: (argv) => exportCommand(argv), help: exportHelp },
 };
 
 function usage(): string {

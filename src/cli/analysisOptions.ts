@@ -1,0 +1,110 @@
+/** Options shared by `inspect` and `export`: which layers, which method, formats and rank. */
+import { QuantLensError } from '../engine/errors';
+import { isMethodName, type MethodName } from '../engine/methods/methods';
+import { formatToString, parseFormat, tileOf, withTile } from '../engine/quantizers';
+import type { AnalysisSettings, FactorTiling } from '../engine/methods/analyzeLayer';
+import type { LinearLayer } from '../engine/readers/checkpoint';
+
+export const analysisOptionSpec = {
+  layer: { type: 'string', multiple: true },
+  all: { type: 'boolean' },
+  format: { type: 'string' },
+  block: { type: 'string' },
+  rank: { type: 'string' },
+  'max-rank': { type: 'string' },
+  method: { type: 'string' },
+  'ab-format': { type: 'string' },
+  'ab-tiling': { type: 'string' },
+  calib: { type: 'string' },
+} as const;
+
+export const analysisOptionsHelp = `  --layer <name|/regex/>  layers to process (repeatable; default: the layers the papers quantize)
+  --all                   include layers not quantized by default (embeddings, lm_head, …)
+  --format <fmt>          weight format (default mxint4): mxint2…8, int2…8[:g128][:sym], mxfp4, mxfp8, nvfp4, fp8
+  --block <n>             block / group size of the weight format along the input dimension
+  --rank <k>              rank of the correction A·B (default 32)
+  --method <m>            rtn | lqer | l2qer | qera-approx | qera-exact (default: l2qer with --calib, else lqer)
+  --ab-format <fmt>       format of A and B (default mxint8)
+  --ab-tiling <t>         last-dim (paper: blocks along each factor's last dimension) | first-dim
+  --calib <stats>         calibration statistics (.safetensors from \`quant-lens calibrate\`)`;
+
+export interface AnalysisOptionValues {
+  layer?: string[];
+  all?: boolean;
+  format?: string;
+  block?: string;
+  rank?: string;
+  'max-rank'?: string;
+  method?: string;
+  'ab-format'?: string;
+  'ab-tiling'?: string;
+  calib?: string;
+}
+
+function intOption(name: string, v: string | undefined, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new QuantLensError('bad-argument', `--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function resolveSettings(v: AnalysisOptionValues): { settings: AnalysisSettings; rank: number } {
+  const methodName = v.method ?? (v.calib ? 'l2qer' : 'lqer');
+  if (!isMethodName(methodName)) {
+    throw new QuantLensError(
+      'bad-argument',
+      `--method must be one of rtn, lqer, l2qer, qera-approx, qera-exact; got "${methodName}"`,
+    );
+  }
+  const method: MethodName = methodName;
+  let wf = parseFormat(v.format ?? 'mxint4');
+  if (v.block !== undefined) {
+    const block = intOption('block', v.block, 16, 1);
+    if (!tileOf(wf)) throw new QuantLensError('bad-argument', `--block does not apply to ${v.format}`);
+    wf = withTile(wf, [1, block]);
+  }
+  const tiling = (v['ab-tiling'] ?? 'last-dim') as FactorTiling;
+  if (tiling !== 'last-dim' && tiling !== 'first-dim') {
+    throw new QuantLensError('bad-argument', `--ab-tiling must be last-dim or first-dim, got "${tiling}"`);
+  }
+  const factorFormat = formatToString(parseFormat(v['ab-format'] ?? 'mxint8'));
+  const rank = intOption('rank', v.rank, 32);
+  const maxRank = intOption('max-rank', v['max-rank'], rank);
+  if (maxRank < rank)
+    throw new QuantLensError('bad-argument', `--max-rank (${maxRank}) must be at least --rank (${rank})`);
+  return {
+    settings: { method, weightFormat: formatToString(wf), factorFormat, factorTiling: tiling, maxRank },
+    rank,
+  };
+}
+
+export function selectLayers(
+  layers: LinearLayer[],
+  patterns: string[] | undefined,
+  all: boolean | undefined,
+): LinearLayer[] {
+  if (!patterns || patterns.length === 0) return layers.filter((l) => all || l.quantizedByDefault);
+  const matchers = patterns.map((p) => {
+    const m = /^\/(.*)\/([a-z]*)$/.exec(p);
+    if (!m) return (name: string) => name === p;
+    let re: RegExp;
+    try {
+      re = new RegExp(m[1]!, m[2]);
+    } catch (e) {
+      throw new QuantLensError(
+        'bad-argument',
+        `--layer ${p} is not a valid regular expression: ${(e as Error).message}`,
+      );
+    }
+    return (name: string) => re.test(name);
+  });
+  const picked = layers.filter((l) => matchers.some((f) => f(l.name)));
+  if (picked.length === 0) {
+    throw new QuantLensError(
+      'bad-argument',
+      `no linear layer matches ${patterns.join(', ')} (see \`quant-lens layers\`)`,
+    );
+  }
+  return picked;
+}

@@ -1,0 +1,160 @@
+/**
+ * `quant-lens inspect <checkpoint>`: per-layer quantization error, both spectra and the effect of
+ * the low-rank correction, as a table, JSON Lines or a self-contained HTML report.
+ */
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { QuantLensError, errorMessage, isQuantLensError } from '../../engine/errors';
+import { METHODS } from '../../engine/methods/methods';
+import { metricsAtRank } from '../../engine/methods/metricsAtRank';
+import { htmlReport } from '../../engine/report/htmlReport';
+import type { LayerAnalysis } from '../../engine/methods/analyzeLayer';
+import { parse, requirePositional } from '../args';
+import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
+import { createEngine } from '../engine';
+import { ProgressBar } from '../progress';
+import { formatTable } from '../table';
+
+export const inspectHelp = `quant-lens inspect <checkpoint> [options]
+  Quantizes each linear layer, decomposes the error and reports weight / output error, SQNR,
+  bits per weight and both singular-value spectra.
+${analysisOptionsHelp}
+  --max-rank <R>          also compute the error curves up to rank R (default: --rank)
+  --no-spectra            skip the full spectra (much faster on big layers)
+  --json                  one JSON object per layer (JSON Lines) on stdout
+  --html <file>           write a self-contained HTML report with the spectra plots
+  --jobs <n>              analyse n layers in parallel worker threads (default 1)`;
+
+const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(2)}%`);
+
+function jsonRecord(a: LayerAnalysis, rank: number, timeMs: number): Record<string, unknown> {
+  const m = metricsAtRank(a, rank);
+  const rel = (errSq: Float64Array | null, ref: number | null) =>
+    errSq && ref ? Array.from(errSq, (e) => Math.sqrt(e / ref)) : null;
+  return {
+    name: a.name,
+    shape: a.shape,
+    format: a.weightFormat,
+    abFormat: a.factorFormat,
+    abTiling: a.factorTiling,
+    bitsPerWeight: m.bitsPerWeight,
+    averageBitsPerStoredElement: m.averageBitsPerStoredElement,
+    bytes: m.bytes,
+    method: a.method,
+    rank: m.rank,
+    sigmaPlain: Array.from(a.sigmaPlain),
+    sigmaScaled: Array.from(a.sigmaScaled),
+    weightError: m.weightError,
+    outputError: m.outputError,
+    outputErrorKind: a.outputErrorKind,
+    weightSqnrDb: Number.isFinite(m.weightSqnrDb) ? m.weightSqnrDb : null,
+    outputSqnrDb: m.outputSqnrDb !== null && Number.isFinite(m.outputSqnrDb) ? m.outputSqnrDb : null,
+    recovered: m.recovered,
+    weightErrorByRank: rel(a.curves.weightErrSq, a.norms.weightSq),
+    outputErrorByRank: rel(a.curves.outputErrSq, a.norms.outputSq),
+    nonFinite: a.nonFinite,
+    timeMs: Math.round(timeMs),
+  };
+}
+
+export async function inspectCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ...analysisOptionSpec,
+    'no-spectra': { type: 'boolean' },
+    json: { type: 'boolean' },
+    html: { type: 'string' },
+    jobs: { type: 'string' },
+  });
+  const path = requirePositional(positionals, 0, 'checkpoint path');
+  const { settings, rank } = resolveSettings(values);
+  if (values['no-spectra']) settings.spectra = false;
+  const jobs = values.jobs === undefined ? 1 : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new QuantLensError('bad-argument', `--jobs must be a positive integer`);
+  const engine = createEngine(jobs);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const summary = await engine.call('openCheckpoint', { path: resolve(path) });
+    const calibration = values.calib ? resolve(values.calib) : undefined;
+    if (calibration) await engine.call('calibrationInfo', { path: calibration });
+    const layers = selectLayers(summary.linearLayers, values.layer, values.all);
+    const bar = new ProgressBar(layers.length);
+    const results: (LayerAnalysis | null)[] = new Array(layers.length).fill(null);
+    const failures: string[] = [];
+    let done = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < layers.length) {
+        const i = next++;
+        const layer = layers[i]!;
+        const t0 = performance.now();
+        try {
+          const a = await engine.call(
+            'analyzeLayer',
+            { checkpoint: summary.path, layer: layer.name, settings, ...(calibration ? { calibration } : {}) },
+            { signal: controller.signal, onProgress: (p) => bar.update(done, `${layer.name} · ${p.step}`, p.fraction) },
+          );
+          results[i] = a;
+          if (values.json) out.write(JSON.stringify(jsonRecord(a, rank, performance.now() - t0)) + '\n');
+        } catch (e) {
+          if (isQuantLensError(e) && e.code === 'cancelled') throw e;
+          failures.push(`${layer.name}: ${errorMessage(e)}`);
+          if (!isQuantLensError(e)) throw e;
+        }
+        done++;
+        bar.update(done, layer.name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(jobs, layers.length) }, worker));
+    bar.done();
+    const ok = results.filter((a): a is LayerAnalysis => a !== null);
+    if (!values.json) {
+      out.write(
+        `${summary.format} checkpoint ${path} · ${METHODS[settings.method].label} · W ${settings.weightFormat} · A/B ${settings.factorFormat} · rank ${rank}${calibration ? ` · calibration ${values.calib}` : ''}\n`,
+      );
+      const rows = ok.map((a) => {
+        const m = metricsAtRank(a, rank);
+        return [
+          a.name,
+          `${a.shape[0]}×${a.shape[1]}`,
+          m.bitsPerWeight.toFixed(3),
+          pct(metricsAtRank(a, 0).weightError),
+          pct(m.weightError),
+          pct(m.outputError) + (a.outputErrorKind === 'diagonal-estimate' ? '*' : ''),
+          Number.isFinite(m.weightSqnrDb) ? m.weightSqnrDb.toFixed(1) : '∞',
+          pct(m.recovered),
+          a.nonFinite ? `${a.nonFinite} non-finite` : '',
+        ];
+      });
+      out.write(
+        formatTable(
+          ['layer', '[out×in]', 'bits/w', 'W err (k=0)', `W err (k=${rank})`, 'out err', 'SQNR dB', 'recovered', ''],
+          rows,
+        ) + '\n',
+      );
+      if (ok.some((a) => a.outputErrorKind === 'diagonal-estimate')) {
+        out.write('* output error estimated from per-channel RMS only (no act_gram in the calibration file)\n');
+      }
+    }
+    if (values.html) {
+      const html = htmlReport({
+        title: `Quant Lens report: ${path}`,
+        checkpoint: summary.path,
+        architecture: summary.architecture,
+        rank,
+        calibration: calibration ?? null,
+        layers: ok,
+        generatedBy: `quant-lens inspect, ${new Date().toISOString()}`,
+      });
+      await writeFile(values.html, html);
+      process.stderr.write(`wrote ${values.html}\n`);
+    }
+    for (const f of failures) process.stderr.write(`quant-lens: ${f}\n`);
+    return failures.length ? 2 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await engine.dispose();
+  }
+}
