@@ -1,28 +1,37 @@
 /**
- * Bundles the worker entry with esbuild for tests, exactly as the product build does, so pool
- * tests exercise the real worker bundle rather than a TypeScript loader hook.
+ * Bundles the worker and CLI entries with esbuild for tests, exactly as the product build does, so
+ * tests exercise the real bundles rather than a TypeScript loader hook. Bundles go to a git-ignored
+ * folder inside the repository so that `require('onnxruntime-node')` resolves as it does from dist/.
  */
 import { buildSync } from 'esbuild';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 
-let built: string | undefined;
+const root = join(import.meta.dirname, '../..');
+let outdir: string | undefined;
 
-export function workerScript(): string {
-  if (built) return built;
-  const outfile = join(mkdtempSync(join(tmpdir(), 'ql-worker-')), 'worker.js');
+function bundles(): string {
+  if (outdir) return outdir;
+  mkdirSync(join(root, '.cache'), { recursive: true });
+  const dir = mkdtempSync(join(root, '.cache', 'test-bundles-'));
   buildSync({
-    entryPoints: [join(import.meta.dirname, '../../src/worker/main.ts')],
-    outfile,
+    entryPoints: { worker: join(root, 'src/worker/main.ts'), cli: join(root, 'src/cli/main.ts') },
+    outdir: dir,
     bundle: true,
     platform: 'node',
     format: 'cjs',
     target: 'node20',
     external: ['onnxruntime-node'],
-    nodePaths: [join(import.meta.dirname, '../../node_modules')],
     logLevel: 'error',
   });
-  built = outfile;
-  return outfile;
+  outdir = dir;
+  return dir;
+}
+
+export function workerScript(): string {
+  return join(bundles(), 'worker.js');
+}
+
+export function cliScript(): string {
+  return join(bundles(), 'cli.js');
 }
