@@ -56,8 +56,20 @@ test('cancelling a job rejects it at once and the pool keeps working', async () 
   try {
     const controller = new AbortController();
     let progressed = 0;
-    const job = pool.call('sleep', { ms: 5000 }, { signal: controller.signal, onProgress: () => progressed++ });
-    await new Promise((r) => setTimeout(r, 300));
+    let firstProgress!: () => void;
+    const started = new Promise<void>((r) => (firstProgress = r));
+    const job = pool.call(
+      'sleep',
+      { ms: 20000 },
+      {
+        signal: controller.signal,
+        onProgress: () => {
+          progressed++;
+          firstProgress();
+        },
+      },
+    );
+    await started; // the job is running in the worker, whatever the machine's load
     const t0 = performance.now();
     controller.abort();
     await assert.rejects(job, (e: unknown) => e instanceof QuantLensError && e.code === 'cancelled');
