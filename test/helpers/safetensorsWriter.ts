@@ -52,3 +52,17 @@ export function safetensorsBytes(tensors: TestTensor[], metadata?: Record<string
 export function writeSafetensors(path: string, tensors: TestTensor[], metadata?: Record<string, string>): void {
   writeFileSync(path, safetensorsBytes(tensors, metadata));
 }
+
+/** A safetensors file from a header given as text (valid or not) and a data buffer, for bad-input tests. */
+export function rawSafetensorsBytes(
+  header: string,
+  buffer: Uint8Array = new Uint8Array(0),
+  headerLength?: bigint,
+): Uint8Array {
+  const head = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + head.length + buffer.length);
+  new DataView(out.buffer).setBigUint64(0, headerLength ?? BigInt(head.length), true);
+  out.set(head, 8);
+  out.set(buffer, 8 + head.length);
+  return out;
+}

@@ -17,6 +17,28 @@ export interface TensorInfo {
   byteLength: number;
   /** Whether `readTensor` can decode it to float32; if not, why not. */
   decodable: true | { reason: string };
+  /** GGUF only: the dims as the file lists them (ggml order, innermost first). */
+  storedDims?: number[];
+  /** Absolute byte offset of the tensor's data in `file`, when it is one contiguous range. */
+  offset?: number;
+}
+
+/** Which part of a transformer block a layer belongs to, for grouping in the UI. */
+export type LayerGroup = 'attention' | 'mlp' | 'expert' | 'router' | 'embedding' | 'head' | 'conv' | 'other';
+
+/** Where an ONNX linear layer sits in the graph, for calibration (extra outputs) and rewriting. */
+export interface OnnxLinearSite {
+  /** Name of the MatMul / Gemm / Conv node (its index when the node has no name: '#17'). */
+  node: string;
+  op: 'MatMul' | 'Gemm' | 'Conv';
+  /** The graph value the node multiplies with the weight: add it as a graph output to calibrate. */
+  activationInput: string;
+  /** The node input that carries the weight (a Transpose output when the weight passes through one). */
+  weightInput: string;
+  /** Where the weight's bytes come from. */
+  weightSource: 'initializer' | 'constant' | 'external';
+  /** Gemm only: the transA attribute (the activation is transposed). */
+  transA?: boolean;
 }
 
 /** A linear layer found in the checkpoint, always described in PyTorch nn.Linear orientation. */
@@ -35,6 +57,22 @@ export interface LinearLayer {
   quantizedByDefault: boolean;
   dtype: string;
   file: string;
+  /** The stored tensor holding the weight when it differs from `name` (an expert slice of a stacked tensor). */
+  tensor?: string;
+  /** Index into the leading (expert) dimension of `tensor`. */
+  expert?: number;
+  group?: LayerGroup;
+  /** ONNX only: the node that uses the weight. */
+  onnx?: OnnxLinearSite;
+}
+
+/** A linear layer's weight as the engine wants it: float32, row-major [out, in]. */
+export interface WeightMatrix {
+  data: Float32Array;
+  out: number;
+  in: number;
+  /** NaN and ±Inf entries found while decoding (allowed in a checkpoint, reported per layer). */
+  nonFinite?: { nan: number; inf: number };
 }
 
 export interface CheckpointFile {
@@ -51,15 +89,20 @@ export interface Checkpoint {
   readonly metadata: Record<string, string>;
   /** Architecture name when it can be told (e.g. 'LlamaForCausalLM', 'gpt2'), else null. */
   readonly architecture: string | null;
+  /** The model family the linear-layer discovery recognised ('llama', 'gpt2', …), if any. */
+  readonly family?: string | null;
+  /** Things worth telling the user that do not stop the checkpoint from opening. */
+  readonly warnings?: string[];
   readonly tensors: TensorInfo[];
   readonly linearLayers: LinearLayer[];
   /** Decodes one tensor to float32 in the file's own shape order. */
   readTensor(name: string, signal?: AbortSignal): Promise<Float32Array>;
   /** Reads a linear layer's weight as float32 [out, in], transposing if the file stores [in, out]. */
-  readWeight(name: string, signal?: AbortSignal): Promise<{ data: Float32Array; out: number; in: number }>;
+  readWeight(name: string, signal?: AbortSignal): Promise<WeightMatrix>;
   close(): Promise<void>;
 }
 
+/** Product of the dims; not a safe integer when the shape is absurd, which callers check. */
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

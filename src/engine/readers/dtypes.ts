@@ -16,6 +16,8 @@ export type ElementType =
   | 'F6_E2M3'
   | 'F6_E3M2'
   | 'F4'
+  | 'I4'
+  | 'U4'
   | 'I64'
   | 'I32'
   | 'I16'
@@ -40,6 +42,8 @@ export const ELEMENT_BITS: Record<ElementType, number> = {
   F6_E2M3: 6,
   F6_E3M2: 6,
   F4: 4,
+  I4: 4,
+  U4: 4,
   I64: 64,
   I32: 32,
   I16: 16,
@@ -56,6 +60,16 @@ export function isElementType(s: string): s is ElementType {
   return Object.prototype.hasOwnProperty.call(ELEMENT_BITS, s);
 }
 
+/** The dtypes the safetensors format defines (I4/U4 are ONNX's and are not among them). */
+export function isSafetensorsDtype(s: string): s is ElementType {
+  return isElementType(s) && s !== 'I4' && s !== 'U4';
+}
+
+/** Bytes that `count` elements occupy, rounding sub-byte types up to whole bytes. */
+export function byteLengthOf(t: ElementType, count: number): number {
+  return Math.ceil((count * ELEMENT_BITS[t]) / 8);
+}
+
 /** Types `decodeToFloat32` handles; the rest are listed but not analysed. */
 const DECODABLE = new Set<ElementType>([
   'F64',
@@ -68,6 +82,8 @@ const DECODABLE = new Set<ElementType>([
   'F8_E5M2FNUZ',
   'F8_E8M0',
   'F4',
+  'I4',
+  'U4',
   'I64',
   'I32',
   'I16',
@@ -82,10 +98,15 @@ const DECODABLE = new Set<ElementType>([
 export function decodableReason(t: ElementType): true | { reason: string } {
   if (DECODABLE.has(t)) return true;
   if (t === 'C64') return { reason: 'complex tensors are not weights of a linear layer' };
-  return { reason: `${t} (packed 6-bit floats) is listed but not decoded` };
+  return {
+    reason: `${t} (packed 6-bit floats) is listed but not decoded: the packing order of 6-bit codes is not pinned down by the format`,
+  };
 }
 
-const F16_TABLE = /* @__PURE__ */ (() => {
+/** float16 → float32 for all 65536 codes; built on first use so that loading the module stays cheap. */
+let f16Table: Float32Array | undefined;
+function f16Codes(): Float32Array {
+  if (f16Table) return f16Table;
   const t = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const s = h & 0x8000 ? -1 : 1;
@@ -93,11 +114,11 @@ const F16_TABLE = /* @__PURE__ */ (() => {
     const m = h & 0x3ff;
     t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
   }
-  return t;
-})();
+  return (f16Table = t);
+}
 
 export function halfToFloat(h: number): number {
-  return F16_TABLE[h & 0xffff]!;
+  return (f16Table ?? f16Codes())[h & 0xffff]!;
 }
 
 /** 256-entry tables for the 8-bit float types; built once. */
@@ -133,27 +154,51 @@ function fp8(t: 'F8_E4M3' | 'F8_E5M2' | 'F8_E4M3FNUZ' | 'F8_E5M2FNUZ'): Float32A
 /** E2M1 values for the 16 codes of OCP FP4 (sign in bit 3). */
 const FP4_E2M1 = new Float32Array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6]);
 
+/** Typed-array views read in the host's byte order; every platform Node ships for is little-endian, but check. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** Signed 4-bit values (two's complement) for the 16 codes. */
+const INT4 = new Float32Array([0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1]);
+
 /**
  * Decodes little-endian elements to float32. `bytes` must hold exactly `count` elements.
  * 64-bit integers lose precision beyond 2^24 as float32 does; they are never weights anyway.
  */
 export function decodeToFloat32(t: ElementType, bytes: Uint8Array, count: number): Float32Array {
   const out = new Float32Array(count);
+  decodeInto(t, bytes, out, 0, count);
+  return out;
+}
+
+/**
+ * Decodes `count` elements from the start of `bytes` into `out` at `at`. Sub-byte types start on a
+ * byte boundary, so callers that decode in chunks cut them at an even element index.
+ */
+export function decodeInto(t: ElementType, bytes: Uint8Array, out: Float32Array, at: number, count: number): void {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (t) {
     case 'F32':
-      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
-      else for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
+      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count), at);
+      else for (let i = 0; i < count; i++) out[at + i] = dv.getFloat32(4 * i, true);
       break;
     case 'F64':
-      for (let i = 0; i < count; i++) out[i] = dv.getFloat64(8 * i, true);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getFloat64(8 * i, true);
       break;
-    case 'F16':
-      for (let i = 0; i < count; i++) out[i] = F16_TABLE[bytes[2 * i]! | (bytes[2 * i + 1]! << 8)]!;
+    case 'F16': {
+      const table = f16Codes();
+      if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+        const h = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+        for (let i = 0; i < count; i++) out[at + i] = table[h[i]!]!;
+      } else for (let i = 0; i < count; i++) out[at + i] = table[bytes[2 * i]! | (bytes[2 * i + 1]! << 8)]!;
       break;
+    }
     case 'BF16': {
-      const u = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) u[i] = ((bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16) >>> 0;
+      // bfloat16 is the top half of a float32: shift the bits into place.
+      const u = new Uint32Array(out.buffer, out.byteOffset + 4 * at, count);
+      if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+        const h = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+        for (let i = 0; i < count; i++) u[i] = h[i]! << 16;
+      } else for (let i = 0; i < count; i++) u[i] = ((bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16) >>> 0;
       break;
     }
     case 'F8_E4M3':
@@ -161,43 +206,60 @@ export function decodeToFloat32(t: ElementType, bytes: Uint8Array, count: number
     case 'F8_E4M3FNUZ':
     case 'F8_E5M2FNUZ': {
       const table = fp8(t);
-      for (let i = 0; i < count; i++) out[i] = table[bytes[i]!]!;
+      for (let i = 0; i < count; i++) out[at + i] = table[bytes[i]!]!;
       break;
     }
     case 'F8_E8M0':
-      for (let i = 0; i < count; i++) out[i] = bytes[i] === 0xff ? NaN : 2 ** (bytes[i]! - 127);
+      for (let i = 0; i < count; i++) out[at + i] = bytes[i] === 0xff ? NaN : 2 ** (bytes[i]! - 127);
       break;
     case 'F4':
       // Two E2M1 codes per byte, low nibble first.
-      for (let i = 0; i < count; i++) out[i] = FP4_E2M1[(bytes[i >> 1]! >> ((i & 1) * 4)) & 0xf]!;
+      for (let i = 0; i < count; i++) out[at + i] = FP4_E2M1[(bytes[i >> 1]! >> ((i & 1) * 4)) & 0xf]!;
+      break;
+    case 'I4':
+      for (let i = 0; i < count; i++) out[at + i] = INT4[(bytes[i >> 1]! >> ((i & 1) * 4)) & 0xf]!;
+      break;
+    case 'U4':
+      for (let i = 0; i < count; i++) out[at + i] = (bytes[i >> 1]! >> ((i & 1) * 4)) & 0xf;
       break;
     case 'I8':
-      for (let i = 0; i < count; i++) out[i] = dv.getInt8(i);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getInt8(i);
       break;
     case 'U8':
     case 'BOOL':
-      for (let i = 0; i < count; i++) out[i] = bytes[i]!;
+      for (let i = 0; i < count; i++) out[at + i] = bytes[i]!;
       break;
     case 'I16':
-      for (let i = 0; i < count; i++) out[i] = dv.getInt16(2 * i, true);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getInt16(2 * i, true);
       break;
     case 'U16':
-      for (let i = 0; i < count; i++) out[i] = dv.getUint16(2 * i, true);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getUint16(2 * i, true);
       break;
     case 'I32':
-      for (let i = 0; i < count; i++) out[i] = dv.getInt32(4 * i, true);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getInt32(4 * i, true);
       break;
     case 'U32':
-      for (let i = 0; i < count; i++) out[i] = dv.getUint32(4 * i, true);
+      for (let i = 0; i < count; i++) out[at + i] = dv.getUint32(4 * i, true);
       break;
     case 'I64':
-      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigInt64(8 * i, true));
+      for (let i = 0; i < count; i++) out[at + i] = Number(dv.getBigInt64(8 * i, true));
       break;
     case 'U64':
-      for (let i = 0; i < count; i++) out[i] = Number(dv.getBigUint64(8 * i, true));
+      for (let i = 0; i < count; i++) out[at + i] = Number(dv.getBigUint64(8 * i, true));
       break;
     default:
       throw new Error(`no float32 decoder for ${t}`);
   }
-  return out;
+}
+
+/** Counts NaN and ±Inf entries: allowed in a checkpoint, but reported per layer. */
+export function countNonFinite(data: Float32Array): { nan: number; inf: number } {
+  let nan = 0;
+  let inf = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v !== v) nan++;
+    else if (v === Infinity || v === -Infinity) inf++;
+  }
+  return { nan, inf };
 }

@@ -5,8 +5,9 @@
  * because a checkpoint that breaks these rules is damaged and its numbers cannot be trusted.
  */
 import { QuantLensError } from '../errors';
-import { ELEMENT_BITS, decodableReason, decodeToFloat32, isElementType, type ElementType } from './dtypes';
-import { RandomAccessFile } from './fileAccess';
+import { ELEMENT_BITS, decodableReason, isSafetensorsDtype, type ElementType } from './dtypes';
+import type { ByteRangeReader, RandomAccessFile } from './fileAccess';
+import { BlockSource, elementCodec } from './tensorSource';
 import { elementCount, type TensorInfo } from './checkpoint';
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
@@ -96,7 +97,7 @@ function parseEntry(
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('entry is not an object');
   const e = value as Record<string, unknown>;
   if (typeof e.dtype !== 'string') throw bad('missing dtype');
-  if (!isElementType(e.dtype))
+  if (!isSafetensorsDtype(e.dtype))
     throw new QuantLensError('unsupported', `tensor "${name}": unknown dtype "${e.dtype}"`, path);
   if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
     throw bad('shape must be a list of non-negative integers');
@@ -129,7 +130,7 @@ function parseEntry(
     byteLength: end - begin,
     offset: dataStart + begin,
     decodable: decodableReason(e.dtype),
-  };
+  } satisfies SafetensorsEntry;
 }
 
 function checkCoverage(entries: SafetensorsEntry[], dataStart: number, bufferSize: number, path: string): void {
@@ -187,9 +188,20 @@ export function findDuplicateTopLevelKey(text: string): string | undefined {
   return undefined;
 }
 
-export async function readSafetensorsTensor(file: RandomAccessFile, entry: SafetensorsEntry): Promise<Float32Array> {
+/** Decodes one tensor of a safetensors file to float32 (a chunk of raw bytes at a time). */
+export async function readSafetensorsTensor(
+  file: ByteRangeReader,
+  entry: SafetensorsEntry,
+  signal?: AbortSignal,
+): Promise<Float32Array> {
   const reason = entry.decodable;
   if (reason !== true) throw new QuantLensError('unsupported', `tensor "${entry.name}": ${reason.reason}`, entry.file);
-  const bytes = await file.read(entry.offset, entry.byteLength, `tensor "${entry.name}"`);
-  return decodeToFloat32(entry.elementType, bytes, elementCount(entry.shape));
+  const count = elementCount(entry.shape);
+  return new BlockSource(
+    file,
+    entry.offset,
+    elementCodec(entry.elementType),
+    count,
+    `tensor "${entry.name}"`,
+  ).readElements(0, count, signal);
 }

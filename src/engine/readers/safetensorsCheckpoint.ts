@@ -1,80 +1,128 @@
-/** A single .safetensors file as a Checkpoint. */
-import { basename, dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+/**
+ * safetensors checkpoints: one .safetensors file, or a sharded checkpoint whose
+ * *.safetensors.index.json maps each tensor to its shard. Only headers are read on open.
+ */
+import { basename, dirname } from 'node:path';
 import { QuantLensError } from '../errors';
-import type { Checkpoint, LinearLayer } from './checkpoint';
+import { elementCount, type Checkpoint } from './checkpoint';
 import { discoverLinearLayers } from './discovery';
 import { RandomAccessFile } from './fileAccess';
-import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from './safetensors';
-import { transpose } from './layout';
+import { configMetadata, readHfConfig } from './hfConfig';
+import { readShardIndex } from './shardIndex';
+import { readSafetensorsHeader, type SafetensorsEntry } from './safetensors';
+import { TableCheckpoint, type StoredTensor } from './tableCheckpoint';
+import { BlockSource, elementCodec } from './tensorSource';
 
-export async function readHfConfig(folder: string): Promise<Record<string, unknown> | null> {
+function stored(file: RandomAccessFile, e: SafetensorsEntry): StoredTensor {
+  const count = elementCount(e.shape);
+  const source =
+    e.decodable === true
+      ? new BlockSource(file, e.offset, elementCodec(e.elementType), count, `tensor "${e.name}"`)
+      : null;
+  const { elementType: _t, ...info } = e;
+  return { info, source };
+}
+
+async function closeAll(files: RandomAccessFile[]): Promise<void> {
+  await Promise.allSettled(files.map((f) => f.close()));
+}
+
+async function build(
+  path: string,
+  files: RandomAccessFile[],
+  tensors: StoredTensor[],
+  metadata: Record<string, string>,
+  warnings: string[],
+): Promise<Checkpoint> {
+  const config = await readHfConfig(dirname(path));
+  const architecture = config?.architecture ?? config?.modelType ?? null;
+  const { family, layers } = discoverLinearLayers(
+    tensors.map((t) => t.info),
+    { architecture, config },
+  );
+  return new TableCheckpoint({
+    format: 'safetensors',
+    path,
+    files: files.map((f) => ({ path: f.path, size: f.size })),
+    metadata: { ...metadata, ...configMetadata(config) },
+    architecture,
+    family,
+    tensors,
+    linearLayers: layers,
+    warnings,
+    close: () => closeAll(files),
+  });
+}
+
+/** One .safetensors file. */
+export async function openSafetensorsFile(path: string): Promise<Checkpoint> {
+  const file = await RandomAccessFile.open(path);
   try {
-    const text = await readFile(join(folder, 'config.json'), 'utf8');
-    const json: unknown = JSON.parse(text);
-    return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
-  } catch {
-    return null;
+    const header = await readSafetensorsHeader(file);
+    return await build(
+      path,
+      [file],
+      header.entries.map((e) => stored(file, e)),
+      header.metadata,
+      [],
+    );
+  } catch (e) {
+    await file.close();
+    throw e;
   }
 }
 
-export function architectureFromConfig(config: Record<string, unknown> | null): string | null {
-  if (!config) return null;
-  const archs = config.architectures;
-  if (Array.isArray(archs) && typeof archs[0] === 'string') return archs[0];
-  return typeof config.model_type === 'string' ? config.model_type : null;
-}
-
-export class SafetensorsCheckpoint implements Checkpoint {
-  readonly format = 'safetensors' as const;
-  private constructor(
-    readonly path: string,
-    private readonly file: RandomAccessFile,
-    private readonly byName: Map<string, SafetensorsEntry>,
-    readonly metadata: Record<string, string>,
-    readonly architecture: string | null,
-    readonly linearLayers: LinearLayer[],
-  ) {}
-
-  static async open(path: string): Promise<SafetensorsCheckpoint> {
-    const file = await RandomAccessFile.open(path);
-    try {
+/** A sharded checkpoint, opened through its *.safetensors.index.json. */
+export async function openSafetensorsIndex(indexPath: string): Promise<Checkpoint> {
+  const index = await readShardIndex(indexPath);
+  const files: RandomAccessFile[] = [];
+  try {
+    const tensors: StoredTensor[] = [];
+    const seen = new Map<string, string>();
+    const metadata: Record<string, string> = { ...index.metadata };
+    const warnings: string[] = [];
+    for (const shard of index.shards) {
+      const file = await RandomAccessFile.open(shard.path);
+      files.push(file);
       const header = await readSafetensorsHeader(file);
-      const architecture = architectureFromConfig(await readHfConfig(dirname(path)));
-      const byName = new Map(header.entries.map((e) => [e.name, e]));
-      const layers = discoverLinearLayers(header.entries, { architecture });
-      return new SafetensorsCheckpoint(path, file, byName, header.metadata, architecture, layers);
-    } catch (e) {
-      await file.close();
-      throw e;
+      for (const [k, v] of Object.entries(header.metadata)) metadata[`${basename(shard.path)}:${k}`] = v;
+      const inShard = new Set<string>();
+      for (const e of header.entries) {
+        const other = seen.get(e.name);
+        if (other !== undefined) {
+          throw new QuantLensError(
+            'malformed',
+            `tensor "${e.name}" is in two shards, ${basename(other)} and ${basename(shard.path)}`,
+            indexPath,
+          );
+        }
+        seen.set(e.name, shard.path);
+        inShard.add(e.name);
+        const mapped = index.weightMap.get(e.name);
+        if (mapped === undefined)
+          warnings.push(`${basename(shard.path)} holds "${e.name}", which the index does not list`);
+        else if (mapped !== shard.path) {
+          throw new QuantLensError(
+            'malformed',
+            `the index puts "${e.name}" in ${basename(mapped)} but it is in ${basename(shard.path)}`,
+            indexPath,
+          );
+        }
+        tensors.push(stored(file, e));
+      }
+      for (const name of shard.names) {
+        if (!inShard.has(name)) {
+          throw new QuantLensError(
+            'malformed',
+            `the index puts "${name}" in ${basename(shard.path)} but that shard has no such tensor`,
+            indexPath,
+          );
+        }
+      }
     }
-  }
-
-  get files() {
-    return [{ path: this.path, size: this.file.size }];
-  }
-
-  get tensors() {
-    return [...this.byName.values()];
-  }
-
-  async readTensor(name: string): Promise<Float32Array> {
-    const entry = this.byName.get(name);
-    if (!entry)
-      throw new QuantLensError('bad-argument', `no tensor named "${name}" in ${basename(this.path)}`, this.path);
-    return readSafetensorsTensor(this.file, entry);
-  }
-
-  async readWeight(name: string): Promise<{ data: Float32Array; out: number; in: number }> {
-    const layer = this.linearLayers.find((l) => l.name === name);
-    if (!layer)
-      throw new QuantLensError('bad-argument', `"${name}" is not a linear layer of this checkpoint`, this.path);
-    const raw = await this.readTensor(name);
-    const [out, inDim] = layer.shape;
-    return { data: layer.storedTransposed ? transpose(raw, inDim, out) : raw, out, in: inDim };
-  }
-
-  async close(): Promise<void> {
-    await this.file.close();
+    return await build(indexPath, files, tensors, metadata, warnings);
+  } catch (e) {
+    await closeAll(files);
+    throw e;
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * Decoding stored tensors to float32 a chunk at a time, so that reading a layer costs memory for
+ * that layer's float32 values plus one chunk of raw bytes, never a second full copy.
+ */
+import { throwIfCancelled } from '../errors';
+import { ELEMENT_BITS, decodeInto, type ElementType } from './dtypes';
+import type { ByteRangeReader } from './fileAccess';
+
+/** How a run of stored blocks turns into float32 values. Plain dtypes are blocks of one element. */
+export interface BlockCodec {
+  /** Elements per block (1 for plain types, 2 for 4-bit types, 32 or 256 for GGML quants). */
+  readonly blockElements: number;
+  readonly blockBytes: number;
+  decode(bytes: Uint8Array, out: Float32Array, at: number, blocks: number): void;
+}
+
+const elementCodecs = new Map<ElementType, BlockCodec>();
+
+export function elementCodec(t: ElementType): BlockCodec {
+  let c = elementCodecs.get(t);
+  if (!c) {
+    const bits = ELEMENT_BITS[t];
+    if (bits % 8 !== 0 && bits !== 4) throw new Error(`no block codec for ${bits}-bit ${t}`);
+    const blockElements = bits === 4 ? 2 : 1;
+    c = {
+      blockElements,
+      blockBytes: (bits * blockElements) / 8,
+      decode: (bytes, out, at, blocks) => decodeInto(t, bytes, out, at, blocks * blockElements),
+    };
+    elementCodecs.set(t, c);
+  }
+  return c;
+}
+
+export interface TensorSource {
+  /** Elements in the whole tensor. */
+  readonly count: number;
+  /** True when reading part of the tensor costs only that part (chunked reads are then cheap). */
+  readonly partial?: boolean;
+  /** Decodes elements [start, start + count) to float32. */
+  readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array>;
+}
+
+/** Raw bytes read per step; big enough to amortise a syscall, small next to a 7B layer. */
+const CHUNK_BYTES = 8 << 20;
+
+/** A tensor stored as consecutive blocks starting at `offset` in `reader`. */
+export class BlockSource implements TensorSource {
+  readonly partial = true;
+
+  constructor(
+    private readonly reader: ByteRangeReader,
+    private readonly offset: number,
+    private readonly codec: BlockCodec,
+    readonly count: number,
+    private readonly what: string,
+  ) {}
+
+  async readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (start < 0 || count < 0 || start + count > this.count) {
+      throw new RangeError(`elements ${start}…${start + count} outside a tensor of ${this.count}`);
+    }
+    const { blockElements: be, blockBytes: bb } = this.codec;
+    const firstBlock = Math.floor(start / be);
+    const endBlock = Math.ceil((start + count) / be);
+    const aligned = start % be === 0 && count % be === 0;
+    // Misaligned requests (a 4-bit tensor with an odd count, a slice inside a GGML block) decode
+    // whole blocks into a scratch array and copy the part asked for.
+    const blocks = endBlock - firstBlock;
+    const out = new Float32Array(aligned ? count : blocks * be);
+    const blocksPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / bb));
+    for (let b = 0; b < blocks; b += blocksPerChunk) {
+      throwIfCancelled(signal);
+      const n = Math.min(blocksPerChunk, blocks - b);
+      const bytes = await this.reader.read(this.offset + (firstBlock + b) * bb, n * bb, this.what);
+      this.codec.decode(bytes, out, b * be, n);
+    }
+    if (aligned) return out;
+    const skip = start - firstBlock * be;
+    return out.slice(skip, skip + count);
+  }
+}
+
+/** Reads a whole tensor through any source. */
+export function readAll(source: TensorSource, signal?: AbortSignal): Promise<Float32Array> {
+  return source.readElements(0, source.count, signal);
+}
