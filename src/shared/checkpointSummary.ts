@@ -12,6 +12,10 @@ export interface CheckpointSummary {
   files: { path: string; size: number }[];
   metadata: Record<string, string>;
   architecture: string | null;
+  /** The model family the layer discovery recognised ('llama', 'gpt2', …), if any. */
+  family: string | null;
+  /** Things worth telling the user that did not stop the checkpoint from opening. */
+  warnings: string[];
   tensors: TensorInfo[];
   linearLayers: LinearLayer[];
   parameterCount: number;

@@ -32,6 +32,8 @@ export function summarize(ckpt: Checkpoint): CheckpointSummary {
     files: ckpt.files,
     metadata: ckpt.metadata,
     architecture: ckpt.architecture,
+    family: ckpt.family ?? null,
+    warnings: ckpt.warnings ?? [],
     tensors: ckpt.tensors.map((t) => ({
       name: t.name,
       dtype: t.dtype,
@@ -39,6 +41,8 @@ export function summarize(ckpt: Checkpoint): CheckpointSummary {
       file: t.file,
       byteLength: t.byteLength,
       decodable: t.decodable,
+      ...(t.storedDims ? { storedDims: t.storedDims } : {}),
+      ...(t.offset !== undefined ? { offset: t.offset } : {}),
     })),
     linearLayers: ckpt.linearLayers,
     parameterCount,
