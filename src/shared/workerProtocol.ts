@@ -2,6 +2,10 @@
 import type { CheckpointSummary } from './checkpointSummary';
 import type { AnalysisSettings, LayerAnalysis } from '../engine/methods/analyzeLayer';
 import type { MethodSpec } from './rpc';
+import type { ExportDType, ExportResult } from '../engine/export/exportCheckpoint';
+import type { Recipe } from '../engine/methods/recipe';
+
+export type { ExportDType, ExportResult, Recipe };
 
 export type { AnalysisSettings, LayerAnalysis };
 
@@ -29,11 +33,31 @@ export interface CalibrationInfo {
   metadata: Record<string, string>;
 }
 
+export interface ExportParams {
+  checkpoint: string;
+  /** Weight names to quantize; empty or omitted: the layers quantized by default. */
+  layers?: string[];
+  settings: Omit<AnalysisSettings, 'maxRank' | 'spectra'>;
+  rank: number;
+  recipe?: Recipe;
+  calibration?: string;
+  dtype: ExportDType;
+  out: string;
+}
+
+export interface ExportProgress {
+  done: number;
+  total: number;
+  layer: string;
+}
+
 export type WorkerMethods = {
   /** Parses a checkpoint's headers and lists its tensors and linear layers. */
   openCheckpoint: MethodSpec<{ path: string }, CheckpointSummary>;
   /** Quantizes one layer, decomposes its error and returns spectra and per-rank error curves. */
   analyzeLayer: MethodSpec<AnalyzeLayerParams, LayerAnalysis, AnalysisProgress>;
+  /** Writes the quantized checkpoint (W_q, lqer_A, lqer_B) as safetensors. */
+  exportCheckpoint: MethodSpec<ExportParams, ExportResult, ExportProgress>;
   /** Lists what a calibration statistics file holds. */
   calibrationInfo: MethodSpec<CalibrationInfoParams, CalibrationInfo>;
   /** Test hook: runs for `ms` milliseconds in steps, reporting progress, honouring cancellation. */

@@ -7,7 +7,8 @@ import { elementCount } from '../engine/readers/checkpoint';
 import { openCheckpoint } from '../engine/readers/open';
 import { QuantLensError, throwIfCancelled } from '../engine/errors';
 import { StatsFile } from '../engine/calibration/statsFile';
-import { analyzeLayer, type LayerCalibration } from '../engine/methods/analyzeLayer';
+import { analyzeLayer } from '../engine/methods/analyzeLayer';
+import { exportQuantizedCheckpoint } from '../engine/export/exportCheckpoint';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 
@@ -88,17 +89,6 @@ export class StatsCache {
   }
 }
 
-/** Reads whatever statistics the file has for one layer (the method says which it needs). */
-export async function layerCalibration(stats: StatsFile, layer: string, inFeatures: number): Promise<LayerCalibration> {
-  const c: LayerCalibration = {};
-  if (stats.has(layer, 'act_mean_abs')) c.meanAbs = await stats.read(layer, 'act_mean_abs', inFeatures);
-  if (stats.has(layer, 'act_rms')) c.rms = await stats.read(layer, 'act_rms', inFeatures);
-  if (stats.has(layer, 'act_gram')) c.gram = await stats.readGram(layer, inFeatures);
-  const tokens = stats.info.tokens[layer];
-  if (tokens !== undefined) c.tokens = tokens;
-  return c;
-}
-
 export function createHandlers(cache = new CheckpointCache(), statsCache = new StatsCache()): Handlers {
   return {
     async openCheckpoint({ path }) {
@@ -112,12 +102,29 @@ export function createHandlers(cache = new CheckpointCache(), statsCache = new S
       ctx.progress({ fraction: 0, step: 'read weight' });
       const w = await ckpt.readWeight(layer, ctx.signal);
       throwIfCancelled(ctx.signal);
-      const calib = calibration ? await layerCalibration(await statsCache.get(calibration), layer, w.in) : undefined;
+      const calib = calibration ? await (await statsCache.get(calibration)).layerCalibration(layer, w.in) : undefined;
       return analyzeLayer(
         { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
         settings,
         { signal: ctx.signal, onProgress: (fraction, step) => ctx.progress({ fraction, step }) },
       );
+    },
+    async exportCheckpoint(p, ctx) {
+      const ckpt = await cache.get(p.checkpoint);
+      const wanted = p.layers && p.layers.length ? new Set(p.layers) : null;
+      const layers = ckpt.linearLayers.filter((l) => (wanted ? wanted.has(l.name) : l.quantizedByDefault));
+      return exportQuantizedCheckpoint({
+        checkpoint: ckpt,
+        layers,
+        settings: p.settings,
+        rank: p.rank,
+        recipe: p.recipe ?? null,
+        stats: p.calibration ? await statsCache.get(p.calibration) : null,
+        dtype: p.dtype,
+        out: p.out,
+        signal: ctx.signal,
+        onLayer: (done, total, layer) => ctx.progress({ done, total, layer }),
+      });
     },
     async calibrationInfo({ path }) {
       const s = await statsCache.get(path);

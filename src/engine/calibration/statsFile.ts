@@ -14,6 +14,7 @@ import { decodeToFloat32 } from '../readers/dtypes';
 import { elementCount } from '../readers/checkpoint';
 import { f32Bytes, f64Bytes, writeSafetensorsFile, type TensorToWrite } from '../writers/safetensorsWriter';
 import type { LayerStatistics } from './accumulator';
+import type { LayerCalibration } from '../methods/analyzeLayer';
 
 export const STATS_SUFFIXES = ['act_mean_abs', 'act_rms', 'act_gram', 'act_samples'] as const;
 export type StatKind = (typeof STATS_SUFFIXES)[number];
@@ -107,6 +108,17 @@ export class StatsFile {
     }
     const f = await this.read(layer, 'act_gram', inFeatures);
     return Float64Array.from(f);
+  }
+
+  /** Whatever statistics the file has for one layer (each method takes what it needs). */
+  async layerCalibration(layer: string, inFeatures: number): Promise<LayerCalibration> {
+    const c: LayerCalibration = {};
+    if (this.has(layer, 'act_mean_abs')) c.meanAbs = await this.read(layer, 'act_mean_abs', inFeatures);
+    if (this.has(layer, 'act_rms')) c.rms = await this.read(layer, 'act_rms', inFeatures);
+    if (this.has(layer, 'act_gram')) c.gram = await this.readGram(layer, inFeatures);
+    const tokens = this.info.tokens[layer];
+    if (tokens !== undefined) c.tokens = tokens;
+    return c;
   }
 
   async close(): Promise<void> {
