@@ -28,6 +28,12 @@ export function dtypeOf(a: FloatArray): DType {
   return a instanceof Float64Array ? 'float64' : 'float32';
 }
 
+/** A row-major tensor for {@link Kernels.run}. */
+export interface TensorArg {
+  data: FloatArray | BigInt64Array;
+  dims: readonly number[];
+}
+
 export interface GemmOptions {
   transA?: boolean;
   transB?: boolean;
@@ -47,14 +53,23 @@ function ort(): typeof OrtTypes {
 export interface KernelOptions {
   /** onnxruntime intra-op threads; defaults to the number of CPU cores. */
   threads?: number;
+  /**
+   * Let onnxruntime's idle pool threads spin-wait for the next call (its default). Off by default:
+   * our kernel calls alternate with JS work, and a spinning thread then burns a whole core for
+   * milliseconds after every call (measured: 2× the process's CPU time during a JS phase), which
+   * on a 2-core machine takes the core from the JS thread or from other processes.
+   */
+  spinning?: boolean;
 }
 
 export class Kernels {
   private sessions = new Map<string, Promise<OrtTypes.InferenceSession>>();
   private readonly threads: number;
+  private readonly spinning: boolean;
 
   constructor(options: KernelOptions = {}) {
     this.threads = options.threads ?? defaultThreads();
+    this.spinning = options.spinning ?? false;
   }
 
   private session(key: string, build: () => Uint8Array): Promise<OrtTypes.InferenceSession> {
@@ -65,6 +80,7 @@ export class Kernels {
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
+        extra: { session: { intra_op: { allow_spinning: this.spinning ? '1' : '0' } } },
       });
       this.sessions.set(key, s);
     }
@@ -138,6 +154,31 @@ export class Kernels {
     const out = await session.run(feeds);
     const y = out.Y!;
     return { data: y.data as T, rows: m, cols: n };
+  }
+
+  /**
+   * Runs a small custom graph (built once per `key`, reused for every call) on row-major tensors.
+   * Inputs are passed without copying; every output comes back as a fresh array, which costs a
+   * page fault per 4 KiB on first touch, so callers should keep outputs small and fuse steps.
+   */
+  async run(
+    key: string,
+    build: () => Uint8Array,
+    feeds: Record<string, TensorArg>,
+  ): Promise<Record<string, TensorArg>> {
+    const session = await this.session(key, build);
+    const O = ort();
+    const ortFeeds: Record<string, OrtTypes.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      const type = t.data instanceof BigInt64Array ? 'int64' : dtypeOf(t.data);
+      ortFeeds[name] = new O.Tensor(type, t.data, [...t.dims]);
+    }
+    const out = await session.run(ortFeeds);
+    const result: Record<string, TensorArg> = {};
+    for (const [name, t] of Object.entries(out)) {
+      result[name] = { data: t.data as FloatArray | BigInt64Array, dims: [...t.dims] };
+    }
+    return result;
   }
 
   async dispose(): Promise<void> {

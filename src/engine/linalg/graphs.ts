@@ -1,0 +1,106 @@
+/**
+ * Fused onnxruntime graphs for the dense → band reduction. Every output of an onnxruntime call is
+ * copied into fresh memory (about 3 ms per MB here), while intermediates stay in onnxruntime's
+ * reused arena; so each step runs as one graph whose outputs are only what JS needs next.
+ */
+import { buildModel, OnnxType, type NodeSpec, type TensorInit, type ValueInfo } from '../onnx/builder';
+
+const F64 = OnnxType.DOUBLE;
+
+function int64Init(name: string, values: readonly bigint[]): TensorInit {
+  const data = BigInt64Array.from(values);
+  return { name, elemType: OnnxType.INT64, dims: [values.length], raw: new Uint8Array(data.buffer) };
+}
+
+function gemm(
+  a: string,
+  b: string,
+  c: string | undefined,
+  out: string,
+  o: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number } = {},
+): NodeSpec {
+  return {
+    op: 'Gemm',
+    inputs: c ? [a, b, c] : [a, b],
+    outputs: [out],
+    attributes: {
+      transA: { kind: 'int', value: o.transA ? 1 : 0 },
+      transB: { kind: 'int', value: o.transB ? 1 : 0 },
+      alpha: { kind: 'float', value: o.alpha ?? 1 },
+      beta: { kind: 'float', value: o.beta ?? 1 },
+    },
+  };
+}
+
+function slice(data: string, starts: string, ends: string, axes: string, out: string): NodeSpec {
+  return { op: 'Slice', inputs: [data, starts, ends, axes], outputs: [out] };
+}
+
+function f64(name: string, d0: string, d1: string): ValueInfo {
+  return { name, elemType: F64, dims: [d0, d1] };
+}
+
+function i64(name: string): ValueInfo {
+  return { name, elemType: OnnxType.INT64, dims: [1] };
+}
+
+const END = 2n ** 62n;
+
+/**
+ * One panel of the lazy two-sided update. With the current trailing matrix
+ * A = A0 − ZAᵀ·ZB (A0 explicit, ZA/ZB the stacked update factors since A0 was last refreshed),
+ * the panel's reflectors I − V·T·Vᵀ and U = V·T:
+ *   X = A·U,  W = X − ½·V·(Uᵀ·X)        (so that QᵀAQ = A − V·Wᵀ − W·Vᵀ)
+ *   P = columns [cs, ce) of the updated matrix, rows from rs
+ * Outputs W and P from row rs on.
+ */
+export const PANEL_GRAPH_KEY = 'linalg:sy2sb-panel';
+export function panelGraph(): Uint8Array {
+  return buildModel({
+    name: 'sy2sb_panel',
+    inputs: [
+      f64('A', 'm', 'm'),
+      f64('ZA', 'z', 'm'),
+      f64('ZB', 'z', 'm'),
+      f64('V', 'm', 'k'),
+      f64('T', 'k', 'k'),
+      i64('cs'),
+      i64('ce'),
+      i64('rs'),
+    ],
+    initializers: [int64Init('ax0', [0n]), int64Init('ax1', [1n]), int64Init('end', [END])],
+    nodes: [
+      { op: 'MatMul', inputs: ['V', 'T'], outputs: ['U'] },
+      { op: 'MatMul', inputs: ['A', 'U'], outputs: ['AU'] },
+      { op: 'MatMul', inputs: ['ZB', 'U'], outputs: ['ZBU'] },
+      gemm('ZA', 'ZBU', 'AU', 'X', { transA: true, alpha: -1 }),
+      gemm('U', 'X', undefined, 'M', { transA: true }),
+      gemm('V', 'M', 'X', 'W', { alpha: -0.5 }),
+      slice('A', 'cs', 'ce', 'ax1', 'Ac'),
+      slice('ZB', 'cs', 'ce', 'ax1', 'ZBc'),
+      gemm('ZA', 'ZBc', 'Ac', 'P1', { transA: true, alpha: -1 }),
+      slice('W', 'cs', 'ce', 'ax0', 'Wc'),
+      slice('V', 'cs', 'ce', 'ax0', 'Vc'),
+      gemm('V', 'Wc', 'P1', 'P2', { transB: true, alpha: -1 }),
+      gemm('W', 'Vc', 'P2', 'P3', { transB: true, alpha: -1 }),
+      slice('W', 'rs', 'end', 'ax0', 'Wout'),
+      slice('P3', 'rs', 'end', 'ax0', 'Pout'),
+    ],
+    outputs: [f64('Wout', 'wr', 'k'), f64('Pout', 'pr', 'pc')],
+  });
+}
+
+/**
+ * One block row of an explicit refresh: Out = Old[:, cs:ce) − ZA·ZBᵀ, where Old is a block of
+ * full rows of the old explicit matrix and ZA/ZB are the update factors as rows.
+ */
+export const REFRESH_GRAPH_KEY = 'linalg:sy2sb-refresh';
+export function refreshGraph(): Uint8Array {
+  return buildModel({
+    name: 'sy2sb_refresh',
+    inputs: [f64('Old', 'r', 'm'), f64('ZA', 'r', 'z'), f64('ZB', 'l', 'z'), i64('cs'), i64('ce')],
+    initializers: [int64Init('ax1', [1n])],
+    nodes: [slice('Old', 'cs', 'ce', 'ax1', 'C'), gemm('ZA', 'ZB', 'C', 'Out', { transB: true, alpha: -1 })],
+    outputs: [f64('Out', 'r', 'l')],
+  });
+}
