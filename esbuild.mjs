@@ -2,10 +2,13 @@
 // webviews (browser, iife). onnxruntime-node stays external: it is a native module that the VSIX
 // ships in node_modules and that Node resolves from dist/ at run time.
 import * as esbuild from 'esbuild';
-import { cpSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, existsSync, readdirSync, rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+// A production build (the VSIX's) starts from an empty dist/, so no source map or bundle left by
+// an earlier build can slip into the package.
+if (production) rmSync('dist', { recursive: true, force: true });
 
 const nodeTargets = [
   { entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js', external: ['vscode', 'onnxruntime-node'] },

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'test/fixtures/**', '.vscode-test/**', '**/*.py'] },
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', '.cache/**', 'test/fixtures/**', '.vscode-test/**', '**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
