@@ -1,0 +1,88 @@
+/** `quant-lens calibrate <model.onnx> --data <inputs> --out <stats.safetensors>`: activation statistics with onnxruntime. */
+import { QuantLensError } from '../../engine/errors';
+import { calibrateToFile } from '../../engine/calibration/calibrateOnnx';
+import { parse, requirePositional } from '../args';
+
+export const calibrateHelp = `quant-lens calibrate <model.onnx> --data <folder|text> --out <stats.safetensors> [options]
+  Runs the model on calibration inputs with onnxruntime and records, at the input of every linear
+  layer (MatMul/Gemm with a constant weight, 1×1 Conv), act_mean_abs (max over batches of the
+  per-batch mean |x|, as LQER), act_rms and, with --gram, act_gram, keyed by the weight's name.
+  --data <path>       image models: a folder of PNG images; language models: a text file
+  --tokenizer <file>  tokenizer.json for language models
+  --seq-len <n>       tokens per sequence (default 128)
+  --batch-size <n>    images or sequences per calibration batch (default 8 images, 2 sequences)
+  --max-samples <n>   use at most this many images or sequences
+  --gram              also record E[x xᵀ] (QERA-exact; in² values per layer)
+  --layers <regex>    only layers whose name matches
+  --threads <n>       onnxruntime threads (default: all cores)
+  --json              print a JSON summary`;
+
+export function positiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new QuantLensError('bad-argument', `${flag} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+export function regexOption(v: string | undefined, flag: string): RegExp | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return new RegExp(v);
+  } catch (e) {
+    throw new QuantLensError('bad-argument', `${flag}: ${(e as Error).message}`);
+  }
+}
+
+export async function calibrateCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    tokenizer: { type: 'string' },
+    'seq-len': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'max-samples': { type: 'string' },
+    gram: { type: 'boolean' },
+    layers: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const model = requirePositional(positionals, 0, 'model path (.onnx)');
+  if (!values.data) throw new QuantLensError('bad-argument', 'missing --data <folder of images | text file>');
+  if (!values.out) throw new QuantLensError('bad-argument', 'missing --out <stats.safetensors>');
+  const pattern = regexOption(values.layers, '--layers');
+  let last = 0;
+  const r = await calibrateToFile({
+    model,
+    data: values.data,
+    out: values.out,
+    ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
+    seqLen: positiveInt(values['seq-len'], '--seq-len'),
+    batchSize: positiveInt(values['batch-size'], '--batch-size'),
+    maxSamples: positiveInt(values['max-samples'], '--max-samples'),
+    threads: positiveInt(values.threads, '--threads'),
+    gram: !!values.gram,
+    layers: { all: true, ...(pattern ? { pattern } : {}) },
+    onProgress: (p) => {
+      if (values.json || !process.stderr.isTTY || Date.now() - last < 200) return;
+      last = Date.now();
+      process.stderr.write(`\rcalibrating: batch ${p.batchesDone}/${p.batches} (${p.samplesDone} samples)`);
+    },
+  });
+  if (!values.json && process.stderr.isTTY) process.stderr.write('\n');
+  const summary = {
+    out: values.out,
+    layers: r.stats.size,
+    samples: r.samples,
+    batches: r.batches,
+    seconds: Number(r.seconds.toFixed(2)),
+    tokens: Object.fromEntries([...r.stats].map(([k, s]) => [k, s.tokens])),
+  };
+  if (values.json) out.write(JSON.stringify(summary, null, 1) + '\n');
+  else {
+    out.write(
+      `wrote ${values.out}: ${r.stats.size} layers, ${r.samples} ${r.kind === 'text' ? 'sequences' : 'images'} in ${r.batches} batches, ${r.seconds.toFixed(1)} s\n`,
+    );
+  }
+  return 0;
+}

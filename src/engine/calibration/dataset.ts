@@ -1,0 +1,93 @@
+/**
+ * Calibration or evaluation data for one model, as a sequence of batches that are built only when
+ * asked for: a folder of images for image models, a text file plus tokenizer.json for language
+ * models. Holding one batch at a time keeps memory bounded by the batch size.
+ */
+import { QuantLensError } from '../errors';
+import { ort, type OrtTensor } from '../evaluation/session';
+import { imageBatch, listImageFolder, type ImageItem } from './imageInputs';
+import { lmFeeds, type ModelIO } from './modelInputs';
+import { checkVocabulary, tokenizeFile, tokenWindows } from './textInputs';
+
+export interface DatasetOptions {
+  /** Image folder (image models) or text file (language models). */
+  data: string;
+  tokenizer?: string;
+  /** Tokens per window (language models). Default 128. */
+  seqLen?: number;
+  /** Images or windows per batch. Default 8 images or 2 windows (the LQER paper's calibration batch). */
+  batchSize?: number;
+  /** Use at most this many images or windows. */
+  maxSamples?: number;
+  /** Image height when the model's input does not fix it. Default 48 (PP-OCR recognizers). */
+  imageHeight?: number;
+  /** Widest resized image (when the model's width is not fixed). Default 960 (PaddleOCR's 20:1 cap at 48 px). */
+  maxWidth?: number;
+}
+
+export interface Batch {
+  feeds: Record<string, OrtTensor>;
+  size: number;
+  /** Image batches: the images, with labels when the folder has them. */
+  items?: ImageItem[];
+  /** Text batches: the token windows. */
+  windows?: Int32Array[];
+}
+
+export interface Dataset {
+  kind: 'image' | 'text';
+  samples: number;
+  batches: number;
+  batch(index: number): Batch;
+}
+
+export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
+  const limit = o.maxSamples ?? Infinity;
+  if (io.kind === 'lm') {
+    if (!o.tokenizer) throw new QuantLensError('bad-argument', 'a language model needs --tokenizer <tokenizer.json>');
+    const seqLen = o.seqLen ?? 128;
+    const text = tokenizeFile(o.data, o.tokenizer);
+    checkVocabulary(text.ids, io.vocab, o.tokenizer);
+    const windows = tokenWindows(text.ids, seqLen, limit);
+    if (windows.length === 0) {
+      throw new QuantLensError(
+        'bad-argument',
+        `has ${text.ids.length} tokens, fewer than one window of ${seqLen}`,
+        o.data,
+      );
+    }
+    const size = Math.max(1, o.batchSize ?? 2);
+    return {
+      kind: 'text',
+      samples: windows.length,
+      batches: Math.ceil(windows.length / size),
+      batch(i) {
+        const w = windows.slice(i * size, (i + 1) * size);
+        return { feeds: lmFeeds(io, w), size: w.length, windows: w };
+      },
+    };
+  }
+  if (o.tokenizer) throw new QuantLensError('bad-argument', 'this is an image model; --tokenizer does not apply');
+  const items = listImageFolder(o.data).slice(0, limit);
+  const size = Math.max(1, o.batchSize ?? 8);
+  const options = {
+    channels: io.channels,
+    height: io.height ?? o.imageHeight ?? 48,
+    width: io.width,
+    maxWidth: o.maxWidth ?? 960,
+    widthMultiple: 8,
+  };
+  return {
+    kind: 'image',
+    samples: items.length,
+    batches: Math.ceil(items.length / size),
+    batch(i) {
+      const group = items.slice(i * size, (i + 1) * size);
+      const t = imageBatch(
+        group.map((g) => g.path),
+        options,
+      );
+      return { feeds: { [io.input]: new (ort().Tensor)('float32', t.data, t.dims) }, size: group.length, items: group };
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * Quantized layers at several ranks from one decomposition: W_q and the method's factors are
+ * computed once at the largest rank R, and each rank k ≤ R takes the first k columns of A and
+ * rows of B, quantized on their own, exactly as `reconstructLayer` does at rank k (the top-k
+ * singular triplets of a rank-R randomized SVD are the top-k ones).
+ */
+import { throwIfCancelled } from '../errors';
+import type { LayerStatistics } from '../calibration/accumulator';
+import type { StatsFile } from '../calibration/statsFile';
+import {
+  computeFactors,
+  factorFormats,
+  prepareLayer,
+  type AnalysisSettings,
+  type LayerCalibration,
+  type LayerInput,
+} from '../methods/analyzeLayer';
+import { METHODS } from '../methods/methods';
+import { fakeQuantize, parseFormat } from '../quantizers';
+
+export type QuantSettings = Omit<AnalysisSettings, 'maxRank' | 'spectra'>;
+
+export interface LayerAtRank {
+  rank: number;
+  out: number;
+  in: number;
+  /** Dequantized W_q [out, in]. */
+  wq: Float32Array;
+  /** Quantized A_k [in, k] and B_k [k, out]. */
+  a: Float32Array;
+  b: Float32Array;
+}
+
+function sliceColumns(a: Float64Array, rows: number, cols: number, k: number): Float32Array {
+  const out = new Float32Array(rows * k);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < k; j++) out[i * k + j] = a[i * cols + j]!;
+  return out;
+}
+
+/** The layer at each requested rank (a rank above min(out, in) means full rank). */
+export async function quantizeLayerAtRanks(
+  input: LayerInput,
+  settings: QuantSettings,
+  ranks: number[],
+  signal?: AbortSignal,
+): Promise<LayerAtRank[]> {
+  const { out, in: nIn } = input;
+  const full = Math.min(out, nIn);
+  // Float weights have no error to reconstruct (and a zero matrix has no top singular vectors).
+  const noError = settings.method === 'rtn' || parseFormat(settings.weightFormat).kind === 'float';
+  const wanted = ranks.map((r) => (noError ? 0 : Math.min(r, full)));
+  const R = Math.max(0, ...wanted);
+  const p = await prepareLayer(input, { ...settings, maxRank: R, spectra: false }, signal);
+  const f = await computeFactors(p, R, signal);
+  throwIfCancelled(signal);
+  const fmt = factorFormats(settings.factorFormat, settings.factorTiling);
+  const quantized = parseFormat(settings.factorFormat).kind !== 'float';
+  return wanted.map((k) => {
+    const a32 = sliceColumns(f.A.data, nIn, R, k);
+    const b32 = Float32Array.from(f.B.data.subarray(0, k * out));
+    return {
+      rank: k,
+      out,
+      in: nIn,
+      wq: p.wq,
+      a: quantized && k ? fakeQuantize(a32, nIn, k, fmt.a) : a32,
+      b: quantized && k ? fakeQuantize(b32, k, out, fmt.b) : b32,
+    };
+  });
+}
+
+/** Ŵ = W_q + (A·B)ᵀ, [out, in], accumulated in float64. */
+export function foldLowRank(l: LayerAtRank): Float32Array {
+  const { out, in: nIn, rank: k, a, b } = l;
+  const w = new Float32Array(out * nIn);
+  const acc = new Float64Array(nIn);
+  for (let o = 0; o < out; o++) {
+    acc.fill(0);
+    for (let j = 0; j < k; j++) {
+      const bjo = b[j * out + o]!;
+      if (bjo === 0) continue;
+      for (let i = 0; i < nIn; i++) acc[i] += a[i * k + j]! * bjo;
+    }
+    for (let i = 0; i < nIn; i++) w[o * nIn + i] = l.wq[o * nIn + i]! + acc[i]!;
+  }
+  return w;
+}
+
+/** The calibration a method needs for one layer, from a stats file or from statistics in memory. */
+export async function layerCalibration(
+  source: StatsFile | Map<string, LayerStatistics> | null,
+  name: string,
+  inFeatures: number,
+  method: QuantSettings['method'],
+): Promise<LayerCalibration | undefined> {
+  const need = METHODS[method].needs;
+  if (!need || !source) return undefined;
+  if (source instanceof Map) {
+    const s = source.get(name);
+    if (!s) return undefined;
+    return { meanAbs: s.meanAbs, rms: s.rms, ...(s.gram ? { gram: s.gram } : {}), tokens: s.tokens };
+  }
+  if (!source.has(name, need)) return undefined;
+  const c: LayerCalibration = { tokens: source.info.tokens[name] ?? 0 };
+  if (need === 'act_mean_abs') c.meanAbs = await source.read(name, 'act_mean_abs', inFeatures);
+  if (need === 'act_rms') c.rms = await source.read(name, 'act_rms', inFeatures);
+  if (need === 'act_gram') c.gram = await source.readGram(name, inFeatures);
+  return c;
+}
