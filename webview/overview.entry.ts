@@ -1,33 +1,94 @@
-/** Checkpoint overview webview: file facts, linear layers and all tensors. */
+/**
+ * Checkpoint overview (the custom editor): file facts, the checkpoint's current settings, model
+ * totals, the blocks × layers heatmap, the method comparison, the linear-layer table with results
+ * as they arrive, and every tensor.
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
+import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
 import type { CheckpointSummary } from '../src/shared/checkpointSummary';
-import type { OverviewInbound, OverviewOutbound } from '../src/shared/webviewProtocol';
+import { headlineError } from '../src/shared/errorScale';
+import { formatBits, formatBytes, formatCount, formatDuration, formatPercent } from '../src/shared/formatting';
+import {
+  BLOCK_SIZE_CHOICES,
+  FACTOR_FORMAT_CHOICES,
+  MAX_SLIDER_RANK,
+  WEIGHT_FORMAT_CHOICES,
+  blockSizeApplies,
+  type QuantSettings,
+} from '../src/shared/quantSettings';
+import type {
+  CalibrationLabel,
+  JobProgress,
+  MethodChoice,
+  ModelTotals,
+  OverviewCommand,
+  OverviewInbound,
+  OverviewOutbound,
+} from '../src/shared/webviewProtocol';
+import { comparisonTable } from './lib/comparisonTable';
+import { selectField, setOptions, setSelectValue } from './lib/controls';
+import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
-import { el, formatBytes, formatCount } from './lib/dom';
+import { readTheme, watchTheme } from './lib/theme';
+import { HeatmapView } from './overview/heatmapView';
+import { LayersTableView } from './overview/layersTableView';
 
 const host = connectToHost<OverviewInbound, OverviewOutbound>();
 const app = document.getElementById('app')!;
+catchGlobalErrors(app);
 
-function render(...nodes: Node[]): void {
-  app.replaceChildren(...nodes);
+let theme = readTheme();
+let settings: QuantSettings | null = null;
+let ui: ReturnType<typeof buildUi> | null = null;
+
+const post = (m: OverviewOutbound) => host.post(m);
+const command = (c: OverviewCommand) => post({ type: 'command', command: c });
+const shortName = (name: string) => name.replace(/^model\./, '').replace(/\.weight$/, '');
+
+function button(id: string, text: string, c: OverviewCommand, secondary = true): HTMLElement {
+  const b = el('vscode-button', { id, text, attrs: secondary ? { secondary: '' } : {} });
+  b.addEventListener('click', () => command(c));
+  return b;
 }
 
-function renderCheckpoint(s: CheckpointSummary): void {
+function dtypeSummary(s: CheckpointSummary): string {
+  const counts = new Map<string, number>();
+  for (const t of s.tensors) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([d, n]) => `${d} ×${n}`)
+    .join(', ');
+}
+
+function factsList(s: CheckpointSummary): HTMLElement {
   const totalBytes = s.files.reduce((a, f) => a + f.size, 0);
-  const facts = el(
+  const pairs: [string, string, string?][] = [
+    ['Format', s.format],
+    ['Architecture', s.architecture ?? 'unknown'],
+    ['Family', s.family ?? 'not recognised'],
+    ['Parameters', formatCount(s.parameterCount)],
+    ['Dtypes', dtypeSummary(s)],
+    [
+      'Files',
+      `${s.files.length} (${formatBytes(totalBytes)})`,
+      s.files.map((f) => `${f.path.split(/[\\/]/).pop()} · ${formatBytes(f.size)}`).join('\n'),
+    ],
+    [
+      'Linear layers',
+      `${s.linearLayers.length} (${s.linearLayers.filter((l) => l.quantizedByDefault).length} quantized by default)`,
+    ],
+  ];
+  return el(
     'dl',
     { className: 'facts' },
-    el('dt', { text: 'Format' }),
-    el('dd', { text: s.format }),
-    el('dt', { text: 'Architecture' }),
-    el('dd', { text: s.architecture ?? 'unknown' }),
-    el('dt', { text: 'Parameters' }),
-    el('dd', { text: formatCount(s.parameterCount) }),
-    el('dt', { text: 'Files' }),
-    el('dd', { text: `${s.files.length} (${formatBytes(totalBytes)})` }),
-    el('dt', { text: 'Linear layers' }),
-    el('dd', { text: String(s.linearLayers.length) }),
+    ...pairs.flatMap(([k, v, title]) => [el('dt', { text: k }), el('dd', { text: v, ...(title ? { title } : {}) })]),
   );
+}
+
+function tensorsSection(s: CheckpointSummary): HTMLElement {
   const rows = s.tensors.map((t) =>
     el(
       'tr',
@@ -43,35 +104,285 @@ function renderCheckpoint(s: CheckpointSummary): void {
     el('thead', {}, el('tr', {}, el('th', { text: 'Name' }), el('th', { text: 'Dtype' }), el('th', { text: 'Shape' }))),
     el('tbody', {}, ...rows),
   );
-  const filter = el('vscode-textfield', { attrs: { placeholder: 'Filter tensors', 'aria-label': 'Filter tensors' } });
+  const filter = el('vscode-textfield', {
+    id: 'tensor-filter',
+    attrs: { placeholder: 'Filter tensors', 'aria-label': 'Filter tensors' },
+  });
   filter.addEventListener('input', () => {
-    const q = ((filter as unknown as { value: string }).value ?? '').toLowerCase();
+    const q = (filter.value ?? '').toLowerCase();
     for (const r of rows) r.hidden = q !== '' && !(r.dataset.name ?? '').toLowerCase().includes(q);
   });
-  render(
-    el('h1', { text: s.path.split(/[\\/]/).pop() ?? s.path, title: s.path }),
-    facts,
+  return el(
+    'section',
+    { id: 'tensors-section' },
     el('h2', { text: `Tensors (${s.tensors.length})` }),
     filter,
-    table,
+    el('div', { className: 'table-scroll' }, table),
   );
+}
+
+function buildUi(s: CheckpointSummary) {
+  const methodSelect = selectField('method', 'Method', [], 'lqer', (v) =>
+    change({ method: v as QuantSettings['method'] }),
+  );
+  const weight = selectField(
+    'weight-format',
+    'Weight format',
+    WEIGHT_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
+    'mxint4',
+    (v) => change({ weightFormat: v }),
+  );
+  const block = selectField(
+    'block-size',
+    'Block / group',
+    BLOCK_SIZE_CHOICES.map((b) => ({ value: String(b), label: b === -1 ? 'per row' : String(b) })),
+    '16',
+    (v) => change({ blockSize: Number(v) }),
+  );
+  const factor = selectField(
+    'factor-format',
+    'A/B format',
+    FACTOR_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
+    'mxint8',
+    (v) => change({ factorFormat: v }),
+  );
+  const rank = el('vscode-textfield', {
+    id: 'rank',
+    attrs: { type: 'number', min: '0', max: String(MAX_SLIDER_RANK), value: '32', 'aria-label': 'Rank k' },
+  });
+  const applyRank = () => {
+    const k = Number(rank.value);
+    if (Number.isFinite(k) && k >= 0) change({ rank: Math.min(MAX_SLIDER_RANK, Math.round(k)) });
+  };
+  rank.addEventListener('change', applyRank);
+  rank.addEventListener('keydown', (e: KeyboardEvent) => {
+    if (e.key === 'Enter') applyRank();
+  });
+  const rankField = el(
+    'div',
+    { className: 'field' },
+    el('vscode-label', { text: 'Rank k', attrs: { for: 'rank' } }),
+    rank,
+  );
+  const calibration = el('p', { id: 'calibration', className: 'note' });
+  const cancel = button('cancel', 'Cancel', 'cancel');
+  cancel.hidden = true;
+  const progressBar = el('vscode-progress-bar', { id: 'progress', attrs: { 'aria-label': 'Progress' } });
+  progressBar.hidden = true;
+  const progressText = el('p', {
+    id: 'progress-text',
+    className: 'status',
+    attrs: { role: 'status', 'aria-live': 'polite' },
+  });
+  const totals = el('dl', { id: 'totals', className: 'totals' });
+  const comparison = el(
+    'section',
+    { id: 'comparison', attrs: { 'aria-labelledby': 'comparison-title' } },
+    el('h2', { id: 'comparison-title', text: 'Method comparison' }),
+  );
+  comparison.hidden = true;
+  const heatmap = new HeatmapView(theme, (name) => post({ type: 'openLayer', name }));
+  const table = new LayersTableView((name) => post({ type: 'openLayer', name }));
+  const warnings = s.warnings.length
+    ? el(
+        'ul',
+        { className: 'warning', attrs: { 'aria-label': 'Warnings' } },
+        ...s.warnings.map((w) => el('li', { text: w })),
+      )
+    : null;
+
+  app.replaceChildren(
+    el('h1', { text: s.path.split(/[\\/]/).pop() ?? s.path, title: s.path }),
+    ...(warnings ? [warnings] : []),
+    factsList(s),
+    el(
+      'section',
+      { className: 'controls', attrs: { 'aria-label': 'Quantization settings' } },
+      methodSelect.field,
+      weight.field,
+      block.field,
+      factor.field,
+      rankField,
+    ),
+    el(
+      'div',
+      { className: 'calibration-row' },
+      calibration,
+      button('set-calibration', 'Set Calibration…', 'setCalibration'),
+    ),
+    el(
+      'div',
+      { className: 'toolbar' },
+      button('analyze-all', 'Analyze All Layers', 'analyzeAll', false),
+      button('compare', 'Compare Methods', 'compareMethods'),
+      button('export-checkpoint', 'Export Quantized Checkpoint', 'exportCheckpoint'),
+      button('export-report', 'Export Report', 'exportReport'),
+      cancel,
+    ),
+    progressBar,
+    progressText,
+    el(
+      'section',
+      { id: 'totals-section', attrs: { 'aria-labelledby': 'totals-title' } },
+      el('h2', { id: 'totals-title', text: 'Quantized model' }),
+      totals,
+    ),
+    heatmap.element,
+    comparison,
+    table.element,
+    tensorsSection(s),
+  );
+  heatmap.setLayers(s.linearLayers);
+  table.setLayers(s.linearLayers);
+  return {
+    method: methodSelect.select,
+    weight: weight.select,
+    block: block.select,
+    factor: factor.select,
+    rank: rank as VscodeTextfield,
+    calibration,
+    cancel,
+    progressBar,
+    progressText,
+    totals,
+    comparison,
+    heatmap,
+    table,
+  };
+}
+
+function change(patch: Partial<QuantSettings>): void {
+  if (!settings) return;
+  const next = { ...settings, ...patch };
+  if (JSON.stringify(next) === JSON.stringify(settings)) return;
+  settings = next;
+  if (ui) (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(next.weightFormat);
+  post({ type: 'setSettings', settings: next });
+}
+
+function showSettings(s: QuantSettings, methods: MethodChoice[], calibration: CalibrationLabel | null): void {
+  if (!ui) return;
+  settings = s;
+  setOptions(
+    ui.method,
+    methods.map((m) => ({
+      value: m.name,
+      label: m.label,
+      description: m.disabledReason ?? m.description,
+      disabled: m.disabledReason !== null,
+    })),
+    s.method,
+  );
+  setSelectValue(ui.weight, s.weightFormat);
+  setSelectValue(ui.block, String(s.blockSize));
+  setSelectValue(ui.factor, s.factorFormat);
+  (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(s.weightFormat);
+  if (ui.rank.value !== String(s.rank)) ui.rank.value = String(s.rank);
+  const disabled = methods.filter((m) => m.disabledReason);
+  setText(
+    ui.calibration,
+    (calibration
+      ? `Calibration: ${calibration.summary}.`
+      : 'No calibration: output error and the calibrated methods are unavailable.') +
+      (disabled.length
+        ? ` ${disabled.map((m) => m.label).join(', ')} unavailable: ${disabled[0]!.disabledReason}.`
+        : ''),
+  );
+}
+
+function showTotals(t: ModelTotals, rank: number): void {
+  if (!ui) return;
+  const pairs: [string, string][] = [
+    ['Bits per weight', `${formatBits(t.bitsPerWeight)} (quantized layers, A·B at rank ${rank} included)`],
+    [
+      'Quantized model',
+      `${formatBytes(t.modelBytes)} of ${formatBytes(t.originalBytes)} (${t.originalBytes ? ((100 * t.modelBytes) / t.originalBytes).toFixed(1) : '—'} %)`,
+    ],
+    [
+      'Quantized layers',
+      `${t.quantizedLayers} · ${formatCount(t.quantizedParameters)} weights · ${formatBytes(t.quantizedBytes)}`,
+    ],
+    ['A·B overhead', formatPercent(t.factorOverhead, 1)],
+    ['Analysed', `${t.analysedLayers} / ${t.quantizedLayers}`],
+    ['Mean weight error', formatPercent(t.meanWeightError)],
+    ['Mean output error', t.meanOutputError === null ? '— (needs calibration)' : formatPercent(t.meanOutputError)],
+  ];
+  ui.totals.replaceChildren(
+    ...pairs.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v, attrs: { 'data-total': k } })]),
+  );
+}
+
+function showProgress(p: JobProgress): void {
+  if (!ui) return;
+  ui.progressBar.hidden = !p.running;
+  ui.cancel.hidden = !p.running;
+  ui.progressBar.max = Math.max(1, p.total);
+  ui.progressBar.value = p.done;
+  const what = p.kind === 'analysis' ? 'Analysing' : p.kind === 'comparison' ? 'Comparing methods' : 'Exporting';
+  const unit = p.kind === 'comparison' ? 'analyses' : 'layers';
+  if (p.running) {
+    setText(
+      ui.progressText,
+      `${what}: ${p.done} / ${p.total} ${unit}${p.current ? ` · ${shortName(p.current)}` : ''}${p.etaMs !== null ? ` · ETA ${formatDuration(p.etaMs)}` : ''}`,
+    );
+  } else {
+    setText(
+      ui.progressText,
+      p.done < p.total ? `${what}: stopped at ${p.done} / ${p.total} ${unit}.` : `${what}: done, ${p.total} ${unit}.`,
+    );
+  }
 }
 
 host.onMessage((msg) => {
   switch (msg.type) {
     case 'loading':
-      render(el('p', { className: 'status', text: `Reading ${msg.path}…` }));
+      app.replaceChildren(el('p', { className: 'status', text: `Reading ${msg.path}…` }));
       break;
     case 'checkpoint':
-      renderCheckpoint(msg.summary);
+      ui = buildUi(msg.summary);
+      break;
+    case 'settings':
+      showSettings(msg.settings, msg.methods, msg.calibration);
+      break;
+    case 'results': {
+      if (!ui) break;
+      ui.table.setResults(msg.rows, msg.failures);
+      const values = new Map<string, number>();
+      let calibrated = false;
+      for (const r of msg.rows) {
+        const v = headlineError(r);
+        if (v !== null) values.set(r.name, v);
+        if (r.outputError !== null) calibrated = true;
+      }
+      ui.heatmap.setValues(
+        values,
+        calibrated ? `Output error at rank ${msg.rank}` : `Weight error at rank ${msg.rank}`,
+        shortName,
+      );
+      showTotals(msg.totals, msg.rank);
+      break;
+    }
+    case 'progress':
+      showProgress(msg.progress);
+      break;
+    case 'comparison':
+      if (ui) {
+        ui.comparison.hidden = false;
+        ui.comparison.replaceChildren(
+          el('h2', { id: 'comparison-title', text: 'Method comparison' }),
+          comparisonTable(msg.comparison),
+        );
+      }
       break;
     case 'error':
-      render(
-        el('h1', { text: 'Cannot open this checkpoint' }),
-        el('p', { className: 'error', attrs: { role: 'alert' }, text: msg.error.message }),
-      );
+      showFatal(app, 'Cannot open this checkpoint', msg.error.message);
       break;
   }
 });
 
-host.post({ type: 'ready' });
+watchTheme((t) => {
+  theme = t;
+  ui?.heatmap.setTheme(t);
+});
+
+post({ type: 'ready' });

@@ -1,19 +1,44 @@
-/** Extension entry point: wires commands, panels and the engine worker pool. */
+/** Extension entry point: wires the engine, the sessions, the editors, the tree and the commands. */
 import * as vscode from 'vscode';
-import { CheckpointPanel } from './checkpointPanel';
+import { statSync, readdirSync } from 'node:fs';
+import { pickInFolder } from '../engine/readers/open';
+import {
+  analyzeAll,
+  compareCheckpointMethods,
+  exportQuantizedCheckpoint,
+  exportReport,
+  type Services,
+} from './batchActions';
+import { setCalibration } from './calibrationCommand';
+import { CalibrationService } from './calibrationService';
+import { CheckpointEditorProvider, OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from './checkpointEditor';
+import { CheckpointFolderIndex } from './checkpointFolders';
+import type { CheckpointSession } from './checkpointSession';
 import { EngineService } from './engineService';
+import { JobTracker } from './jobTracker';
+import { LayerPanels } from './layerPanel';
+import { pickLayer } from './layerPicker';
+import { LAYERS_VIEW_ID, LayersTreeProvider } from './layersTree';
+import { Reporter } from './logging';
+import { SessionRegistry } from './sessionRegistry';
 
-export function activate(context: vscode.ExtensionContext): void {
-  const log = vscode.window.createOutputChannel('Quant Lens', { log: true });
-  const engine = new EngineService(context.extensionUri, log);
-  context.subscriptions.push(
-    log,
-    engine,
-    vscode.commands.registerCommand('quantLens.inspectCheckpoint', async (uri?: vscode.Uri) => {
-      const target = uri ?? (await pickCheckpoint());
-      if (target) CheckpointPanel.show(target, context.extensionUri, engine);
-    }),
-  );
+const CHECKPOINT_EXTENSIONS = ['safetensors', 'onnx', 'gguf', 'bin', 'pt', 'pth', 'json'];
+
+/** The overview editor that opens a checkpoint file: the default one where it is the default. */
+export function overviewViewType(path: string): string {
+  return /\.(safetensors|gguf)$/i.test(path) ? OVERVIEW_VIEW_TYPE : OVERVIEW_OPTIONAL_VIEW_TYPE;
+}
+
+/** A folder stands for the checkpoint file in it (the reader's own choice); a file stands for itself. */
+function checkpointFile(uri: vscode.Uri): vscode.Uri {
+  if (uri.scheme !== 'file') return uri;
+  let isDir: boolean;
+  try {
+    isDir = statSync(uri.fsPath).isDirectory();
+  } catch {
+    return uri; // the editor reports the missing file
+  }
+  return isDir ? vscode.Uri.file(pickInFolder(uri.fsPath, readdirSync(uri.fsPath))) : uri;
 }
 
 async function pickCheckpoint(): Promise<vscode.Uri | undefined> {
@@ -21,9 +46,107 @@ async function pickCheckpoint(): Promise<vscode.Uri | undefined> {
     canSelectMany: false,
     openLabel: 'Inspect',
     title: 'Quant Lens: choose a checkpoint',
-    filters: { Checkpoints: ['safetensors', 'onnx', 'gguf', 'bin', 'pt', 'pth', 'json'] },
+    filters: { Checkpoints: CHECKPOINT_EXTENSIONS },
   });
   return picked?.[0];
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Quant Lens', { log: true });
+  const reporter = new Reporter(log);
+  const engine = new EngineService(context.extensionUri, log);
+  const calibration = new CalibrationService(engine);
+  const jobs = new JobTracker(log);
+  const services: Services = { engine, jobs, calibration };
+  const sessions = new SessionRegistry(engine, calibration, context.workspaceState);
+
+  const openOverview = async (uri: vscode.Uri) => {
+    const file = checkpointFile(uri);
+    await vscode.commands.executeCommand('vscode.openWith', file, overviewViewType(file.fsPath));
+  };
+
+  const panels = new LayerPanels(context.extensionUri, sessions, services, reporter, {
+    openOverview: (session) => openOverview(session.uri),
+  });
+  const tree = new LayersTreeProvider(sessions);
+  const treeView = vscode.window.createTreeView(LAYERS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
+  tree.attach(treeView);
+
+  const editorProvider = new CheckpointEditorProvider(context.extensionUri, sessions, services, reporter, {
+    openLayer: (session, layer) => panels.show(session, layer, vscode.ViewColumn.Beside),
+    setCalibration: () => setCalibration(engine, calibration, jobs),
+  });
+
+  /** The checkpoint palette commands act on; says so when there is none. */
+  const activeSession = (): CheckpointSession | undefined => {
+    const s = panels.active?.session ?? sessions.active;
+    if (!s) {
+      void vscode.window
+        .showInformationMessage('Quant Lens: open a checkpoint first.', 'Inspect Checkpoint')
+        .then((c) => (c ? vscode.commands.executeCommand('quantLens.inspectCheckpoint') : undefined))
+        .then(undefined, (e: unknown) => reporter.fail('Inspect Checkpoint', e));
+    }
+    return s;
+  };
+
+  const command = (id: string, what: string, fn: (...args: never[]) => unknown) =>
+    vscode.commands.registerCommand(id, reporter.guard(what, fn as (...args: unknown[]) => unknown));
+
+  context.subscriptions.push(
+    log,
+    engine,
+    calibration,
+    jobs,
+    sessions,
+    panels,
+    tree,
+    treeView,
+    new CheckpointFolderIndex(log),
+    ...CheckpointEditorProvider.register(editorProvider),
+    panels.register(),
+    command('quantLens.inspectCheckpoint', 'Inspect Checkpoint', async (uri?: vscode.Uri) => {
+      const target = uri instanceof vscode.Uri ? uri : await pickCheckpoint();
+      if (target) await openOverview(target);
+    }),
+    command('quantLens.inspectLayer', 'Inspect Layer', async () => {
+      const session = activeSession();
+      if (!session) return;
+      await session.ready;
+      const layer = await pickLayer(session);
+      if (layer) panels.show(session, layer);
+    }),
+    command('quantLens.openLayer', 'Open Layer', (checkpoint?: string, layer?: string) => {
+      const session = typeof checkpoint === 'string' ? sessions.get(checkpoint) : sessions.active;
+      if (session && typeof layer === 'string') panels.show(session, layer);
+    }),
+    command('quantLens.analyzeAll', 'Analyze All Layers', async () => {
+      const session = activeSession();
+      if (session) await analyzeAll(session, services);
+    }),
+    command('quantLens.compareMethods', 'Compare Methods', async () => {
+      const panel = panels.active;
+      if (panel) return panel.compareMethods();
+      const session = activeSession();
+      if (session) await compareCheckpointMethods(session, services);
+    }),
+    command('quantLens.setCalibration', 'Set Calibration', () => setCalibration(engine, calibration, jobs)),
+    command('quantLens.exportCheckpoint', 'Export Quantized Checkpoint', async () => {
+      const session = activeSession();
+      if (session) await exportQuantizedCheckpoint(session, services);
+    }),
+    command('quantLens.exportReport', 'Export Report', async () => {
+      const session = activeSession();
+      if (session) await exportReport(session, services);
+    }),
+    command('quantLens.cancelAnalysis', 'Cancel Running Analysis', () => {
+      const n = jobs.cancelAll();
+      log.info(n ? `cancelled ${n} running job(s)` : 'nothing to cancel');
+    }),
+    command('quantLens.sortLayersByError', 'Sort Layers', () => tree.setSort('error')),
+    command('quantLens.sortLayersByStructure', 'Sort Layers', () => tree.setSort('structure')),
+    command('quantLens.showLog', 'Show Log', () => log.show()),
+  );
+  void vscode.commands.executeCommand('setContext', 'quantLens.analysisRunning', false);
 }
 
 export function deactivate(): void {}

@@ -1,32 +1,53 @@
 /** Tiny DOM helpers: build elements with text content only (never innerHTML with data). */
+export { formatBytes, formatCount } from '../../src/shared/formatting';
+
+type Props = {
+  className?: string;
+  text?: string;
+  title?: string;
+  id?: string;
+  attrs?: Record<string, string>;
+};
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  props: { className?: string; text?: string; title?: string; attrs?: Record<string, string> } = {},
-  ...children: (Node | string | null | undefined)[]
+  props: Props = {},
+  ...children: (Node | string | null | undefined | false)[]
 ): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (props.className) e.className = props.className;
+  if (props.id) e.id = props.id;
   if (props.text !== undefined) e.textContent = props.text;
   if (props.title) e.title = props.title;
   for (const [k, v] of Object.entries(props.attrs ?? {})) e.setAttribute(k, v);
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
   return e;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+/** Sets an element's text only when it changed (cheap to call on every slider step). */
+export function setText(e: Element, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
 }
 
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
-  return String(n);
+/** Shows an error where the panel would otherwise be blank: script errors included. */
+export function showFatal(app: HTMLElement, title: string, message: string): void {
+  app.replaceChildren(
+    el('h1', { text: title }),
+    el('p', { className: 'error', attrs: { role: 'alert' }, text: message }),
+  );
+}
+
+/** Script errors and unhandled rejections end up on screen, never as a blank panel. */
+export function catchGlobalErrors(app: HTMLElement): void {
+  const show = (message: string) => {
+    const box =
+      document.getElementById('script-error') ??
+      el('p', { id: 'script-error', className: 'error', attrs: { role: 'alert' } });
+    box.textContent = `Something went wrong in this panel: ${message}`;
+    if (!box.isConnected) app.prepend(box);
+  };
+  window.addEventListener('error', (e) => show(e.message));
+  window.addEventListener('unhandledrejection', (e: PromiseRejectionEvent) =>
+    show(e.reason instanceof Error ? e.reason.message : String(e.reason)),
+  );
 }

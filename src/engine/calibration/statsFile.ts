@@ -16,8 +16,9 @@ import { f32Bytes, f64Bytes, writeSafetensorsFile, type TensorToWrite } from '..
 import type { LayerStatistics } from './accumulator';
 import type { LayerCalibration } from '../methods/analyzeLayer';
 
-export const STATS_SUFFIXES = ['act_mean_abs', 'act_rms', 'act_gram', 'act_samples'] as const;
-export type StatKind = (typeof STATS_SUFFIXES)[number];
+import { STATS_SUFFIXES, type StatKind } from './statKinds';
+
+export { STATS_SUFFIXES, type StatKind };
 
 export interface StatsFileInfo {
   path: string;

@@ -1,7 +1,7 @@
 /**
  * The error-reconstruction methods Quant Lens offers and what each needs from calibration.
  */
-import type { StatKind } from '../calibration/statsFile';
+import type { StatKind } from '../calibration/statKinds';
 
 export const METHOD_NAMES = ['rtn', 'lqer', 'l2qer', 'qera-approx', 'qera-exact'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];

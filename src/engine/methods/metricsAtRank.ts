@@ -3,7 +3,7 @@
  * is what makes the rank slider instant. Pure code: the webviews import it too.
  */
 import { lowRankCost, parseFormat, withTile, tileOf, type NumberFormat } from '../quantizers';
-import type { FactorTiling, LayerAnalysis } from './analyzeLayer';
+import type { FactorTiling, LayerAnalysis } from './layerAnalysis';
 
 export interface RankMetrics {
   rank: number;

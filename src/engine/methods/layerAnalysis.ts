@@ -1,0 +1,85 @@
+/**
+ * The plain-data result types of a layer analysis. Kept apart from analyzeLayer.ts (which pulls in
+ * the linear-algebra kernels) so that code running in webviews can import them without Node.
+ */
+import type { MethodName } from './methods';
+import type { StepFitSummary } from './stepFitTypes';
+
+export type FactorTiling = 'last-dim' | 'first-dim';
+
+export interface AnalysisSettings {
+  method: MethodName;
+  /** Weight format string, e.g. 'mxint4' (tile along `in` by default). */
+  weightFormat: string;
+  /** Format of A and B, e.g. 'mxint8'. Its block size is used with the tiling below. */
+  factorFormat: string;
+  /**
+   * 'last-dim': tiles run along each factor's last dimension (A [in,k]: along k; B [k,out]: along
+   * out), as in the paper's runs. 'first-dim': along the first (A: along in; B: along k).
+   */
+  factorTiling: FactorTiling;
+  /** Largest rank R of the decomposition; curves cover k = 0…R. */
+  maxRank: number;
+  /** Relative ridge δ/mean(diag R) for QERA-exact's Cholesky factor. */
+  ridge?: number;
+  /** Compute the two full spectra (the bulk of the time on big layers). Default true. */
+  spectra?: boolean;
+}
+
+/** Activation statistics of the layer's input, as far as the calibration source has them. */
+export interface LayerCalibration {
+  meanAbs?: Float32Array;
+  rms?: Float32Array;
+  /** R = E[x xᵀ], [in, in], float64. */
+  gram?: Float64Array;
+  tokens?: number;
+}
+
+export type OutputErrorKind = 'exact' | 'diagonal-estimate' | null;
+
+export interface LayerAnalysis {
+  name: string;
+  shape: [out: number, inFeatures: number];
+  method: MethodName;
+  weightFormat: string;
+  factorFormat: string;
+  factorTiling: FactorTiling;
+  /** R: curves have R + 1 entries (k = 0…R). 0 for RTN. */
+  maxRank: number;
+  /** All min(out, in) singular values of E, descending (empty when spectra were skipped). */
+  sigmaPlain: Float64Array;
+  /** All singular values of the method's scaled error (equal to sigmaPlain for RTN and LQER). */
+  sigmaScaled: Float64Array;
+  /** The per-input-channel scale the method used (diagonal methods), for the activation view. */
+  scale: Float64Array | null;
+  /** Raw activation statistics, for the activation view. */
+  activation: { meanAbs: Float32Array | null; rms: Float32Array | null; tokens: number | null };
+  norms: {
+    /** ‖W‖²_F */
+    weightSq: number;
+    /** ‖E‖²_F = ‖W − W_q‖²_F */
+    errorSq: number;
+    /** tr(W R Wᵀ) (exact) or Σ rms²·‖W[:,i]‖² (diagonal estimate); null without calibration. */
+    outputSq: number | null;
+  };
+  curves: {
+    /** ‖W − Ŵ_k‖²_F with quantized A and B, k = 0…R. */
+    weightErrSq: Float64Array;
+    /** tr(ΔW_k R ΔW_kᵀ) (or its diagonal estimate), k = 0…R; null without calibration. */
+    outputErrSq: Float64Array | null;
+    /** The method's own objective ‖S(E' − C_k)‖² with quantized factors. */
+    objectiveErrSq: Float64Array;
+    /** Σ_{i>k} σ_scaled,i²: the same objective with unquantized factors (the Eckart–Young optimum). */
+    objectiveIdealSq: Float64Array;
+  };
+  outputErrorKind: OutputErrorKind;
+  /** ‖M − U_RΣ_RV_Rᵀ‖ achieved by the randomized SVD and the optimum √Σ_{i>R}σᵢ² (when spectra exist). */
+  factorResidual: { achieved: number; optimal: number | null } | null;
+  /** Ridge added to R for QERA-exact. */
+  ridge: number | null;
+  /** Count of NaN / ±Inf values in the weight (they are reported, and make the numbers meaningless). */
+  nonFinite: number;
+  /** Fitted step sizes (weight formats `int…:fitted`): the objective and its value before and after. */
+  stepFit?: StepFitSummary;
+  timings: Record<string, number>;
+}

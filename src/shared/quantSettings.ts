@@ -1,0 +1,200 @@
+/**
+ * The quantization settings a user picks in the extension (method, weight format and block size,
+ * A/B format, rank) and how they become the engine's AnalysisSettings. Shared by the host and the
+ * webviews so both agree on defaults, choices and cache keys.
+ */
+import type { AnalysisSettings, FactorTiling } from '../engine/methods/layerAnalysis';
+import type { StatKind } from '../engine/calibration/statKinds';
+import { METHOD_NAMES, METHODS, isMethodName, unavailableReason, type MethodName } from '../engine/methods/methods';
+import { formatLabel, formatToString, parseFormat, tileOf, withTile } from '../engine/quantizers';
+import type { MethodChoice } from './webviewProtocol';
+
+export interface QuantSettings {
+  method: MethodName;
+  /** Weight format family without a block option: 'mxint4', 'int4', 'nvfp4', … */
+  weightFormat: string;
+  /** Block / group size along the input dimension; -1: one scale per row. */
+  blockSize: number;
+  /** Format of the low-rank factors A and B, with its own default block. */
+  factorFormat: string;
+  /** k, the rank of the correction A·B. */
+  rank: number;
+}
+
+/** 'auto': L²QER when the layer has calibration statistics, LQER otherwise (as the CLI does). */
+export type MethodPreference = MethodName | 'auto';
+
+export const WEIGHT_FORMAT_CHOICES = [
+  'mxint2',
+  'mxint3',
+  'mxint4',
+  'mxint6',
+  'mxint8',
+  'int2',
+  'int3',
+  'int4',
+  'int8',
+  'mxfp4',
+  'mxfp6',
+  'mxfp8',
+  'nvfp4',
+  'fp8',
+] as const;
+
+export const BLOCK_SIZE_CHOICES = [8, 16, 32, 64, 128, 256, -1] as const;
+
+export const FACTOR_FORMAT_CHOICES = ['mxint8', 'mxint6', 'mxint4', 'int8', 'mxfp8', 'fp8', 'fp16'] as const;
+
+/** The rank slider never goes past this, however wide the layer (the paper's ranks stay far below). */
+export const MAX_SLIDER_RANK = 512;
+
+/** A/B blocks run along each factor's last dimension, as in the LQER runs (the CLI's default). */
+export const FACTOR_TILING: FactorTiling = 'last-dim';
+
+export const DEFAULT_SETTINGS: QuantSettings = {
+  method: 'lqer',
+  weightFormat: 'mxint4',
+  blockSize: 16,
+  factorFormat: 'mxint8',
+  rank: 32,
+};
+
+/** Largest rank the slider offers for a layer of shape [out, in]. */
+export function sliderMaxRank(shape: readonly [number, number]): number {
+  return Math.max(0, Math.min(MAX_SLIDER_RANK, shape[0], shape[1]));
+}
+
+export function blockSizeApplies(weightFormat: string): boolean {
+  try {
+    return tileOf(parseFormat(weightFormat)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** The engine's format string for the weight, e.g. 'mxint4' (block 16 is MXINT's default) or 'int4:g64'. */
+export function weightFormatString(s: Pick<QuantSettings, 'weightFormat' | 'blockSize'>): string {
+  const f = parseFormat(s.weightFormat);
+  if (!tileOf(f)) return formatToString(f);
+  return formatToString(withTile(f, [1, s.blockSize]));
+}
+
+export function factorFormatString(s: Pick<QuantSettings, 'factorFormat'>): string {
+  return formatToString(parseFormat(s.factorFormat));
+}
+
+/** What the worker is asked to compute for one layer: curves up to the slider's maximum. */
+export function toAnalysisSettings(s: QuantSettings, shape: readonly [number, number]): AnalysisSettings {
+  return {
+    method: s.method,
+    weightFormat: weightFormatString(s),
+    factorFormat: factorFormatString(s),
+    factorTiling: FACTOR_TILING,
+    maxRank: s.method === 'rtn' ? 0 : sliderMaxRank(shape),
+  };
+}
+
+/** Everything that changes the numbers of an analysis; the rank is not part of it (curves cover all k). */
+export function analysisKey(
+  checkpoint: string,
+  layer: string,
+  a: AnalysisSettings,
+  calibration: string | null,
+): string {
+  return JSON.stringify([
+    checkpoint,
+    layer,
+    a.method,
+    a.weightFormat,
+    a.factorFormat,
+    a.factorTiling,
+    a.maxRank,
+    a.spectra ?? true,
+    a.ridge ?? null,
+    // Every method uses the calibration when there is one: for its scale, or only for the output error.
+    calibration,
+  ]);
+}
+
+/** Same analysis (the rank aside)? */
+export function sameAnalysis(a: QuantSettings, b: QuantSettings): boolean {
+  return (
+    a.method === b.method &&
+    a.weightFormat === b.weightFormat &&
+    a.blockSize === b.blockSize &&
+    a.factorFormat === b.factorFormat
+  );
+}
+
+export function weightFormatLabel(s: Pick<QuantSettings, 'weightFormat' | 'blockSize'>): string {
+  try {
+    return formatLabel(parseFormat(weightFormatString(s)));
+  } catch {
+    return s.weightFormat;
+  }
+}
+
+/** One line for titles and logs: "L²QER · MXINT4 (block 16) · A/B MXINT8 (block 16) · rank 32". */
+export function describeSettings(s: QuantSettings, withRank = true): string {
+  let ab = s.factorFormat;
+  try {
+    ab = formatLabel(parseFormat(s.factorFormat));
+  } catch {
+    // keep the raw string
+  }
+  const parts = [METHODS[s.method].label, weightFormatLabel(s), `A/B ${ab}`];
+  if (withRank && s.method !== 'rtn') parts.push(`rank ${s.rank}`);
+  return parts.join(' · ');
+}
+
+export function resolveMethod(preference: MethodPreference, hasMeanAbs: boolean): MethodName {
+  if (preference === 'auto') return hasMeanAbs ? 'l2qer' : 'lqer';
+  return preference;
+}
+
+function validFormat(text: unknown, choices: readonly string[]): string | null {
+  if (typeof text !== 'string') return null;
+  if (choices.includes(text)) return text;
+  try {
+    parseFormat(text);
+    return text;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Settings from an untrusted source (a webview message, a saved panel state, the user's
+ * configuration): every field checked, anything wrong replaced by the fallback's value.
+ */
+export function sanitizeSettings(value: unknown, fallback: QuantSettings = DEFAULT_SETTINGS): QuantSettings {
+  const v = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const method = typeof v.method === 'string' && isMethodName(v.method) ? v.method : fallback.method;
+  const weightFormat = validFormat(v.weightFormat, WEIGHT_FORMAT_CHOICES) ?? fallback.weightFormat;
+  const factorFormat = validFormat(v.factorFormat, FACTOR_FORMAT_CHOICES) ?? fallback.factorFormat;
+  const block = v.blockSize;
+  const blockSize =
+    typeof block === 'number' && Number.isInteger(block) && (block === -1 || block >= 1) ? block : fallback.blockSize;
+  const r = v.rank;
+  const rank =
+    typeof r === 'number' && Number.isFinite(r) && r >= 0 ? Math.min(MAX_SLIDER_RANK, Math.round(r)) : fallback.rank;
+  return { method, weightFormat, blockSize, factorFormat, rank };
+}
+
+/** Every method, with the reason it cannot run given the statistics at hand (null: none at all). */
+export function methodChoices(available: ReadonlySet<StatKind> | null): MethodChoice[] {
+  return METHOD_NAMES.map((name) => ({
+    name,
+    label: METHODS[name].label,
+    description: METHODS[name].description,
+    disabledReason: unavailableReason(name, available),
+  }));
+}
+
+/** The method to use when the preferred one cannot run: the automatic choice. */
+export function usableMethod(method: MethodName, available: ReadonlySet<StatKind> | null): MethodName {
+  if (!unavailableReason(method, available)) return method;
+  return available?.has('act_mean_abs') ? 'l2qer' : 'lqer';
+}
+
+export { METHOD_NAMES, METHODS, type MethodName };

@@ -1,0 +1,477 @@
+/**
+ * Layer inspection panel: spectra and captured-energy charts, live metrics at rank k, the
+ * controls (method, formats, rank), the activation view and the method comparison.
+ *
+ * A slider step is handled entirely here: metricsAtRank reads the precomputed curves (O(1)), the
+ * metrics are written synchronously, and the charts' rank marker is redrawn on the next frame.
+ * Only method and format changes go to the host, which answers with a new analysis.
+ */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
+import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
+import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
+import { formatDuration } from '../src/shared/formatting';
+import {
+  BLOCK_SIZE_CHOICES,
+  FACTOR_FORMAT_CHOICES,
+  WEIGHT_FORMAT_CHOICES,
+  blockSizeApplies,
+  describeSettings,
+  sameAnalysis,
+  type QuantSettings,
+} from '../src/shared/quantSettings';
+import type {
+  LayerAnalysis,
+  LayerInbound,
+  LayerOutbound,
+  LayerPanelSetup,
+  LayerPanelState,
+  MethodChoice,
+  UserFacingError,
+} from '../src/shared/webviewProtocol';
+import { comparisonTable } from './lib/comparisonTable';
+import { selectField, setOptions, setSelectValue } from './lib/controls';
+import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
+import { connectToHost } from './lib/host';
+import { readTheme, watchTheme } from './lib/theme';
+import { ActivationView } from './layer/activationView';
+import { METRIC_KEYS, METRIC_LABELS, metricValues, type MetricKey } from './layer/metrics';
+import { SpectraCharts } from './layer/spectraCharts';
+
+const host = connectToHost<LayerInbound, LayerOutbound, LayerPanelState>();
+const app = document.getElementById('app')!;
+catchGlobalErrors(app);
+
+/** Saved state and rank messages wait until the slider rests this long. */
+const SETTLE_MS = 250;
+
+interface View {
+  setup: LayerPanelSetup;
+  /** What the controls show and the host was last asked for. */
+  requested: QuantSettings;
+  /** The analysis on screen and the settings it was computed with. */
+  shown: { settings: QuantSettings; analysis: LayerAnalysis; note: string } | null;
+  raw: boolean;
+  rank: number;
+}
+
+let view: View | null = null;
+let ui: ReturnType<typeof buildUi> | null = null;
+let theme = readTheme();
+let settleTimer = 0;
+
+function post(m: LayerOutbound): void {
+  host.post(m);
+}
+
+function saveState(): void {
+  if (!view) return;
+  host.setState({
+    version: 1,
+    checkpoint: view.setup.checkpoint,
+    layer: view.setup.layer.name,
+    settings: { ...view.requested, rank: view.rank },
+    raw: view.raw,
+  });
+}
+
+function methodOptions(methods: MethodChoice[]) {
+  return methods.map((m) => ({
+    value: m.name,
+    label: m.label,
+    description: m.disabledReason ?? m.description,
+    disabled: m.disabledReason !== null,
+  }));
+}
+
+function buildUi(setup: LayerPanelSetup) {
+  const s = setup.settings;
+  const status = el('p', { id: 'status', className: 'status', attrs: { role: 'status', 'aria-live': 'polite' } });
+  const progress = el('vscode-progress-bar', { id: 'progress', attrs: { 'aria-label': 'Analysis progress' } });
+  progress.hidden = true;
+  const failure = el('p', { id: 'failure', className: 'error', attrs: { role: 'alert' } });
+  failure.hidden = true;
+
+  const method = selectField('method', 'Method', methodOptions(setup.methods), s.method, (v) =>
+    changeSettings({ method: v as QuantSettings['method'] }),
+  );
+  const weight = selectField(
+    'weight-format',
+    'Weight format',
+    WEIGHT_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
+    s.weightFormat,
+    (v) => changeSettings({ weightFormat: v }),
+  );
+  const block = selectField(
+    'block-size',
+    'Block / group',
+    BLOCK_SIZE_CHOICES.map((b) => ({ value: String(b), label: b === -1 ? 'per row' : String(b) })),
+    String(s.blockSize),
+    (v) => changeSettings({ blockSize: Number(v) }),
+  );
+  const factor = selectField(
+    'factor-format',
+    'A/B format',
+    FACTOR_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
+    s.factorFormat,
+    (v) => changeSettings({ factorFormat: v }),
+  );
+  const methodNote = el('p', { id: 'method-note', className: 'note' });
+
+  const slider = el('input', {
+    id: 'rank-slider',
+    attrs: {
+      type: 'range',
+      min: '0',
+      max: String(setup.maxRank),
+      step: '1',
+      value: String(s.rank),
+      'aria-label': 'Rank k',
+    },
+  });
+  const rankInput = el('vscode-textfield', {
+    id: 'rank-input',
+    attrs: {
+      type: 'number',
+      min: '0',
+      max: String(setup.maxRank),
+      value: String(s.rank),
+      'aria-label': 'Rank k (number)',
+    },
+  });
+  const rankMax = el('span', { className: 'muted', text: `of ${setup.maxRank}` });
+
+  const rawToggle = el('vscode-checkbox', { id: 'raw-toggle', attrs: { label: 'Raw singular values' } });
+  const spectraCanvas = el('canvas', { id: 'spectra-chart' });
+  const energyCanvas = el('canvas', { id: 'energy-chart' });
+  const shownNote = el('p', { id: 'shown', className: 'caption' });
+  const charts = el(
+    'section',
+    { className: 'charts', attrs: { 'aria-label': 'Spectra' } },
+    el('div', { className: 'chart-head' }, el('h2', { text: 'Singular values of the error' }), rawToggle),
+    el('div', { className: 'chart-box' }, spectraCanvas),
+    el('h2', { text: 'Captured error energy' }),
+    el('div', { className: 'chart-box' }, energyCanvas),
+    shownNote,
+  );
+
+  const metricCells = {} as Record<MetricKey, HTMLElement>;
+  const metrics = el('dl', { id: 'metrics', className: 'metrics' });
+  for (const key of METRIC_KEYS) {
+    metricCells[key] = el('dd', { attrs: { 'data-metric': key }, text: '—' });
+    metrics.append(el('dt', { text: METRIC_LABELS[key] }), metricCells[key]);
+  }
+  const warnings = el('p', { id: 'warnings', className: 'warning' });
+  warnings.hidden = true;
+
+  const compareButton = el('vscode-button', { id: 'compare', text: 'Compare Methods', attrs: { secondary: '' } });
+  compareButton.addEventListener('click', () => post({ type: 'compare' }));
+  const overviewButton = el('vscode-button', {
+    id: 'open-overview',
+    text: 'Checkpoint Overview',
+    attrs: { secondary: '' },
+  });
+  overviewButton.addEventListener('click', () => post({ type: 'openOverview' }));
+  const cancelButton = el('vscode-button', { id: 'cancel', text: 'Cancel', attrs: { secondary: '' } });
+  cancelButton.hidden = true;
+  cancelButton.addEventListener('click', () => post({ type: 'cancel' }));
+  const comparisonBody = el(
+    'div',
+    { id: 'comparison-body' },
+    el('p', {
+      className: 'muted',
+      text: 'Runs every method at these formats and rank — the same bit budget — and lists their errors.',
+    }),
+  );
+
+  const activation = new ActivationView(theme);
+  const l = setup.layer;
+  app.replaceChildren(
+    el(
+      'header',
+      { className: 'layer-header' },
+      el('h1', { id: 'layer-name', text: l.name, title: l.name }),
+      el('p', {
+        className: 'subtitle',
+        text: `${setup.checkpointName} · [out × in] ${l.shape[0]} × ${l.shape[1]} · ${l.dtype} · ${l.role}${l.block !== null ? ` · block ${l.block}` : ''}`,
+      }),
+      el('div', { className: 'toolbar' }, overviewButton, compareButton, cancelButton),
+      status,
+      progress,
+      failure,
+    ),
+    el(
+      'section',
+      { className: 'controls', attrs: { 'aria-label': 'Settings' } },
+      method.field,
+      weight.field,
+      block.field,
+      factor.field,
+    ),
+    methodNote,
+    el(
+      'section',
+      { className: 'rank', attrs: { 'aria-label': 'Rank' } },
+      el('label', { text: 'Rank k', attrs: { for: 'rank-slider' } }),
+      slider,
+      rankInput,
+      rankMax,
+    ),
+    el(
+      'div',
+      { className: 'layer-main' },
+      charts,
+      el('aside', { className: 'metrics-box', attrs: { 'aria-label': 'Metrics at rank k' } }, metrics, warnings),
+    ),
+    activation.element,
+    el(
+      'section',
+      { id: 'comparison', attrs: { 'aria-labelledby': 'comparison-title' } },
+      el('h2', { id: 'comparison-title', text: 'Method comparison' }),
+      comparisonBody,
+    ),
+  );
+
+  const chartsView = new SpectraCharts(spectraCanvas, energyCanvas, theme);
+  slider.addEventListener('input', () => setRank(Number(slider.value), 'slider'));
+  rankInput.addEventListener('change', () => setRank(Number((rankInput as VscodeTextfield).value), 'input'));
+  rankInput.addEventListener('keydown', (e: KeyboardEvent) => {
+    if (e.key === 'Enter') setRank(Number((rankInput as VscodeTextfield).value), 'input');
+  });
+  rawToggle.addEventListener('change', () => {
+    if (!view) return;
+    view.raw = (rawToggle as VscodeCheckbox).checked;
+    chartsView.setRaw(view.raw);
+    saveState();
+  });
+
+  return {
+    status,
+    progress,
+    failure,
+    method: method.select,
+    weight: weight.select,
+    block: block.select,
+    factor: factor.select,
+    methodNote,
+    slider,
+    rankInput: rankInput as VscodeTextfield,
+    rawToggle: rawToggle as VscodeCheckbox,
+    metricCells,
+    warnings,
+    shownNote,
+    chartsView,
+    charts,
+    activation,
+    comparisonBody,
+    compareButton,
+    cancelButton,
+  };
+}
+
+function updateMethodNote(methods: MethodChoice[], calibration: LayerPanelSetup['calibration']): void {
+  if (!ui) return;
+  const disabled = methods.filter((m) => m.disabledReason);
+  const note = ui.methodNote;
+  note.replaceChildren();
+  if (calibration) note.append(`Calibration: ${calibration.summary}. `);
+  if (disabled.length) {
+    note.append(
+      el('span', { text: `${disabled.map((m) => m.label).join(', ')} unavailable: ${disabled[0]!.disabledReason}. ` }),
+    );
+  }
+}
+
+function updateBlockEnabled(weightFormat: string): void {
+  if (ui) (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(weightFormat);
+}
+
+/** A slider step: O(1) metrics written now, chart marker on the next frame. */
+function setRank(value: number, from: 'slider' | 'input' | 'state'): void {
+  if (!view || !ui || !Number.isFinite(value)) return;
+  const max = view.shown ? Math.min(view.setup.maxRank, view.shown.analysis.maxRank) : view.setup.maxRank;
+  const k = Math.max(0, Math.min(max, Math.round(value)));
+  view.rank = k;
+  if (from !== 'slider' && ui.slider.value !== String(k)) ui.slider.value = String(k);
+  if (ui.rankInput.value !== String(k)) ui.rankInput.value = String(k);
+  renderMetrics();
+  ui.chartsView.setRank(k);
+  window.clearTimeout(settleTimer);
+  settleTimer = window.setTimeout(() => {
+    post({ type: 'rank', rank: k });
+    saveState();
+  }, SETTLE_MS);
+}
+
+function renderMetrics(): void {
+  if (!view || !ui) return;
+  const shown = view.shown;
+  if (!shown) return;
+  const values = metricValues(shown.analysis, view.rank);
+  for (const key of METRIC_KEYS) setText(ui.metricCells[key], values[key]);
+}
+
+function changeSettings(patch: Partial<QuantSettings>): void {
+  if (!view) return;
+  const next = { ...view.requested, ...patch, rank: view.rank };
+  if (sameAnalysis(next, view.requested)) return;
+  view.requested = next;
+  updateBlockEnabled(next.weightFormat);
+  saveState();
+  post({ type: 'setSettings', settings: next });
+}
+
+function setComputing(fraction: number | null, step: string, settings: QuantSettings): void {
+  if (!ui) return;
+  const busy = fraction !== null;
+  ui.progress.hidden = !busy;
+  ui.cancelButton.hidden = !busy;
+  ui.charts.classList.toggle('stale', busy && !!view?.shown);
+  if (busy) {
+    ui.progress.value = Math.round(fraction * 100);
+    ui.progress.max = 100;
+    setText(
+      ui.status,
+      `Computing ${describeSettings(settings, false)}: ${Math.round(fraction * 100)} % · ${step}${view?.shown ? ' — the previous result stays on screen until then' : ''}`,
+    );
+  }
+}
+
+function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean, timeMs: number): void {
+  if (!view || !ui) return;
+  const note = `${describeSettings(settings, false)} — ${cached ? 'from the session cache' : `computed in ${formatDuration(timeMs)}`}`;
+  view.shown = { settings, analysis: a, note };
+  setComputing(null, '', settings);
+  ui.failure.hidden = true;
+  setText(ui.status, `Showing ${note}.`);
+  const max = Math.min(view.setup.maxRank, a.maxRank);
+  ui.slider.max = String(max);
+  ui.slider.disabled = max === 0;
+  ui.rankInput.max = max;
+  ui.rankInput.disabled = max === 0;
+  ui.chartsView.setAnalysis(a, view.raw);
+  ui.charts.dataset.weightFormat = a.weightFormat;
+  ui.charts.dataset.method = a.method;
+  const warnings: string[] = [];
+  if (a.nonFinite)
+    warnings.push(`The weight holds ${a.nonFinite} NaN or infinite values: these numbers are not meaningful.`);
+  if (a.sigmaPlain.length === 0) warnings.push('The spectra were not computed for this analysis.');
+  if (a.outputErrorKind === 'diagonal-estimate')
+    warnings.push('Output error estimated from per-channel RMS only (the calibration file has no Gram matrix).');
+  // The randomized SVD is honest about its own accuracy: say so when its residual exceeds the optimum
+  // by more than 1 % of the whole error (relative to the optimum alone, a full-rank optimum of ~0 would alarm).
+  const total = Math.sqrt(a.curves.objectiveIdealSq[0] ?? 0);
+  if (a.factorResidual && a.factorResidual.optimal !== null && total > 0) {
+    const excess = (a.factorResidual.achieved - a.factorResidual.optimal) / total;
+    if (excess > 0.01)
+      warnings.push(
+        `The randomized SVD's rank-${a.maxRank} factors miss the optimum by ${(100 * excess).toFixed(1)} % of the error norm.`,
+      );
+  }
+  ui.warnings.hidden = warnings.length === 0;
+  ui.warnings.replaceChildren(...warnings.map((w) => el('span', { text: w })));
+  setText(ui.shownNote, `Charts: ${note}. The dashed marker is the current rank k.`);
+  if (a.activation.meanAbs || a.activation.rms) ui.activation.show(a);
+  else ui.activation.hide();
+  setRank(view.rank, 'state');
+}
+
+function showFailure(settings: QuantSettings, error: UserFacingError): void {
+  if (!ui || !view) return;
+  setComputing(null, '', settings);
+  const cancelled = error.code === 'cancelled';
+  ui.failure.hidden = false;
+  setText(
+    ui.failure,
+    cancelled
+      ? `Cancelled${view.shown ? `; still showing ${view.shown.note}` : ''}.`
+      : `Cannot analyse with ${describeSettings(settings, false)}: ${error.message}${view.shown ? ` — still showing ${view.shown.note}` : ''}`,
+  );
+  if (!view.shown) setText(ui.status, '');
+  // The controls go back to what is on screen, so they never claim settings that have no result.
+  if (view.shown) {
+    view.requested = { ...view.shown.settings, rank: view.rank };
+    syncControls();
+  }
+}
+
+function syncControls(): void {
+  if (!ui || !view) return;
+  const s = view.requested;
+  setSelectValue(ui.method, s.method);
+  setSelectValue(ui.weight, s.weightFormat);
+  setSelectValue(ui.block, String(s.blockSize));
+  setSelectValue(ui.factor, s.factorFormat);
+  updateBlockEnabled(s.weightFormat);
+  saveState();
+}
+
+host.onMessage((msg) => {
+  switch (msg.type) {
+    case 'setup': {
+      const saved = host.getState();
+      const raw = saved?.layer === msg.setup.layer.name ? saved.raw : false;
+      view = { setup: msg.setup, requested: msg.setup.settings, shown: null, raw, rank: msg.setup.settings.rank };
+      ui = buildUi(msg.setup);
+      ui.rawToggle.checked = raw;
+      updateMethodNote(msg.setup.methods, msg.setup.calibration);
+      updateBlockEnabled(msg.setup.settings.weightFormat);
+      setText(ui.status, 'Waiting for the analysis…');
+      saveState();
+      break;
+    }
+    case 'computing':
+      if (view && sameAnalysis(msg.settings, view.requested)) setComputing(msg.fraction, msg.step, msg.settings);
+      break;
+    case 'analysis':
+      if (view && sameAnalysis(msg.settings, view.requested))
+        showAnalysis(msg.settings, msg.analysis, msg.cached, msg.timeMs);
+      break;
+    case 'analysisFailed':
+      if (view && sameAnalysis(msg.settings, view.requested)) showFailure(msg.settings, msg.error);
+      break;
+    case 'methods':
+      if (view && ui) {
+        view.setup = { ...view.setup, methods: msg.methods, calibration: msg.calibration };
+        const usable = msg.methods.find((m) => m.name === view!.requested.method && !m.disabledReason);
+        if (!usable)
+          view.requested = { ...view.requested, method: msg.methods.find((m) => !m.disabledReason)?.name ?? 'lqer' };
+        setOptions(ui.method, methodOptions(msg.methods), view.requested.method);
+        updateMethodNote(msg.methods, msg.calibration);
+      }
+      break;
+    case 'comparing':
+      if (ui) {
+        const p = msg.progress;
+        ui.compareButton.toggleAttribute('disabled', p.running);
+        if (p.running)
+          ui.comparisonBody.replaceChildren(
+            el('p', { className: 'status', text: `Comparing methods: ${p.done} / ${p.total} analyses…` }),
+          );
+        else if (p.done < p.total)
+          ui.comparisonBody.replaceChildren(el('p', { className: 'status', text: 'Comparison cancelled.' }));
+      }
+      break;
+    case 'comparison':
+      if (ui) {
+        ui.compareButton.removeAttribute('disabled');
+        ui.comparisonBody.replaceChildren(comparisonTable(msg.comparison));
+      }
+      break;
+    case 'error':
+      showFatal(app, 'Cannot show this layer', msg.error.message);
+      break;
+  }
+});
+
+watchTheme((t) => {
+  theme = t;
+  ui?.chartsView.setTheme(t);
+  ui?.activation.setTheme(t);
+});
+
+app.replaceChildren(el('p', { className: 'status', text: 'Loading…' }));
+post({ type: 'ready' });
