@@ -4,15 +4,27 @@
  */
 import { isQuantLensError, errorMessage } from '../engine/errors';
 import { layersCommand, layersHelp } from './commands/layers';
+import { calibrateCommand, calibrateHelp } from './commands/calibrate';
+import { evalCommand, evalHelp } from './commands/eval';
 import { inspectCommand, inspectHelp } from './commands/inspect';
 import { exportCommand, exportHelp } from './commands/export';
+import { allocateCommand, allocateHelp } from './commands/allocate';
+import { reassembleCommand, reassembleHelp } from './commands/reassemble';
+import { fitStepsCommand, fitStepsHelp } from './commands/fitSteps';
+import { compareCommand, compareHelp } from './commands/compare';
 
 type Command = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   layers: { run: layersCommand, help: layersHelp },
+  calibrate: { run: calibrateCommand, help: calibrateHelp },
+  eval: { run: evalCommand, help: evalHelp },
   inspect: { run: inspectCommand, help: inspectHelp },
   export: { run: (argv) => exportCommand(argv), help: exportHelp },
+  allocate: { run: allocateCommand, help: allocateHelp },
+  reassemble: { run: reassembleCommand, help: reassembleHelp },
+  'fit-steps': { run: fitStepsCommand, help: fitStepsHelp },
+  compare: { run: compareCommand, help: compareHelp },
 };
 
 function usage(): string {

@@ -4,6 +4,19 @@ import type { AnalysisSettings, LayerAnalysis } from '../engine/methods/analyzeL
 import type { MethodSpec } from './rpc';
 import type { ExportDType, ExportResult } from '../engine/export/exportCheckpoint';
 import type { Recipe } from '../engine/methods/recipe';
+import type {
+  AllocateRanksParams,
+  AllocateRanksResult,
+  CheckpointComparison,
+  CompareCheckpointsParams,
+  FitStepSizesParams,
+  LayerProgress,
+  ReassembleSiteParams,
+  ReassemblyResult,
+  ReassemblySite,
+  ReassemblySitesParams,
+  StepFitComparison,
+} from './advancedAnalysisProtocol';
 
 export type { ExportDType, ExportResult, Recipe };
 
@@ -51,6 +64,34 @@ export interface ExportProgress {
   layer: string;
 }
 
+export interface CalibrateParams {
+  model: string;
+  /** Image folder (image models) or text file (language models). */
+  data: string;
+  out: string;
+  tokenizer?: string;
+  seqLen?: number;
+  batchSize?: number;
+  maxSamples?: number;
+  gram?: boolean;
+  /** Only layers whose name matches this regular expression. */
+  layerPattern?: string;
+}
+
+export interface CalibrateResult {
+  out: string;
+  layers: number;
+  samples: number;
+  batches: number;
+  seconds: number;
+}
+
+export interface CalibrateProgress {
+  batchesDone: number;
+  batches: number;
+  samplesDone: number;
+}
+
 export type WorkerMethods = {
   /** Parses a checkpoint's headers and lists its tensors and linear layers. */
   openCheckpoint: MethodSpec<{ path: string }, CheckpointSummary>;
@@ -60,8 +101,20 @@ export type WorkerMethods = {
   exportCheckpoint: MethodSpec<ExportParams, ExportResult, ExportProgress>;
   /** Lists what a calibration statistics file holds. */
   calibrationInfo: MethodSpec<CalibrationInfoParams, CalibrationInfo>;
+  /** Runs an ONNX model on calibration inputs and writes the activation statistics file. */
+  calibrate: MethodSpec<CalibrateParams, CalibrateResult, CalibrateProgress>;
   /** Test hook: runs for `ms` milliseconds in steps, reporting progress, honouring cancellation. */
   sleep: MethodSpec<{ ms: number }, { slept: number }, { fraction: number }>;
+  /** Rank (and format) per layer under a memory budget, against the uniform rank (allocation.ts). */
+  allocateRanks: MethodSpec<AllocateRanksParams, AllocateRanksResult, LayerProgress>;
+  /** The QLLM reassembly sites of a checkpoint: layers sharing one input (q/k/v, gate/up) grouped. */
+  reassemblySites: MethodSpec<ReassemblySitesParams, ReassemblySite[]>;
+  /** QLLM channel reassembly of one site with the θ search, beside L²QER (qllm.ts). */
+  reassembleSite: MethodSpec<ReassembleSiteParams, ReassemblyResult>;
+  /** Fitted step sizes of one layer (INT formats): RTN vs fitted, alone and with the low-rank method. */
+  fitStepSizes: MethodSpec<FitStepSizesParams, StepFitComparison>;
+  /** W₂ − W₁ per layer of two checkpoints: relative size, spectrum, changed or not. */
+  compareCheckpoints: MethodSpec<CompareCheckpointsParams, CheckpointComparison, LayerProgress>;
 };
 
 export type WorkerMethodName = keyof WorkerMethods;

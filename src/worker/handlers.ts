@@ -11,6 +11,8 @@ import { analyzeLayer } from '../engine/methods/analyzeLayer';
 import { exportQuantizedCheckpoint } from '../engine/export/exportCheckpoint';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
+import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
+import { advancedHandlers } from './advancedHandlers';
 
 export interface HandlerContext<G> {
   signal: AbortSignal;
@@ -89,6 +91,14 @@ export class StatsCache {
   }
 }
 
+function layerRegex(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    throw new QuantLensError('bad-argument', `layer pattern: ${(e as Error).message}`);
+  }
+}
+
 export function createHandlers(cache = new CheckpointCache(), statsCache = new StatsCache()): Handlers {
   return {
     async openCheckpoint({ path }) {
@@ -132,6 +142,23 @@ export function createHandlers(cache = new CheckpointCache(), statsCache = new S
       for (const [name, kinds] of s.info.layers) layers[name] = [...kinds];
       return { path, layers, metadata: s.info.metadata };
     },
+    async calibrate(p, ctx) {
+      const r = await calibrateToFile({
+        model: p.model,
+        data: p.data,
+        out: p.out,
+        ...(p.tokenizer ? { tokenizer: p.tokenizer } : {}),
+        seqLen: p.seqLen,
+        batchSize: p.batchSize,
+        maxSamples: p.maxSamples,
+        gram: !!p.gram,
+        layers: { all: true, ...(p.layerPattern ? { pattern: layerRegex(p.layerPattern) } : {}) },
+        signal: ctx.signal,
+        onProgress: (progress) => ctx.progress(progress),
+      });
+      return { out: p.out, layers: r.stats.size, samples: r.samples, batches: r.batches, seconds: r.seconds };
+    },
+    ...advancedHandlers(cache, statsCache),
     async sleep({ ms }, ctx) {
       const start = Date.now();
       while (Date.now() - start < ms) {

@@ -18,39 +18,13 @@ import {
   type Mat,
 } from '../linalg';
 import { fakeQuantize, formatToString, parseFormat, tileOf, withTile, type NumberFormat } from '../quantizers';
-import { METHODS, type MethodName } from './methods';
+import { METHODS } from './methods';
 import { rankCurves, type FactorQuantization, type MetricWeight } from './rankCurves';
 import { l2qerScale, qeraApproxScale } from './scales';
+import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
+import type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind } from './layerAnalysis';
 
-export type FactorTiling = 'last-dim' | 'first-dim';
-
-export interface AnalysisSettings {
-  method: MethodName;
-  /** Weight format string, e.g. 'mxint4' (tile along `in` by default). */
-  weightFormat: string;
-  /** Format of A and B, e.g. 'mxint8'. Its block size is used with the tiling below. */
-  factorFormat: string;
-  /**
-   * 'last-dim': tiles run along each factor's last dimension (A [in,k]: along k; B [k,out]: along
-   * out), as in the paper's runs. 'first-dim': along the first (A: along in; B: along k).
-   */
-  factorTiling: FactorTiling;
-  /** Largest rank R of the decomposition; curves cover k = 0…R. */
-  maxRank: number;
-  /** Relative ridge δ/mean(diag R) for QERA-exact's Cholesky factor. */
-  ridge?: number;
-  /** Compute the two full spectra (the bulk of the time on big layers). Default true. */
-  spectra?: boolean;
-}
-
-/** Activation statistics of the layer's input, as far as the calibration source has them. */
-export interface LayerCalibration {
-  meanAbs?: Float32Array;
-  rms?: Float32Array;
-  /** R = E[x xᵀ], [in, in], float64. */
-  gram?: Float64Array;
-  tokens?: number;
-}
+export type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind };
 
 export interface LayerInput {
   name: string;
@@ -58,53 +32,6 @@ export interface LayerInput {
   out: number;
   in: number;
   calibration?: LayerCalibration;
-}
-
-export type OutputErrorKind = 'exact' | 'diagonal-estimate' | null;
-
-export interface LayerAnalysis {
-  name: string;
-  shape: [out: number, inFeatures: number];
-  method: MethodName;
-  weightFormat: string;
-  factorFormat: string;
-  factorTiling: FactorTiling;
-  /** R: curves have R + 1 entries (k = 0…R). 0 for RTN. */
-  maxRank: number;
-  /** All min(out, in) singular values of E, descending (empty when spectra were skipped). */
-  sigmaPlain: Float64Array;
-  /** All singular values of the method's scaled error (equal to sigmaPlain for RTN and LQER). */
-  sigmaScaled: Float64Array;
-  /** The per-input-channel scale the method used (diagonal methods), for the activation view. */
-  scale: Float64Array | null;
-  /** Raw activation statistics, for the activation view. */
-  activation: { meanAbs: Float32Array | null; rms: Float32Array | null; tokens: number | null };
-  norms: {
-    /** ‖W‖²_F */
-    weightSq: number;
-    /** ‖E‖²_F = ‖W − W_q‖²_F */
-    errorSq: number;
-    /** tr(W R Wᵀ) (exact) or Σ rms²·‖W[:,i]‖² (diagonal estimate); null without calibration. */
-    outputSq: number | null;
-  };
-  curves: {
-    /** ‖W − Ŵ_k‖²_F with quantized A and B, k = 0…R. */
-    weightErrSq: Float64Array;
-    /** tr(ΔW_k R ΔW_kᵀ) (or its diagonal estimate), k = 0…R; null without calibration. */
-    outputErrSq: Float64Array | null;
-    /** The method's own objective ‖S(E' − C_k)‖² with quantized factors. */
-    objectiveErrSq: Float64Array;
-    /** Σ_{i>k} σ_scaled,i²: the same objective with unquantized factors (the Eckart–Young optimum). */
-    objectiveIdealSq: Float64Array;
-  };
-  outputErrorKind: OutputErrorKind;
-  /** ‖M − U_RΣ_RV_Rᵀ‖ achieved by the randomized SVD and the optimum √Σ_{i>R}σᵢ² (when spectra exist). */
-  factorResidual: { achieved: number; optimal: number | null } | null;
-  /** Ridge added to R for QERA-exact. */
-  ridge: number | null;
-  /** Count of NaN / ±Inf values in the weight (they are reported, and make the numbers meaningless). */
-  nonFinite: number;
-  timings: Record<string, number>;
 }
 
 export interface AnalyzeOptions {
@@ -182,6 +109,8 @@ export interface PreparedLayer {
   chol: Mat<Float64Array> | null;
   ridge: number | null;
   nonFinite: number;
+  /** How the step sizes were fitted, for `int…:fitted` weight formats (stepFitting.ts). */
+  stepFit: StepFitSummary | null;
 }
 
 export async function prepareLayer(
@@ -194,7 +123,15 @@ export async function prepareLayer(
   const wFmt = parseFormat(s.weightFormat);
   let nonFinite = 0;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
-  const wq = wFmt.kind === 'float' ? Float32Array.from(data) : fakeQuantize(data, out, nIn, wFmt);
+  let stepFit: StepFitSummary | null = null;
+  let wq: Float32Array;
+  if (wFmt.kind === 'float') wq = Float32Array.from(data);
+  else if (wFmt.kind === 'int' && wFmt.fitted) {
+    // Fitted step sizes: the objective is the best error the layer's calibration supports.
+    const fit = await fitStepSizes(data, out, nIn, wFmt, { ...stepFitMetric(input.calibration, nIn), signal });
+    wq = fit.wq;
+    stepFit = fit.summary;
+  } else wq = fakeQuantize(data, out, nIn, wFmt);
   const e = new Float32Array(data.length);
   for (let i = 0; i < e.length; i++) e[i] = data[i]! - wq[i]!;
   const errorT = mat(transposeToF64(e, out, nIn), nIn, out);
@@ -221,7 +158,7 @@ export async function prepareLayer(
     for (let i = 0; i < nIn; i++) meanDiag += c!.gram![i * nIn + i]!;
     ridge = (rel * meanDiag) / nIn;
   }
-  return { wq, errorT, error: mat(e, out, nIn), scale, chol, ridge, nonFinite };
+  return { wq, errorT, error: mat(e, out, nIn), scale, chol, ridge, nonFinite, stepFit };
 }
 
 /** M: the scaled error the method decomposes, [in, out]. */
@@ -260,6 +197,16 @@ export async function computeFactors(p: PreparedLayer, rank: number, signal?: Ab
       sigma: new Float64Array(0),
       residual: 0,
     };
+  // A zero error (a weight the format represents exactly, e.g. all zeros) has nothing to correct,
+  // and the randomized SVD cannot orthonormalize a zero sample: its best rank-k factors are zero.
+  if (M.data.every((v) => v === 0)) {
+    return {
+      A: mat(new Float64Array(nIn * rank), nIn, rank),
+      B: mat(new Float64Array(rank * nOut), rank, nOut),
+      sigma: new Float64Array(rank),
+      residual: 0,
+    };
+  }
   // The randomized SVD runs in float32: the factors are quantized to 8 bits or fewer afterwards.
   const M32 = mat(Float32Array.from(M.data), nIn, nOut);
   const t = await topSingularTriplets(M32, rank, { signal });
@@ -440,6 +387,7 @@ export async function analyzeLayer(
         : null,
     ridge: p.ridge,
     nonFinite: p.nonFinite,
+    ...(p.stepFit ? { stepFit: p.stepFit } : {}),
     timings,
   };
 }

@@ -38,6 +38,12 @@ export interface IntFormat {
   readonly tile: Tile;
   /** true: Δ = max|x|/(2^(n−1)−1), no zero point. false: Δ = (max−min)/(2^n−1) with a zero point. */
   readonly symmetric: boolean;
+  /**
+   * `:fitted`: the step sizes are fitted to the layer's output error (methods/stepFitting.ts, a
+   * layer-local LSQ-style fit inspired by SiLQ) instead of taken from min/max. The storage is the
+   * same; `fakeQuantize` alone, having no activations, still gives the min/max (RTN) grid.
+   */
+  readonly fitted?: boolean;
 }
 
 /** OCP MX floating point: minifloat elements with a shared E8M0 (power-of-two) scale per tile. */
@@ -95,7 +101,7 @@ export const MAX_ELEMENT_BITS = 8;
 /** The forms `parseFormat` accepts, for error messages and help text. */
 export const FORMAT_SYNTAX_HELP = [
   'mxint<2-8>[:block=<n>|<r>x<c>][:exp=<bits>][:lqer|:qera]   e.g. mxint4, mxint3:block=32, mxint8:block=16x1',
-  'int<2-8>[:g<n>|:g=<n>|:channel][:sym|:asym]                e.g. int4:g128, int4:g128:sym',
+  'int<2-8>[:g<n>|:g=<n>|:channel][:sym|:asym][:fitted]       e.g. int4:g128, int4:g128:sym, int4:g128:fitted',
   'mxfp4 | mxfp6[:e2m3|:e3m2] | mxfp8[:e4m3|:e5m2] [:block=<n>|<r>x<c>]',
   'nvfp4[:block=<n>|<r>x<c>]',
   'fp8[:block=<n>|<r>x<c>]   (E4M3, one scale per output channel by default)',
@@ -178,6 +184,7 @@ function parseMxintFormat(bits: number, options: FormatOption[], source: string)
 function parseIntFormat(bits: number, options: FormatOption[], source: string): IntFormat {
   let tile: Tile = DEFAULT_TILES.int;
   let symmetric = false;
+  let fitted = false;
   for (const option of options) {
     const shortGroup = /^g(-1|\d+)$/.exec(option.key);
     if (shortGroup && option.value === undefined) tile = [1, parseTileSize(shortGroup[1] ?? '', source)];
@@ -187,9 +194,10 @@ function parseIntFormat(bits: number, options: FormatOption[], source: string): 
     else if (option.key === 'channel' && option.value === undefined) tile = [1, -1];
     else if (option.key === 'sym' && option.value === undefined) symmetric = true;
     else if (option.key === 'asym' && option.value === undefined) symmetric = false;
+    else if (option.key === 'fitted' && option.value === undefined) fitted = true;
     else throw badFormat(source, `"${option.key}" is not an INT option`);
   }
-  return { kind: 'int', bits, tile, symmetric };
+  return fitted ? { kind: 'int', bits, tile, symmetric, fitted } : { kind: 'int', bits, tile, symmetric };
 }
 
 const MXFP_ELEMENTS: Readonly<Record<string, readonly MinifloatName[]>> = {
@@ -302,7 +310,7 @@ export function formatToString(format: NumberFormat): string {
           : format.tile[1] === -1
             ? ':channel'
             : `:g${format.tile[1]}`;
-      return `int${format.bits}${group}${format.symmetric ? ':sym' : ''}`;
+      return `int${format.bits}${group}${format.symmetric ? ':sym' : ''}${format.fitted ? ':fitted' : ''}`;
     }
     case 'mxfp': {
       const width = mxfpWidth(format.element);
@@ -336,7 +344,7 @@ export function formatLabel(format: NumberFormat): string {
     case 'int': {
       const group =
         format.tile[0] !== 1 ? tileLabel(format.tile) : format.tile[1] === -1 ? 'per channel' : `g${format.tile[1]}`;
-      return `INT${format.bits} ${group} ${format.symmetric ? 'sym' : 'asym'}`;
+      return `INT${format.bits} ${group} ${format.symmetric ? 'sym' : 'asym'}${format.fitted ? ', fitted steps' : ''}`;
     }
     case 'mxfp': {
       const base =

@@ -1,0 +1,38 @@
+/**
+ * The inputs of a rank allocation for a whole checkpoint: every selected layer analysed once per
+ * candidate weight format up to the largest rank, keeping only the curves (allocation.ts).
+ */
+import { throwIfCancelled } from '../errors';
+import type { StatsFile } from '../calibration/statsFile';
+import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
+import { analyzeLayer, type AnalysisSettings } from './analyzeLayer';
+import { allocationLayer, type AllocationLayer } from './allocation';
+
+export interface AllocationInputOptions {
+  checkpoint: Checkpoint;
+  layers: LinearLayer[];
+  stats: StatsFile | null;
+  /** Method, factor format and tiling, and the largest rank; the weight format comes from `formats`. */
+  settings: Omit<AnalysisSettings, 'weightFormat' | 'spectra'>;
+  formats: string[];
+  signal?: AbortSignal;
+  onLayer?: (done: number, total: number, layer: string) => void;
+}
+
+export async function allocationInputs(o: AllocationInputOptions): Promise<AllocationLayer[]> {
+  const out: AllocationLayer[] = [];
+  for (const layer of o.layers) {
+    throwIfCancelled(o.signal);
+    const w = await o.checkpoint.readWeight(layer.name, o.signal);
+    const calibration = o.stats ? await o.stats.layerCalibration(layer.name, w.in) : undefined;
+    const input = { name: layer.name, data: w.data, out: w.out, in: w.in, ...(calibration ? { calibration } : {}) };
+    const analyses = [];
+    for (const weightFormat of o.formats) {
+      // Spectra are not needed: the allocation reads the exact per-rank curves only.
+      analyses.push(await analyzeLayer(input, { ...o.settings, weightFormat, spectra: false }, { signal: o.signal }));
+    }
+    out.push(allocationLayer(analyses));
+    o.onLayer?.(out.length, o.layers.length, layer.name);
+  }
+  return out;
+}
