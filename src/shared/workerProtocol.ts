@@ -74,6 +74,8 @@ export interface CalibrateParams {
   batchSize?: number;
   maxSamples?: number;
   gram?: boolean;
+  /** Keep this many activation rows per layer (act_samples, for channel reassembly). */
+  sampleRows?: number;
   /** Only layers whose name matches this regular expression. */
   layerPattern?: string;
 }

@@ -152,6 +152,7 @@ export function createHandlers(cache = new CheckpointCache(), statsCache = new S
         batchSize: p.batchSize,
         maxSamples: p.maxSamples,
         gram: !!p.gram,
+        ...(p.sampleRows ? { sampleRows: p.sampleRows } : {}),
         layers: { all: true, ...(p.layerPattern ? { pattern: layerRegex(p.layerPattern) } : {}) },
         signal: ctx.signal,
         onProgress: (progress) => ctx.progress(progress),

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calibrateOnnx } from '../../src/engine/calibration/calibrateOnnx';
 import { StatsFile, writeStatsFile } from '../../src/engine/calibration/statsFile';
-import { sampleActivations } from '../../src/engine/methods/activationSamples';
+import { sampleActivations } from '../../src/engine/calibration/activationSamples';
 import {
   allocate,
   allocationRecipe,

@@ -13,6 +13,7 @@ export const calibrateHelp = `quant-lens calibrate <model.onnx> --data <folder|t
   --batch-size <n>    images or sequences per calibration batch (default 8 images, 2 sequences)
   --max-samples <n>   use at most this many images or sequences
   --gram              also record E[x xᵀ] (QERA-exact; in² values per layer)
+  --samples <n>       also keep n activation rows per layer (act_samples, for \`quant-lens reassemble\`)
   --layers <regex>    only layers whose name matches
   --threads <n>       onnxruntime threads (default: all cores)
   --json              print a JSON summary`;
@@ -43,6 +44,7 @@ export async function calibrateCommand(argv: string[], out: NodeJS.WritableStrea
     'batch-size': { type: 'string' },
     'max-samples': { type: 'string' },
     gram: { type: 'boolean' },
+    samples: { type: 'string' },
     layers: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
@@ -62,6 +64,7 @@ export async function calibrateCommand(argv: string[], out: NodeJS.WritableStrea
     maxSamples: positiveInt(values['max-samples'], '--max-samples'),
     threads: positiveInt(values.threads, '--threads'),
     gram: !!values.gram,
+    ...(values.samples !== undefined ? { sampleRows: positiveInt(values.samples, '--samples') } : {}),
     layers: { all: true, ...(pattern ? { pattern } : {}) },
     onProgress: (p) => {
       if (values.json || !process.stderr.isTTY || Date.now() - last < 200) return;

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { QuantLensError } from '../../engine/errors';
 import type { LayerStatistics } from '../../engine/calibration/accumulator';
 import { StatsFile, writeStatsFile } from '../../engine/calibration/statsFile';
-import { sampleActivations } from '../../engine/methods/activationSamples';
+import { sampleActivations } from '../../engine/calibration/activationSamples';
 import { analyzeReassembly, reassemblySites, type ReassemblyResult } from '../../engine/methods/qllm';
 import { openCheckpoint } from '../../engine/readers/open';
 import { parse, requirePositional } from '../args';

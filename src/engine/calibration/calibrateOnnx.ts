@@ -17,12 +17,18 @@ import {
 import { describeModelIO } from './modelInputs';
 import { statsGraph } from './statsGraph';
 import { writeStatsFile } from './statsFile';
+import { sampleActivations } from './activationSamples';
 import { openEditedSession, type OrtTensor, type SessionOptions } from '../evaluation/session';
 
 export interface CalibrateOptions extends DatasetOptions, SessionOptions {
   model: string;
   /** Also accumulate the Gram matrix E[x xᵀ] (QERA-exact). */
   gram?: boolean;
+  /**
+   * Also keep a reservoir sample of this many activation rows per layer input (N.act_samples, for
+   * QLLM reassembly). Costs a second pass over the data, which ships whole activations out.
+   */
+  sampleRows?: number;
   /** Which layers; default all linear layers (heads included: their statistics cost little). */
   layers?: LayerSelection;
   signal?: AbortSignal;
@@ -105,6 +111,13 @@ export async function calibrateOnnx(o: CalibrateOptions): Promise<CalibrationRes
         o.onProgress?.({ batchesDone, batches: dataset.batches, samplesDone });
       },
     });
+    if (o.sampleRows && o.sampleRows > 0) {
+      const sampled = await sampleActivations({ ...o, rows: o.sampleRows, layers: o.layers ?? { all: true } });
+      for (const [name, st] of stats) {
+        const smp = sampled.get(name)?.samples;
+        if (smp) stats.set(name, { ...st, samples: smp });
+      }
+    }
     return {
       stats,
       samples: samplesDone,

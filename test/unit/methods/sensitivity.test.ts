@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { sampleActivations } from '../../../src/engine/methods/activationSamples';
+import { sampleActivations } from '../../../src/engine/calibration/activationSamples';
 import { allocationInputs } from '../../../src/engine/methods/allocationInputs';
 import { layerSensitivities, recipeDeviations } from '../../../src/engine/methods/layerSensitivity';
 import { evaluateRecipes } from '../../../src/engine/methods/recipeEvaluation';

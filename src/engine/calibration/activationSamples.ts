@@ -6,10 +6,10 @@
  * beside the usual statistics. Rows: one per token, or one per pixel of a 1×1 convolution.
  */
 import { QuantLensError, throwIfCancelled } from '../errors';
-import { ActivationAccumulator, type LayerStatistics } from '../calibration/accumulator';
-import { openDataset, type DatasetOptions } from '../calibration/dataset';
-import { openOnnxLinearModel, selectSites, type LayerSelection, type LinearSite } from '../calibration/linearSites';
-import { describeModelIO } from '../calibration/modelInputs';
+import { ActivationAccumulator, type LayerStatistics } from './accumulator';
+import { openDataset, type DatasetOptions } from './dataset';
+import { openOnnxLinearModel, selectSites, type LayerSelection, type LinearSite } from './linearSites';
+import { describeModelIO } from './modelInputs';
 import { openEditedSession, type SessionOptions } from '../evaluation/session';
 import { OnnxType } from '../onnx/builder';
 
