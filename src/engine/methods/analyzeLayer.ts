@@ -13,6 +13,7 @@ import {
   mat,
   singularValues,
   singularValuesFromGram,
+  sharedWorkspace,
   solveTriangular,
   topSingularTriplets,
   type Mat,
@@ -304,7 +305,9 @@ export async function analyzeLayer(
   let sigmaScaled: Float64Array = new Float64Array(0);
   if (s.spectra !== false) {
     report(0.05, 'spectrum of E');
-    const g = await time('gram', () => gram(p.error, { signal }));
+    // The Gram lives in the thread's workspace: the next layer of the same size reuses its pages.
+    const n = Math.min(input.out, input.in);
+    const g = await time('gram', () => gram(p.error, { signal, out: sharedWorkspace().f64('analysis-gram', n * n) }));
     sigmaPlain = await time('spectrum', () =>
       singularValuesFromGram(g, { signal, onProgress: (f) => report(0.05 + 0.4 * f, 'spectrum of E') }),
     );
