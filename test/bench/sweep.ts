@@ -90,7 +90,18 @@ async function generate(): Promise<{ ckpt: string; stats: string }> {
   let seed = 1;
   const add = (name: string, shape: number[]) => {
     const s = seed++;
-    tensors.push({ name, dtype: 'BF16', shape, bytes: () => bf16Bytes(weights(shape.reduce((a, b) => a * b, 1), s)) });
+    tensors.push({
+      name,
+      dtype: 'BF16',
+      shape,
+      bytes: () =>
+        bf16Bytes(
+          weights(
+            shape.reduce((a, b) => a * b, 1),
+            s,
+          ),
+        ),
+    });
   };
   add('model.embed_tokens.weight', [VOCAB, H]);
   for (let b = 0; b < BLOCKS; b++) {
@@ -169,13 +180,19 @@ main(process.argv.slice(1)).then((code) => { process.stdout.write('PEAK_RSS_KB='
   const records = ours.stdout.split('\n').filter((l) => l.startsWith('{'));
   const ourLayers = records.length;
   const perStep: Record<string, number> = {};
-  console.log(`Quant Lens: ${ourLayers} layers in ${ours.seconds.toFixed(1)} s, peak RSS ${ours.peakRssMb.toFixed(0)} MB`);
+  console.log(
+    `Quant Lens: ${ourLayers} layers in ${ours.seconds.toFixed(1)} s, peak RSS ${ours.peakRssMb.toFixed(0)} MB`,
+  );
   void perStep;
   if (values['skip-python']) return;
   const py = await run('python3', [join(root, 'test/bench/sweep_reference.py'), ckpt, stats, String(n)]);
   const pyLayers = Number(/LAYERS=(\d+)/.exec(py.stdout)?.[1] ?? NaN);
-  console.log(`Python reference (torch, full SVD): ${pyLayers} layers in ${py.seconds.toFixed(1)} s, peak RSS ${py.peakRssMb.toFixed(0)} MB`);
-  console.log(`speed-up: ${(py.seconds / ours.seconds).toFixed(2)}× (goal ≥ 5×); peak RSS ${ours.peakRssMb.toFixed(0)} MB (goal < 2048 MB)`);
+  console.log(
+    `Python reference (torch, full SVD): ${pyLayers} layers in ${py.seconds.toFixed(1)} s, peak RSS ${py.peakRssMb.toFixed(0)} MB`,
+  );
+  console.log(
+    `speed-up: ${(py.seconds / ours.seconds).toFixed(2)}× (goal ≥ 5×); peak RSS ${ours.peakRssMb.toFixed(0)} MB (goal < 2048 MB)`,
+  );
 }
 
 void main().catch((e: unknown) => {
