@@ -20,9 +20,12 @@ import {
   WEIGHT_FORMAT_CHOICES,
   blockSizeApplies,
   describeSettings,
+  fittedStepsApply,
   sameAnalysis,
+  usesFittedSteps,
   type QuantSettings,
 } from '../src/shared/quantSettings';
+import { DEFAULT_REASSEMBLY_OPTIONS, sanitizeReassemblyOptions } from '../src/shared/reassemblyOptions';
 import type {
   LayerAnalysis,
   LayerInbound,
@@ -30,6 +33,7 @@ import type {
   LayerPanelSetup,
   LayerPanelState,
   MethodChoice,
+  ReassemblyUiOptions,
   UserFacingError,
 } from '../src/shared/webviewProtocol';
 import { comparisonTable } from './lib/comparisonTable';
@@ -39,7 +43,9 @@ import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
 import { ActivationView } from './layer/activationView';
 import { METRIC_KEYS, METRIC_LABELS, metricValues, type MetricKey } from './layer/metrics';
+import { ReassemblyView } from './layer/reassemblyView';
 import { SpectraCharts } from './layer/spectraCharts';
+import { STEP_FIT_OPTION_LABEL, StepFitView } from './layer/stepFitView';
 
 const host = connectToHost<LayerInbound, LayerOutbound, LayerPanelState>();
 const app = document.getElementById('app')!;
@@ -56,6 +62,10 @@ interface View {
   shown: { settings: QuantSettings; analysis: LayerAnalysis; note: string } | null;
   raw: boolean;
   rank: number;
+  /** The reassembly options of the last run asked for (null: never run in this panel). */
+  reassembly: ReassemblyUiOptions | null;
+  /** Bring the saved reassembly back once the host says the site can run (once per setup). */
+  restoreReassembly: boolean;
 }
 
 let view: View | null = null;
@@ -75,6 +85,7 @@ function saveState(): void {
     layer: view.setup.layer.name,
     settings: { ...view.requested, rank: view.rank },
     raw: view.raw,
+    ...(view.reassembly ? { reassembly: view.reassembly } : {}),
   });
 }
 
@@ -119,6 +130,12 @@ function buildUi(setup: LayerPanelSetup) {
     s.factorFormat,
     (v) => changeSettings({ factorFormat: v }),
   );
+  const fittedSteps = el('vscode-checkbox', {
+    id: 'fitted-steps',
+    attrs: { label: STEP_FIT_OPTION_LABEL },
+  }) as VscodeCheckbox;
+  fittedSteps.checked = s.fittedSteps === true;
+  fittedSteps.addEventListener('change', () => changeSettings({ fittedSteps: fittedSteps.checked }));
   const methodNote = el('p', { id: 'method-note', className: 'note' });
 
   const slider = el('input', {
@@ -188,6 +205,19 @@ function buildUi(setup: LayerPanelSetup) {
   );
 
   const activation = new ActivationView(theme);
+  const stepFit = new StepFitView(() => requestStepFit(true));
+  const reassembly = new ReassemblyView(
+    theme,
+    view?.reassembly ?? { ...DEFAULT_REASSEMBLY_OPTIONS, rank: s.rank || DEFAULT_REASSEMBLY_OPTIONS.rank },
+    {
+      run: (options) => {
+        if (view) view.reassembly = options;
+        saveState();
+        post({ type: 'reassemble', options });
+      },
+      cancel: () => post({ type: 'cancelReassembly' }),
+    },
+  );
   const l = setup.layer;
   app.replaceChildren(
     el(
@@ -210,6 +240,7 @@ function buildUi(setup: LayerPanelSetup) {
       weight.field,
       block.field,
       factor.field,
+      el('div', { className: 'field checkbox-field' }, fittedSteps),
     ),
     methodNote,
     el(
@@ -226,7 +257,9 @@ function buildUi(setup: LayerPanelSetup) {
       charts,
       el('aside', { className: 'metrics-box', attrs: { 'aria-label': 'Metrics at rank k' } }, metrics, warnings),
     ),
+    stepFit.element,
     activation.element,
+    reassembly.element,
     el(
       'section',
       { id: 'comparison', attrs: { 'aria-labelledby': 'comparison-title' } },
@@ -256,6 +289,7 @@ function buildUi(setup: LayerPanelSetup) {
     weight: weight.select,
     block: block.select,
     factor: factor.select,
+    fittedSteps,
     methodNote,
     slider,
     rankInput: rankInput as VscodeTextfield,
@@ -266,6 +300,8 @@ function buildUi(setup: LayerPanelSetup) {
     chartsView,
     charts,
     activation,
+    stepFit,
+    reassembly,
     comparisonBody,
     compareButton,
     cancelButton,
@@ -286,7 +322,25 @@ function updateMethodNote(methods: MethodChoice[], calibration: LayerPanelSetup[
 }
 
 function updateBlockEnabled(weightFormat: string): void {
-  if (ui) (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(weightFormat);
+  if (!ui) return;
+  (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(weightFormat);
+  const int = fittedStepsApply(weightFormat);
+  ui.fittedSteps.disabled = !int;
+  ui.fittedSteps.title = int
+    ? 'The `:fitted` INT format: same storage, steps fitted to this layer'
+    : 'INT formats only';
+}
+
+/**
+ * Asks for the fitted-vs-min/max comparison at the current rank: at once when fitted steps are shown
+ * (automatic), or on the button (`explicit`).
+ */
+function requestStepFit(explicit: boolean): void {
+  if (!view || !ui || !view.shown) return;
+  const settings = view.shown.settings;
+  if (!usesFittedSteps(settings) || !view.shown.analysis.stepFit) return;
+  if (!explicit && ui.stepFit.shows(settings, view.rank)) return;
+  post({ type: 'compareStepFit', settings, rank: view.rank });
 }
 
 /** A slider step: O(1) metrics written now, chart marker on the next frame. */
@@ -320,6 +374,7 @@ function changeSettings(patch: Partial<QuantSettings>): void {
   if (sameAnalysis(next, view.requested)) return;
   view.requested = next;
   updateBlockEnabled(next.weightFormat);
+  ui?.stepFit.update(next, view.shown && sameAnalysis(next, view.shown.settings) ? view.shown.analysis : null);
   saveState();
   post({ type: 'setSettings', settings: next });
 }
@@ -377,6 +432,8 @@ function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean
   if (a.activation.meanAbs || a.activation.rms) ui.activation.show(a);
   else ui.activation.hide();
   setRank(view.rank, 'state');
+  ui.stepFit.update(settings, a);
+  requestStepFit(false);
 }
 
 function showFailure(settings: QuantSettings, error: UserFacingError): void {
@@ -405,7 +462,9 @@ function syncControls(): void {
   setSelectValue(ui.weight, s.weightFormat);
   setSelectValue(ui.block, String(s.blockSize));
   setSelectValue(ui.factor, s.factorFormat);
+  ui.fittedSteps.checked = s.fittedSteps === true;
   updateBlockEnabled(s.weightFormat);
+  ui.stepFit.update(s, view.shown?.analysis ?? null);
   saveState();
 }
 
@@ -413,12 +472,23 @@ host.onMessage((msg) => {
   switch (msg.type) {
     case 'setup': {
       const saved = host.getState();
-      const raw = saved?.layer === msg.setup.layer.name ? saved.raw : false;
-      view = { setup: msg.setup, requested: msg.setup.settings, shown: null, raw, rank: msg.setup.settings.rank };
+      const same = saved?.layer === msg.setup.layer.name;
+      const raw = same ? saved.raw : false;
+      const reassembly = same && saved.reassembly ? sanitizeReassemblyOptions(saved.reassembly) : null;
+      view = {
+        setup: msg.setup,
+        requested: msg.setup.settings,
+        shown: null,
+        raw,
+        rank: msg.setup.settings.rank,
+        reassembly,
+        restoreReassembly: reassembly !== null,
+      };
       ui = buildUi(msg.setup);
       ui.rawToggle.checked = raw;
       updateMethodNote(msg.setup.methods, msg.setup.calibration);
       updateBlockEnabled(msg.setup.settings.weightFormat);
+      ui.stepFit.update(msg.setup.settings, null);
       setText(ui.status, 'Waiting for the analysis…');
       saveState();
       break;
@@ -461,6 +531,34 @@ host.onMessage((msg) => {
         ui.comparisonBody.replaceChildren(comparisonTable(msg.comparison));
       }
       break;
+    case 'reassemblySupport':
+      if (ui && view) {
+        ui.reassembly.setSupport(msg.support);
+        // A panel shown again (or reloaded) brings back the reassembly it showed: from the cache, or run again.
+        if (msg.support.status === 'ready' && view.reassembly && view.restoreReassembly) {
+          view.restoreReassembly = false;
+          post({ type: 'reassemble', options: view.reassembly });
+        }
+      }
+      break;
+    case 'reassembling':
+      ui?.reassembly.setRunning(msg.elapsedMs);
+      break;
+    case 'reassembly':
+      ui?.reassembly.setResult(msg.result, msg.options, msg.timeMs, msg.cached);
+      break;
+    case 'reassemblyFailed':
+      ui?.reassembly.setFailed(msg.error);
+      break;
+    case 'stepFitComputing':
+      if (view && sameAnalysis(msg.settings, view.requested)) ui?.stepFit.computing(msg.rank);
+      break;
+    case 'stepFit':
+      if (view && sameAnalysis(msg.settings, view.requested)) ui?.stepFit.show(msg.settings, msg.comparison);
+      break;
+    case 'stepFitFailed':
+      if (view && sameAnalysis(msg.settings, view.requested)) ui?.stepFit.failed(msg.error);
+      break;
     case 'error':
       showFatal(app, 'Cannot show this layer', msg.error.message);
       break;
@@ -471,6 +569,7 @@ watchTheme((t) => {
   theme = t;
   ui?.chartsView.setTheme(t);
   ui?.activation.setTheme(t);
+  ui?.reassembly.setTheme(t);
 });
 
 app.replaceChildren(el('p', { className: 'status', text: 'Loading…' }));

@@ -27,22 +27,27 @@ import type {
   OverviewCommand,
   OverviewInbound,
   OverviewOutbound,
+  OverviewState,
 } from '../src/shared/webviewProtocol';
+import { parseOverviewState } from '../src/shared/allocationView';
 import { comparisonTable } from './lib/comparisonTable';
 import { selectField, setOptions, setSelectValue } from './lib/controls';
 import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
+import { AllocationView } from './overview/allocationView';
 import { HeatmapView } from './overview/heatmapView';
 import { LayersTableView } from './overview/layersTableView';
 
-const host = connectToHost<OverviewInbound, OverviewOutbound>();
+const host = connectToHost<OverviewInbound, OverviewOutbound, OverviewState>();
 const app = document.getElementById('app')!;
 catchGlobalErrors(app);
 
 let theme = readTheme();
 let settings: QuantSettings | null = null;
 let ui: ReturnType<typeof buildUi> | null = null;
+/** What survives a reload: the allocation's controls. */
+let state: OverviewState = parseOverviewState(host.getState());
 
 const post = (m: OverviewOutbound) => host.post(m);
 const command = (c: OverviewCommand) => post({ type: 'command', command: c });
@@ -183,6 +188,17 @@ function buildUi(s: CheckpointSummary) {
   comparison.hidden = true;
   const heatmap = new HeatmapView(theme, (name) => post({ type: 'openLayer', name }));
   const table = new LayersTableView((name) => post({ type: 'openLayer', name }));
+  const allocation = new AllocationView(
+    theme,
+    {
+      post,
+      save: (request, view) => {
+        state = { ...state, allocation: { request, view } };
+        host.setState(state);
+      },
+    },
+    state.allocation,
+  );
   const warnings = s.warnings.length
     ? el(
         'ul',
@@ -229,6 +245,7 @@ function buildUi(s: CheckpointSummary) {
     ),
     heatmap.element,
     comparison,
+    allocation.element,
     table.element,
     tensorsSection(s),
   );
@@ -248,6 +265,7 @@ function buildUi(s: CheckpointSummary) {
     comparison,
     heatmap,
     table,
+    allocation,
   };
 }
 
@@ -374,6 +392,18 @@ host.onMessage((msg) => {
         );
       }
       break;
+    case 'allocationSupport':
+      ui?.allocation.setSupport(msg.support);
+      break;
+    case 'allocationProgress':
+      ui?.allocation.setProgress(msg.progress);
+      break;
+    case 'allocation':
+      ui?.allocation.setCurves(msg.allocation, msg.view);
+      break;
+    case 'allocationFailed':
+      ui?.allocation.setFailed(msg.error);
+      break;
     case 'error':
       showFatal(app, 'Cannot open this checkpoint', msg.error.message);
       break;
@@ -383,6 +413,7 @@ host.onMessage((msg) => {
 watchTheme((t) => {
   theme = t;
   ui?.heatmap.setTheme(t);
+  ui?.allocation.setTheme(t);
 });
 
 post({ type: 'ready' });

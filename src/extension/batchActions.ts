@@ -11,6 +11,7 @@ import { METHOD_NAMES, METHODS } from '../engine/methods/methods';
 import { metricsAtRank } from '../engine/methods/metricsAtRank';
 import { htmlReport } from '../engine/report/htmlReport';
 import type { LayerAnalysis } from '../engine/methods/layerAnalysis';
+import type { Recipe } from '../engine/methods/recipe';
 import type { LinearLayer } from '../shared/checkpointSummary';
 import { finiteOrNull } from '../shared/formatting';
 import {
@@ -225,29 +226,49 @@ export async function compareCheckpointMethods(session: CheckpointSession, s: Se
   if (comparison) session.setComparison(comparison);
 }
 
-function defaultExportUri(session: CheckpointSession, suffix: string): vscode.Uri {
+/** A file beside the checkpoint named after it: "<stem><suffix>". */
+export function defaultExportUri(session: CheckpointSession, suffix: string): vscode.Uri {
   const stem = basename(session.path).replace(/(\.safetensors\.index\.json|\.[^.]+)$/, '');
   const folder = session.summary?.files.length ? dirname(session.summary.files[0]!.path) : dirname(session.path);
   return vscode.Uri.file(join(folder, `${stem}${suffix}`));
 }
 
-export async function exportQuantizedCheckpoint(session: CheckpointSession, s: Services): Promise<void> {
+/** A recipe (per-layer format and rank) to export with, and the settings its curves were computed at. */
+export interface ExportRecipe {
+  recipe: Recipe;
+  settings: QuantSettings;
+  calibration: string | null;
+}
+
+export async function exportQuantizedCheckpoint(
+  session: CheckpointSession,
+  s: Services,
+  withRecipe?: ExportRecipe,
+): Promise<void> {
   await session.ready;
-  const settings = session.settings;
+  const settings = withRecipe?.settings ?? session.settings;
   const target = await vscode.window.showSaveDialog({
-    title: 'Quant Lens: export the quantized checkpoint',
-    defaultUri: defaultExportUri(session, `.${settings.weightFormat}.safetensors`),
+    title: withRecipe
+      ? 'Quant Lens: export the quantized checkpoint with the allocated recipe'
+      : 'Quant Lens: export the quantized checkpoint',
+    defaultUri: defaultExportUri(
+      session,
+      withRecipe ? '.allocated.safetensors' : `.${settings.weightFormat}.safetensors`,
+    ),
     filters: { Safetensors: ['safetensors'] },
     saveLabel: 'Export',
   });
   if (!target) return;
-  const layers = session.quantizedLayers;
+  const layers = withRecipe
+    ? session.quantizedLayers.filter((l) => withRecipe.recipe.layers[l.name])
+    : session.quantizedLayers;
+  const calibration = withRecipe ? withRecipe.calibration : s.calibration.path;
   let lastDone = 0;
   const result = await s.jobs.batch(
     {
-      title: `Exporting ${session.name}`,
+      title: `Exporting ${session.name}${withRecipe ? ' with the allocated recipe' : ''}`,
       kind: 'export',
-      total: layers.length,
+      total: withRecipe ? Object.keys(withRecipe.recipe.layers).length : layers.length,
       unit: 'layers',
       onProgress: (p) => session.setProgress(p),
     },
@@ -264,7 +285,8 @@ export async function exportQuantizedCheckpoint(session: CheckpointSession, s: S
             factorTiling: FACTOR_TILING,
           },
           rank: settings.method === 'rtn' ? 0 : settings.rank,
-          ...(s.calibration.path ? { calibration: s.calibration.path } : {}),
+          ...(withRecipe ? { recipe: withRecipe.recipe } : {}),
+          ...(calibration ? { calibration } : {}),
           dtype: 'F32',
           out: target.fsPath,
         },

@@ -44,6 +44,11 @@ export class CalibrationService implements vscode.Disposable {
     return this.info?.path ?? null;
   }
 
+  /** The statistics file's metadata (producer, calibration_data, …), when one is in use. */
+  get metadata(): Readonly<Record<string, string>> {
+    return this.info?.metadata ?? {};
+  }
+
   /** Why the configured file cannot be used, if it cannot. */
   get error(): UserFacingError | null {
     return this.problem;

@@ -13,7 +13,10 @@ import {
   exportReport,
   type Services,
 } from './batchActions';
+import { allocationSupport, computeAllocation, exportRecipe, exportWithRecipe } from './allocationActions';
 import type { CheckpointSession, SessionChange } from './checkpointSession';
+import { isCancellation, toUserFacingError } from './errors';
+import { sanitizeAllocationRequest, sanitizeAllocationView } from '../shared/allocationView';
 import type { Reporter } from './logging';
 import type { SessionRegistry } from './sessionRegistry';
 import { webviewHtml, webviewOptions } from './webviewHtml';
@@ -117,9 +120,34 @@ class OverviewController {
         case 'command':
           await this.run(msg.command);
           break;
+        case 'computeAllocation':
+          await this.computeAllocation(msg.request, msg.view);
+          break;
+        case 'allocationView': {
+          const view = sanitizeAllocationView(msg.view);
+          if (view) this.session.setAllocationView(view);
+          break;
+        }
+        case 'exportRecipe':
+          await exportRecipe(this.session, this.services, msg.view);
+          break;
+        case 'exportWithRecipe':
+          await exportWithRecipe(this.session, this.services, msg.view);
+          break;
       }
     } catch (e) {
       this.reporter.fail(msg.type === 'command' ? msg.command : msg.type, e);
+    }
+  }
+
+  /** Runs the allocation job; a failure shows in the section as well as in a notification. */
+  private async computeAllocation(raw: unknown, view: unknown): Promise<void> {
+    try {
+      await computeAllocation(this.session, this.services, raw, sanitizeAllocationView(view));
+    } catch (e) {
+      const request = sanitizeAllocationRequest(raw);
+      if (request && !isCancellation(e)) this.post({ type: 'allocationFailed', request, error: toUserFacingError(e) });
+      throw e;
     }
   }
 
@@ -155,6 +183,8 @@ class OverviewController {
     this.push('results');
     this.push('progress');
     this.push('comparison');
+    this.push('allocation');
+    this.push('allocationProgress');
   }
 
   private push(what: SessionChange): void {
@@ -169,6 +199,7 @@ class OverviewController {
           methods: s.methodChoices(),
           calibration: this.services.calibration.label(),
         });
+        this.post({ type: 'allocationSupport', support: allocationSupport(s, this.services) });
         break;
       case 'results':
         this.post({
@@ -184,6 +215,12 @@ class OverviewController {
         break;
       case 'comparison':
         if (s.comparison) this.post({ type: 'comparison', comparison: s.comparison });
+        break;
+      case 'allocation':
+        if (s.allocation) this.post({ type: 'allocation', allocation: s.allocation.curves, view: s.allocation.view });
+        break;
+      case 'allocationProgress':
+        if (s.allocationProgress) this.post({ type: 'allocationProgress', progress: s.allocationProgress });
         break;
     }
   }

@@ -16,6 +16,8 @@ import {
   type QuantSettings,
 } from '../shared/quantSettings';
 import type {
+  AllocationCurves,
+  AllocationView,
   JobProgress,
   LayerFailureRow,
   LayerResultRow,
@@ -33,7 +35,14 @@ import { modelTotals, resultRow } from './modelResults';
 /** The settings a session starts with, given the calibration statistics its layers have. */
 export type InitialSettings = (stats: ReadonlySet<StatKind> | null) => QuantSettings;
 
-export type SessionChange = 'summary' | 'settings' | 'results' | 'progress' | 'comparison';
+export type SessionChange =
+  'summary' | 'settings' | 'results' | 'progress' | 'comparison' | 'allocation' | 'allocationProgress';
+
+/** The rank allocation of a checkpoint: the worker's curves, and the budget and objective shown. */
+export interface StoredAllocation {
+  curves: AllocationCurves;
+  view: AllocationView;
+}
 
 export class CheckpointSession implements vscode.Disposable {
   readonly name: string;
@@ -45,6 +54,8 @@ export class CheckpointSession implements vscode.Disposable {
   private readonly failures = new Map<string, UserFacingError>();
   private progressValue: JobProgress | null = null;
   private comparisonValue: MethodComparison | null = null;
+  private allocationValue: StoredAllocation | null = null;
+  private allocationProgressValue: JobProgress | null = null;
   private readonly changed = new vscode.EventEmitter<SessionChange>();
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
@@ -193,6 +204,30 @@ export class CheckpointSession implements vscode.Disposable {
   setComparison(c: MethodComparison): void {
     this.comparisonValue = c;
     this.changed.fire('comparison');
+  }
+
+  get allocation(): StoredAllocation | null {
+    return this.allocationValue;
+  }
+
+  get allocationProgress(): JobProgress | null {
+    return this.allocationProgressValue;
+  }
+
+  setAllocation(a: StoredAllocation): void {
+    this.allocationValue = a;
+    this.changed.fire('allocation');
+  }
+
+  /** The budget or objective moved in an overview; the others showing this checkpoint follow. */
+  setAllocationView(view: AllocationView): void {
+    if (!this.allocationValue) return;
+    this.allocationValue = { ...this.allocationValue, view };
+  }
+
+  setAllocationProgress(p: JobProgress | null): void {
+    this.allocationProgressValue = p;
+    this.changed.fire('allocationProgress');
   }
 
   analysis(layer: string): LayerAnalysis | undefined {

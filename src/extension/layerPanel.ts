@@ -9,18 +9,24 @@ import * as vscode from 'vscode';
 import type { LinearLayer } from '../shared/checkpointSummary';
 import { parseLayerPanelState } from '../shared/layerPanelState';
 import {
+  FACTOR_TILING,
+  factorFormatString,
+  fittedStepsApply,
   methodChoices,
   sameAnalysis,
   sanitizeSettings,
   sliderMaxRank,
   usableMethod,
+  weightFormatString,
   type QuantSettings,
 } from '../shared/quantSettings';
-import type { LayerInbound, LayerOutbound } from '../shared/webviewProtocol';
+import { DEFAULT_REASSEMBLY_OPTIONS, sanitizeReassemblyOptions } from '../shared/reassemblyOptions';
+import type { LayerInbound, LayerOutbound, ReassemblyUiOptions, StepFitComparison } from '../shared/webviewProtocol';
 import { compareMethods, type Services } from './batchActions';
 import type { CheckpointSession } from './checkpointSession';
 import { isCancellation, toUserFacingError } from './errors';
 import type { Reporter } from './logging';
+import { ReassemblyService } from './reassemblyService';
 import type { SessionRegistry } from './sessionRegistry';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
@@ -43,6 +49,7 @@ export interface LayerPanelHooks {
 export class LayerPanels implements vscode.Disposable {
   private readonly open = new Map<string, LayerPanel>();
   private lastActive: LayerPanel | undefined;
+  private readonly reassembly: ReassemblyService;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -50,7 +57,9 @@ export class LayerPanels implements vscode.Disposable {
     private readonly services: Services,
     private readonly reporter: Reporter,
     private readonly hooks: LayerPanelHooks,
-  ) {}
+  ) {
+    this.reassembly = new ReassemblyService(services.engine, services.calibration);
+  }
 
   /** The focused layer panel, if one is focused. */
   get active(): LayerPanel | undefined {
@@ -124,6 +133,7 @@ export class LayerPanels implements vscode.Disposable {
       this.services,
       this.reporter,
       this.hooks,
+      this.reassembly,
     );
     this.open.set(key, p);
     this.lastActive = p;
@@ -142,6 +152,7 @@ export class LayerPanels implements vscode.Disposable {
 
   dispose(): void {
     for (const p of [...this.open.values()]) p.dispose();
+    this.reassembly.dispose();
   }
 }
 
@@ -149,6 +160,10 @@ export class LayerPanel implements vscode.Disposable {
   private settings: QuantSettings;
   private layer: LinearLayer | undefined;
   private computation: AbortController | undefined;
+  private reassemblyRun: AbortController | undefined;
+  private stepFitRun: AbortController | undefined;
+  /** Fitted-vs-min/max comparisons already made in this panel, by settings and rank. */
+  private readonly stepFits = new Map<string, StepFitComparison>();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -161,6 +176,7 @@ export class LayerPanel implements vscode.Disposable {
     private readonly services: Services,
     private readonly reporter: Reporter,
     private readonly hooks: LayerPanelHooks,
+    private readonly reassembly: ReassemblyService,
   ) {
     this.settings = settings;
     panel.title = shortLayerName(layerName);
@@ -220,6 +236,15 @@ export class LayerPanel implements vscode.Disposable {
         case 'openOverview':
           await this.hooks.openOverview(this.session);
           break;
+        case 'reassemble':
+          await this.reassemble(sanitizeReassemblyOptions(msg.options, DEFAULT_REASSEMBLY_OPTIONS));
+          break;
+        case 'cancelReassembly':
+          this.reassemblyRun?.abort();
+          break;
+        case 'compareStepFit':
+          await this.compareStepFit(sanitizeSettings(msg.settings, this.settings), msg.rank);
+          break;
       }
     } catch (e) {
       this.reporter.fail(`layer panel (${msg.type})`, e);
@@ -262,7 +287,137 @@ export class LayerPanel implements vscode.Disposable {
         maxRank: sliderMaxRank(layer.shape),
       },
     });
+    void this.sendReassemblySupport();
     await this.compute();
+  }
+
+  /** Tells the panel whether the reassembly of its site can run, and with what. */
+  private async sendReassemblySupport(): Promise<void> {
+    const layer = this.layer;
+    if (!layer) return;
+    try {
+      this.post({ type: 'reassemblySupport', support: await this.reassembly.support(this.session.path, layer.name) });
+    } catch (e) {
+      this.post({
+        type: 'reassemblySupport',
+        support: {
+          site: null,
+          status: 'no-site',
+          message: `Cannot find this layer's input site: ${toUserFacingError(e).message}`,
+        },
+      });
+      this.reporter.fail(`reassembly sites of ${this.session.name}`, e, false);
+    }
+  }
+
+  /** QLLM channel reassembly of the layer's site, in the worker, under a cancellable notification. */
+  private async reassemble(options: ReassemblyUiOptions): Promise<void> {
+    const layer = this.layer;
+    if (!layer) return;
+    const support = await this.reassembly.support(this.session.path, layer.name);
+    this.post({ type: 'reassemblySupport', support });
+    const site = support.site;
+    if (support.status !== 'ready' || !site) {
+      this.post({ type: 'reassemblyFailed', options, error: { code: 'needs-calibration', message: support.message } });
+      return;
+    }
+    const cached = this.reassembly.peek(this.session.path, site, options, this.settings);
+    if (cached) {
+      this.post({ type: 'reassembly', options, result: cached, timeMs: 0, cached: true });
+      return;
+    }
+    this.reassemblyRun?.abort();
+    const mine = new AbortController();
+    this.reassemblyRun = mine;
+    const t0 = Date.now();
+    this.post({ type: 'reassembling', options, elapsedMs: 0 });
+    const timer = setInterval(() => this.post({ type: 'reassembling', options, elapsedMs: Date.now() - t0 }), 1000);
+    try {
+      const run = await this.services.jobs.batch(
+        { title: `QLLM reassembly of ${shortLayerName(site.site)}`, kind: 'analysis', total: 1, unit: 'site' },
+        async (ctx) => {
+          ctx.working(shortLayerName(site.site));
+          const r = await this.reassembly.run(
+            this.session.path,
+            site,
+            options,
+            this.settings,
+            AbortSignal.any([ctx.signal, mine.signal]),
+          );
+          ctx.tick();
+          return r;
+        },
+      );
+      if (this.reassemblyRun !== mine) return;
+      if (run) this.post({ type: 'reassembly', options, result: run.result, timeMs: run.timeMs, cached: run.cached });
+      else this.post({ type: 'reassemblyFailed', options, error: { code: 'cancelled', message: 'cancelled' } });
+    } catch (e) {
+      if (this.reassemblyRun !== mine) return;
+      this.post({ type: 'reassemblyFailed', options, error: toUserFacingError(e) });
+      if (!isCancellation(e)) this.reporter.fail(`reassembly of ${site.site}`, e, false);
+    } finally {
+      clearInterval(timer);
+      if (this.reassemblyRun === mine) this.reassemblyRun = undefined;
+    }
+  }
+
+  /** Fitted against min/max step sizes at `rank`, alone and with the panel's method on top. */
+  private async compareStepFit(settings: QuantSettings, rank: number): Promise<void> {
+    const layer = this.layer;
+    if (!layer) return;
+    const k = settings.method === 'rtn' ? 0 : Math.max(0, Math.min(sliderMaxRank(layer.shape), Math.round(rank)));
+    if (!fittedStepsApply(settings.weightFormat)) {
+      this.post({
+        type: 'stepFitFailed',
+        settings,
+        rank: k,
+        error: { code: 'bad-argument', message: 'fitted step sizes apply to the INT formats only' },
+      });
+      return;
+    }
+    const weightFormat = weightFormatString({ ...settings, fittedSteps: true });
+    const calibration = this.services.calibration.path;
+    const key = JSON.stringify([weightFormat, settings.method, factorFormatString(settings), k, calibration]);
+    const hit = this.stepFits.get(key);
+    if (hit) {
+      this.post({ type: 'stepFit', settings, rank: k, comparison: hit });
+      return;
+    }
+    this.stepFitRun?.abort();
+    const controller = new AbortController();
+    this.stepFitRun = controller;
+    const tracked = this.services.jobs.track(controller);
+    this.post({ type: 'stepFitComputing', settings, rank: k });
+    try {
+      const comparison = await this.services.engine.pool.call(
+        'fitStepSizes',
+        {
+          checkpoint: this.session.path,
+          layer: layer.name,
+          ...(calibration ? { calibration } : {}),
+          settings: {
+            method: settings.method,
+            weightFormat,
+            factorFormat: factorFormatString(settings),
+            factorTiling: FACTOR_TILING,
+          },
+          rank: k,
+        },
+        { signal: controller.signal },
+      );
+      this.stepFits.set(key, comparison);
+      this.services.engine.log.info(
+        `fitted steps of ${layer.name} at rank ${k}: ${comparison.summary.groupsChanged}/${comparison.summary.groups} groups moved`,
+      );
+      if (this.stepFitRun === controller) this.post({ type: 'stepFit', settings, rank: k, comparison });
+    } catch (e) {
+      if (this.stepFitRun !== controller && isCancellation(e)) return;
+      this.post({ type: 'stepFitFailed', settings, rank: k, error: toUserFacingError(e) });
+      if (!isCancellation(e)) this.reporter.fail(`fitted step sizes of ${layer.name}`, e, false);
+    } finally {
+      tracked.dispose();
+      if (this.stepFitRun === controller) this.stepFitRun = undefined;
+    }
   }
 
   private async onCalibrationChanged(): Promise<void> {
@@ -274,6 +429,8 @@ export class LayerPanel implements vscode.Disposable {
         methods: methodChoices(this.stats()),
         calibration: this.services.calibration.label(),
       });
+      this.stepFits.clear();
+      void this.sendReassemblySupport();
       await this.compute();
     } catch (e) {
       this.reporter.fail('layer panel (calibration)', e);
@@ -339,6 +496,8 @@ export class LayerPanel implements vscode.Disposable {
 
   dispose(): void {
     this.computation?.abort();
+    this.reassemblyRun?.abort();
+    this.stepFitRun?.abort();
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
   }

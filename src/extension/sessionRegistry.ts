@@ -59,7 +59,13 @@ export class SessionRegistry implements vscode.Disposable {
       this.sessionSubscriptions.set(
         path,
         session.onDidChange((what) => {
-          if (this.activePath === path && what !== 'progress' && what !== 'comparison')
+          if (
+            this.activePath === path &&
+            what !== 'progress' &&
+            what !== 'comparison' &&
+            what !== 'allocation' &&
+            what !== 'allocationProgress'
+          )
             this.activeChanged.fire(session);
         }),
       );

@@ -5,6 +5,7 @@
  */
 import type { LayerPanelState } from './webviewProtocol';
 import { DEFAULT_SETTINGS, sanitizeSettings, type QuantSettings } from './quantSettings';
+import { sanitizeReassemblyOptions } from './reassemblyOptions';
 
 export const LAYER_PANEL_STATE_VERSION = 1;
 
@@ -31,5 +32,6 @@ export function parseLayerPanelState(
     layer: v.layer,
     settings,
     raw: v.raw === true,
+    ...(v.reassembly !== undefined ? { reassembly: sanitizeReassemblyOptions(v.reassembly) } : {}),
   };
 }

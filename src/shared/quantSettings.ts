@@ -19,6 +19,11 @@ export interface QuantSettings {
   factorFormat: string;
   /** k, the rank of the correction A·B. */
   rank: number;
+  /**
+   * INT formats only: step sizes fitted to the layer's output error instead of min/max (the
+   * `:fitted` format suffix; a layer-local fit inspired by SiLQ). Ignored for the other formats.
+   */
+  fittedSteps?: boolean;
 }
 
 /** 'auto': L²QER when the layer has calibration statistics, LQER otherwise (as the CLI does). */
@@ -72,9 +77,27 @@ export function blockSizeApplies(weightFormat: string): boolean {
   }
 }
 
-/** The engine's format string for the weight, e.g. 'mxint4' (block 16 is MXINT's default) or 'int4:g64'. */
-export function weightFormatString(s: Pick<QuantSettings, 'weightFormat' | 'blockSize'>): string {
-  const f = parseFormat(s.weightFormat);
+/** Whether a weight format (family) can have fitted step sizes: the INT formats. */
+export function fittedStepsApply(weightFormat: string): boolean {
+  try {
+    return parseFormat(weightFormat).kind === 'int';
+  } catch {
+    return false;
+  }
+}
+
+/** Fitted step sizes in effect: asked for, and the format is an INT one. */
+export function usesFittedSteps(s: Pick<QuantSettings, 'weightFormat' | 'fittedSteps'>): boolean {
+  return s.fittedSteps === true && fittedStepsApply(s.weightFormat);
+}
+
+/**
+ * The engine's format string for the weight, e.g. 'mxint4' (block 16 is MXINT's default),
+ * 'int4:g64', or 'int4:g128:fitted' with fitted step sizes.
+ */
+export function weightFormatString(s: Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps'>): string {
+  const parsed = parseFormat(s.weightFormat);
+  const f = usesFittedSteps(s) && parsed.kind === 'int' ? { ...parsed, fitted: true } : parsed;
   if (!tileOf(f)) return formatToString(f);
   return formatToString(withTile(f, [1, s.blockSize]));
 }
@@ -122,11 +145,12 @@ export function sameAnalysis(a: QuantSettings, b: QuantSettings): boolean {
     a.method === b.method &&
     a.weightFormat === b.weightFormat &&
     a.blockSize === b.blockSize &&
-    a.factorFormat === b.factorFormat
+    a.factorFormat === b.factorFormat &&
+    usesFittedSteps(a) === usesFittedSteps(b)
   );
 }
 
-export function weightFormatLabel(s: Pick<QuantSettings, 'weightFormat' | 'blockSize'>): string {
+export function weightFormatLabel(s: Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps'>): string {
   try {
     return formatLabel(parseFormat(weightFormatString(s)));
   } catch {
@@ -178,7 +202,14 @@ export function sanitizeSettings(value: unknown, fallback: QuantSettings = DEFAU
   const r = v.rank;
   const rank =
     typeof r === 'number' && Number.isFinite(r) && r >= 0 ? Math.min(MAX_SLIDER_RANK, Math.round(r)) : fallback.rank;
-  return { method, weightFormat, blockSize, factorFormat, rank };
+  return {
+    method,
+    weightFormat,
+    blockSize,
+    factorFormat,
+    rank,
+    ...(v.fittedSteps === true ? { fittedSteps: true } : {}),
+  };
 }
 
 /** Every method, with the reason it cannot run given the statistics at hand (null: none at all). */

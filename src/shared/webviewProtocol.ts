@@ -10,8 +10,28 @@ import type { CheckpointSummary, LinearLayer } from './checkpointSummary';
 import type { LayerAnalysis } from '../engine/methods/layerAnalysis';
 import type { MethodName } from '../engine/methods/methods';
 import type { QuantSettings } from './quantSettings';
+import type {
+  AllocationLayer,
+  AllocationObjective,
+  Budget,
+  CheckpointComparison,
+  LayerSensitivity,
+  ReassemblyResult,
+  ReassemblySite,
+  StepFitComparison,
+} from './advancedAnalysisProtocol';
 
 export type { LayerAnalysis, QuantSettings };
+export type {
+  AllocationLayer,
+  AllocationObjective,
+  Budget,
+  CheckpointComparison,
+  LayerSensitivity,
+  ReassemblyResult,
+  ReassemblySite,
+  StepFitComparison,
+};
 
 export interface UserFacingError {
   message: string;
@@ -104,7 +124,7 @@ export interface MethodComparisonRow {
 
 /** A long job's progress as the panels show it (the notification shows the same). */
 export interface JobProgress {
-  kind: 'analysis' | 'comparison' | 'export';
+  kind: 'analysis' | 'comparison' | 'export' | 'allocation' | 'checkpoint-comparison';
   running: boolean;
   done: number;
   total: number;
@@ -134,6 +154,10 @@ export type OverviewInbound =
     }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'comparison'; comparison: MethodComparison }
+  | { type: 'allocationSupport'; support: AllocationSupport }
+  | { type: 'allocationProgress'; progress: JobProgress }
+  | { type: 'allocation'; allocation: AllocationCurves; view: AllocationView | null }
+  | { type: 'allocationFailed'; request: AllocationRequest; error: UserFacingError }
   | { type: 'error'; error: UserFacingError };
 
 /** Checkpoint overview → host. */
@@ -141,7 +165,59 @@ export type OverviewOutbound =
   | { type: 'ready' }
   | { type: 'openLayer'; name: string }
   | { type: 'setSettings'; settings: QuantSettings }
-  | { type: 'command'; command: OverviewCommand };
+  | { type: 'command'; command: OverviewCommand }
+  /** Computes every layer's (format, rank) curves for the allocation (a worker job). */
+  | { type: 'computeAllocation'; request: AllocationRequest; view: AllocationView | null }
+  /** The budget or objective moved; the host keeps it (exports use it, a re-shown overview gets it back). */
+  | { type: 'allocationView'; view: AllocationView }
+  | { type: 'exportRecipe'; view: AllocationView }
+  | { type: 'exportWithRecipe'; view: AllocationView };
+
+/** What the rank allocation is computed over (besides the checkpoint's method and A/B format). */
+export interface AllocationRequest {
+  /** Candidate weight formats, engine strings ('mxint4', 'int4:g128'); one: rank allocation only. */
+  formats: string[];
+  /** Largest rank considered per layer. */
+  maxRank: number;
+  /** Weight each layer by its measured end-to-end sensitivity (ONNX models with calibration inputs). */
+  sensitivity: boolean;
+}
+
+/** The budget and objective the allocation is shown at (the webview re-runs the allocation on them). */
+export interface AllocationView {
+  budget: Budget;
+  /** How the budget was entered, for the controls. */
+  unit: 'bits' | 'mib';
+  objective: AllocationObjective;
+}
+
+/** What the allocation can do for this checkpoint, for the section's controls and notes. */
+export interface AllocationSupport {
+  /** Calibration statistics cover the layers: the output-error objectives are available. */
+  calibrated: boolean;
+  /** The sensitivity-weighted objective can be measured here (null), or why not. */
+  sensitivityUnavailable: string | null;
+  /** The checkpoint can be evaluated end to end (ONNX), with `quant-lens allocate --eval-data`. */
+  evaluable: boolean;
+  /** The checkpoint's current settings: method, A/B format, weight format and block. */
+  settings: QuantSettings;
+  /** The candidate formats offered: every weight format at the current block size (engine strings). */
+  formatChoices: { value: string; label: string }[];
+  /** Paths for the CLI hints. */
+  checkpoint: string;
+  calibration: string | null;
+}
+
+/** Every layer's curves for one allocation request, from the worker. */
+export interface AllocationCurves {
+  request: AllocationRequest;
+  /** Method and A/B format the curves were computed with. */
+  settings: QuantSettings;
+  calibration: string | null;
+  layers: AllocationLayer[];
+  sensitivities: LayerSensitivity[] | null;
+  timeMs: number;
+}
 
 /** What a layer panel needs before its first analysis arrives. */
 export interface LayerPanelSetup {
@@ -155,6 +231,12 @@ export interface LayerPanelSetup {
   maxRank: number;
 }
 
+/** What the checkpoint overview stores with setState: the allocation's controls survive a reload. */
+export interface OverviewState {
+  version: 1;
+  allocation?: { request: AllocationRequest; view: AllocationView | null };
+}
+
 /** Host → layer panel. */
 export type LayerInbound =
   | { type: 'setup'; setup: LayerPanelSetup }
@@ -164,7 +246,33 @@ export type LayerInbound =
   | { type: 'comparing'; progress: JobProgress }
   | { type: 'comparison'; comparison: MethodComparison }
   | { type: 'methods'; methods: MethodChoice[]; calibration: CalibrationLabel | null }
+  | { type: 'reassemblySupport'; support: ReassemblySupport }
+  | { type: 'reassembling'; options: ReassemblyUiOptions; elapsedMs: number }
+  | { type: 'reassembly'; options: ReassemblyUiOptions; result: ReassemblyResult; timeMs: number; cached: boolean }
+  | { type: 'reassemblyFailed'; options: ReassemblyUiOptions; error: UserFacingError }
+  | { type: 'stepFitComputing'; settings: QuantSettings; rank: number }
+  | { type: 'stepFit'; settings: QuantSettings; rank: number; comparison: StepFitComparison }
+  | { type: 'stepFitFailed'; settings: QuantSettings; rank: number; error: UserFacingError }
   | { type: 'error'; error: UserFacingError };
+
+/** The QLLM channel reassembly of a layer's input site, as the layer panel can run it. */
+export interface ReassemblySupport {
+  /** The site this layer reads its input from (with the layers sharing it), or null. */
+  site: ReassemblySite | null;
+  /** 'ready': the calibration has activation samples for the site. */
+  status: 'ready' | 'no-calibration' | 'no-samples' | 'no-site';
+  /** What the section says when it cannot run, and how to get there. */
+  message: string;
+}
+
+/** Options of a reassembly run (QLLM's defaults: W4 per channel, A4 per token, ratio 0.2). */
+export interface ReassemblyUiOptions {
+  weightBits: number;
+  actBits: number;
+  channelRatio: number;
+  /** Rank of the L²QER reference. */
+  rank: number;
+}
 
 /** Layer panel → host. */
 export type LayerOutbound =
@@ -175,7 +283,11 @@ export type LayerOutbound =
   | { type: 'rank'; rank: number }
   | { type: 'compare' }
   | { type: 'cancel' }
-  | { type: 'openOverview' };
+  | { type: 'openOverview' }
+  | { type: 'reassemble'; options: ReassemblyUiOptions }
+  | { type: 'cancelReassembly' }
+  /** Fitted vs min/max steps at this rank, alone and with the panel's method on top. */
+  | { type: 'compareStepFit'; settings: QuantSettings; rank: number };
 
 /** What a layer panel stores with setState, and what the serializer gets back after a reload. */
 export interface LayerPanelState {
@@ -185,4 +297,36 @@ export interface LayerPanelState {
   settings: QuantSettings;
   /** Spectra drawn as raw singular values instead of normalised. */
   raw: boolean;
+  /** The reassembly section's options, once changed. */
+  reassembly?: ReassemblyUiOptions;
+}
+
+/** Host → checkpoint comparison panel. */
+export type ComparisonInbound =
+  | { type: 'setup'; a: string; b: string; view: ComparisonView }
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'comparison'; comparison: CheckpointComparison; timeMs: number }
+  | { type: 'error'; error: UserFacingError };
+
+/** Checkpoint comparison panel → host. */
+export type ComparisonOutbound =
+  { type: 'ready' } | { type: 'cancel' } | { type: 'recompute' } | { type: 'openOverview'; which: 'a' | 'b' };
+
+/** The comparison view's own choices. */
+export interface ComparisonView {
+  tolerance: number;
+  sort: { column: ComparisonColumn; descending: boolean };
+  selected: string | null;
+  changedOnly: boolean;
+}
+
+export type ComparisonColumn =
+  'name' | 'shape' | 'relative' | 'maxAbs' | 'sigma1' | 'rank90' | 'stableRank' | 'verdict';
+
+/** What the comparison panel stores with setState, and what the serializer gets back after a reload. */
+export interface ComparisonPanelState {
+  version: 1;
+  a: string;
+  b: string;
+  view: ComparisonView;
 }

@@ -3,6 +3,9 @@
  * rank marker that moves without re-laying out the chart (the slider redraws, it never updates).
  */
 import {
+  BarController,
+  BarElement,
+  CategoryScale,
   Chart,
   Legend,
   LineController,
@@ -19,6 +22,7 @@ import type { Points } from './decimate';
 import type { ThemeColors } from './theme';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Tooltip, Legend);
+Chart.register(BarController, BarElement, CategoryScale);
 
 export type XY = { x: number; y: number };
 export type LineChart = Chart<'line', XY[]>;
@@ -180,4 +184,63 @@ export function lineDataset(
   extra: Partial<ChartDataset<'line', XY[]>> = {},
 ): ChartDataset<'line', XY[]> {
   return { label, data, borderColor: color, backgroundColor: color, pointRadius: 0, ...extra };
+}
+
+export type BarChart = Chart<'bar', (number | null)[], string>;
+
+export interface BarChartOptions {
+  xTitle: string;
+  yTitle: string;
+  ariaLabel: string;
+  yMin?: number;
+}
+
+/** A bar chart over categories (layers), themed like the line charts. */
+export function createBarChart(canvas: HTMLCanvasElement, theme: ThemeColors, o: BarChartOptions): BarChart {
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', o.ariaLabel);
+  const style = axisStyle(theme);
+  return new Chart(canvas, {
+    type: 'bar',
+    data: { labels: [], datasets: [] },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      scales: {
+        x: {
+          type: 'category',
+          ...style,
+          ticks: { ...style.ticks, autoSkip: true, maxRotation: 60, minRotation: 0 },
+          title: { ...style.title, text: o.xTitle },
+        },
+        y: {
+          type: 'linear',
+          ...style,
+          ...(o.yMin !== undefined ? { min: o.yMin } : {}),
+          title: { ...style.title, text: o.yTitle },
+        },
+      },
+      plugins: {
+        legend: { labels: { color: theme.foreground, font: { family: theme.font }, boxWidth: 12 } },
+        tooltip: { enabled: true },
+      },
+    },
+  });
+}
+
+/** Re-applies the theme's colours to a bar chart (after a theme switch). */
+export function applyBarTheme(chart: BarChart, theme: ThemeColors): void {
+  const style = axisStyle(theme);
+  for (const id of ['x', 'y'] as const) {
+    const s = chart.options.scales?.[id];
+    if (!s) continue;
+    Object.assign(s, { grid: style.grid, border: style.border });
+    if (s.ticks) Object.assign(s.ticks, { color: theme.muted });
+    if (s.title) Object.assign(s.title, { color: theme.muted });
+  }
+  const legend = chart.options.plugins?.legend?.labels;
+  if (legend) legend.color = theme.foreground;
+  chart.update('none');
 }

@@ -81,7 +81,15 @@ export class Workbench {
       }
       await this.page.waitForTimeout(500);
     }
-    await this.page.locator('.context-view .action-label', { hasText: entry }).first().click();
+    const item = this.page.locator('.context-view .action-label', { hasText: entry }).first();
+    await item.click();
+    // A click that lands while the menu is still settling is sometimes lost and the menu stays
+    // open: click the entry again (a menu that took the click closes at once).
+    for (let i = 0; i < 3; i++) {
+      await this.page.waitForTimeout(700);
+      if (!(await item.isVisible().catch(() => false))) return;
+      await item.click().catch(() => undefined);
+    }
   }
 
   /**

@@ -1,0 +1,53 @@
+/**
+ * The checkpoint comparison view's own choices (tolerance, sort, selected layer), and its saved
+ * state: parsed, never trusted (it comes back from disk after a reload).
+ */
+import { DEFAULT_CHANGE_TOLERANCE } from '../engine/methods/comparisonTypes';
+import type { ComparisonColumn, ComparisonPanelState, ComparisonView } from './webviewProtocol';
+
+export { DEFAULT_CHANGE_TOLERANCE };
+
+export const COMPARISON_COLUMNS: readonly ComparisonColumn[] = [
+  'name',
+  'shape',
+  'relative',
+  'maxAbs',
+  'sigma1',
+  'rank90',
+  'stableRank',
+  'verdict',
+];
+
+export const DEFAULT_COMPARISON_VIEW: ComparisonView = {
+  tolerance: DEFAULT_CHANGE_TOLERANCE,
+  sort: { column: 'relative', descending: true },
+  selected: null,
+  changedOnly: false,
+};
+
+export function sanitizeComparisonView(value: unknown): ComparisonView {
+  const v = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const t = v.tolerance;
+  const sort = typeof v.sort === 'object' && v.sort !== null ? (v.sort as Record<string, unknown>) : {};
+  const column = (COMPARISON_COLUMNS as readonly unknown[]).includes(sort.column)
+    ? (sort.column as ComparisonColumn)
+    : DEFAULT_COMPARISON_VIEW.sort.column;
+  return {
+    tolerance: typeof t === 'number' && Number.isFinite(t) && t >= 0 ? t : DEFAULT_COMPARISON_VIEW.tolerance,
+    sort: {
+      column,
+      descending: typeof sort.descending === 'boolean' ? sort.descending : DEFAULT_COMPARISON_VIEW.sort.descending,
+    },
+    selected: typeof v.selected === 'string' && v.selected ? v.selected : null,
+    changedOnly: v.changedOnly === true,
+  };
+}
+
+/** A saved comparison panel; null when it does not name both checkpoints. */
+export function parseComparisonPanelState(value: unknown): ComparisonPanelState | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof v.a !== 'string' || !v.a || typeof v.b !== 'string' || !v.b) return null;
+  if (v.version !== undefined && v.version !== 1) return null;
+  return { version: 1, a: v.a, b: v.b, view: sanitizeComparisonView(v.view) };
+}
