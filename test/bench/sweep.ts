@@ -160,10 +160,12 @@ async function main(): Promise<void> {
   const layerArgs = all.slice(0, n).flatMap((l) => ['--layer', l.name]);
   // The CLI bundle exports main(); the wrapper prints the process's peak RSS once it is done.
   const wrapper = `const { main } = require(${JSON.stringify(join(root, 'dist/cli.js'))});
-main(process.argv.slice(1)).then((code) => { process.stdout.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; });`;
+main(process.argv.slice(2)).then((code) => { process.stdout.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; });`;
+  // A file, not `node -e`: node would take a leading `inspect` argument as its debugger command.
+  const wrapperFile = join(dir, 'peak-rss-wrapper.cjs');
+  writeFileSync(wrapperFile, wrapper);
   const ours = await run(process.execPath, [
-    '-e',
-    wrapper,
+    wrapperFile,
     'inspect',
     ckpt,
     '--calib',
@@ -179,11 +181,9 @@ main(process.argv.slice(1)).then((code) => { process.stdout.write('PEAK_RSS_KB='
   ]);
   const records = ours.stdout.split('\n').filter((l) => l.startsWith('{'));
   const ourLayers = records.length;
-  const perStep: Record<string, number> = {};
   console.log(
     `Quant Lens: ${ourLayers} layers in ${ours.seconds.toFixed(1)} s, peak RSS ${ours.peakRssMb.toFixed(0)} MB`,
   );
-  void perStep;
   if (values['skip-python']) return;
   const py = await run('python3', [join(root, 'test/bench/sweep_reference.py'), ckpt, stats, String(n)]);
   const pyLayers = Number(/LAYERS=(\d+)/.exec(py.stdout)?.[1] ?? NaN);

@@ -8,7 +8,6 @@
  * A rewired node is re-encoded from its original bytes with only its input/output fields replaced;
  * attributes, names and metadata are copied verbatim whatever they hold.
  */
-import { open } from 'node:fs/promises';
 import { QuantLensError } from '../errors';
 import { MemorySource, ProtoReader, type ByteRange } from '../protobuf/reader';
 import { ProtoWriter } from '../protobuf/writer';
@@ -21,6 +20,7 @@ import {
   type ValueInfo,
 } from '../onnx/builder';
 import type { OnnxModel } from '../onnx/model';
+import { assemblePieces, encoded, lengthPrefix, piecesLength, writePiecesToFile, type Piece } from '../onnx/pieces';
 
 export interface GraphEdits {
   addOutputs?: ValueInfo[];
@@ -34,27 +34,6 @@ export interface GraphEdits {
   addInitializers?: TensorInit[];
   /** New input / output lists for existing nodes, by node index. */
   rewire?: Map<number, { inputs?: string[]; outputs?: string[] }>;
-}
-
-type Piece = Uint8Array | ByteRange;
-
-const isRange = (p: Piece): p is ByteRange => !(p instanceof Uint8Array);
-
-function encoded(build: (w: ProtoWriter) => void): Uint8Array {
-  const w = new ProtoWriter();
-  build(w);
-  return w.finish();
-}
-
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
 }
 
 /** A NodeProto field re-encoded with new inputs/outputs; every other field is copied as it was. */
@@ -161,39 +140,17 @@ async function planEdits(model: OnnxModel, edits: GraphEdits): Promise<Piece[]> 
       out.push(f.range);
       continue;
     }
-    const length = graph.reduce((a, p) => a + (isRange(p) ? p.length : p.length), 0);
-    out.push(Uint8Array.from([...varintBytes((7 << 3) | 2), ...varintBytes(length)]), ...graph);
+    out.push(lengthPrefix(7, piecesLength(graph)), ...graph);
   }
   return out;
 }
 
 /** The edited model in memory. */
 export async function editModel(model: OnnxModel, edits: GraphEdits): Promise<Uint8Array> {
-  const w = new ProtoWriter();
-  for (const p of await planEdits(model, edits)) {
-    w.raw(isRange(p) ? await model.reader.read(p.offset, p.length, 'model bytes') : p);
-  }
-  return w.finish();
+  return assemblePieces(model, await planEdits(model, edits));
 }
-
-const COPY_CHUNK = 16 << 20;
 
 /** Streams the edited model to a file, copying untouched bytes a chunk at a time. */
 export async function editModelToFile(model: OnnxModel, edits: GraphEdits, outPath: string): Promise<void> {
-  const pieces = await planEdits(model, edits);
-  const h = await open(outPath, 'w');
-  try {
-    for (const p of pieces) {
-      if (!isRange(p)) {
-        await h.write(p);
-        continue;
-      }
-      for (let o = 0; o < p.length; o += COPY_CHUNK) {
-        const n = Math.min(COPY_CHUNK, p.length - o);
-        await h.write(await model.reader.read(p.offset + o, n, 'model bytes'));
-      }
-    }
-  } finally {
-    await h.close();
-  }
+  await writePiecesToFile(model, await planEdits(model, edits), outPath);
 }

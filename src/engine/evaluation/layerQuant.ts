@@ -16,6 +16,7 @@ import {
   type LayerInput,
 } from '../methods/analyzeLayer';
 import { METHODS } from '../methods/methods';
+import { foldLowRank as foldWeights } from '../methods/reconstruct';
 import { fakeQuantize, parseFormat } from '../quantizers';
 
 export type QuantSettings = Omit<AnalysisSettings, 'maxRank' | 'spectra'>;
@@ -69,21 +70,9 @@ export async function quantizeLayerAtRanks(
   });
 }
 
-/** Ŵ = W_q + (A·B)ᵀ, [out, in], accumulated in float64. */
+/** Ŵ = W_q + (A·B)ᵀ, [out, in]. */
 export function foldLowRank(l: LayerAtRank): Float32Array {
-  const { out, in: nIn, rank: k, a, b } = l;
-  const w = new Float32Array(out * nIn);
-  const acc = new Float64Array(nIn);
-  for (let o = 0; o < out; o++) {
-    acc.fill(0);
-    for (let j = 0; j < k; j++) {
-      const bjo = b[j * out + o]!;
-      if (bjo === 0) continue;
-      for (let i = 0; i < nIn; i++) acc[i] += a[i * k + j]! * bjo;
-    }
-    for (let i = 0; i < nIn; i++) w[o * nIn + i] = l.wq[o * nIn + i]! + acc[i]!;
-  }
-  return w;
+  return foldWeights(l.wq, l.a, l.b, l.out, l.in, l.rank);
 }
 
 /** The calibration a method needs for one layer, from a stats file or from statistics in memory. */

@@ -35,7 +35,19 @@ export async function reconstructLayer(
   const b32 = Float32Array.from(f.B.data);
   const a = quantized && k ? fakeQuantize(a32, nIn, k, fmt.a) : a32;
   const b = quantized && k ? fakeQuantize(b32, k, out, fmt.b) : b32;
-  // Ŵ[o, i] = W_q[o, i] + Σ_j A[i, j]·B[j, o]; accumulate in float64, O(out·in·k) but k is small.
+  const weight = foldLowRank(p.wq, a, b, out, nIn, k);
+  return { out, in: nIn, rank: k, wq: p.wq, a, b, weight };
+}
+
+/** Ŵ[o, i] = W_q[o, i] + Σ_j A[i, j]·B[j, o], [out, in]; accumulated in float64. O(out·in·k), k is small. */
+export function foldLowRank(
+  wq: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  out: number,
+  nIn: number,
+  k: number,
+): Float32Array {
   const weight = new Float32Array(out * nIn);
   const acc = new Float64Array(nIn);
   for (let o = 0; o < out; o++) {
@@ -45,7 +57,7 @@ export async function reconstructLayer(
       if (bjo === 0) continue;
       for (let i = 0; i < nIn; i++) acc[i] += a[i * k + j]! * bjo;
     }
-    for (let i = 0; i < nIn; i++) weight[o * nIn + i] = p.wq[o * nIn + i]! + acc[i]!;
+    for (let i = 0; i < nIn; i++) weight[o * nIn + i] = wq[o * nIn + i]! + acc[i]!;
   }
-  return { out, in: nIn, rank: k, wq: p.wq, a, b, weight };
+  return weight;
 }

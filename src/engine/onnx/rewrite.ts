@@ -15,13 +15,11 @@
  * Models with external data must be written into the original's folder: their tensors keep
  * naming the data files by relative path.
  */
-import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { QuantLensError } from '../errors';
-import type { ByteRange } from '../protobuf/reader';
-import { ProtoWriter } from '../protobuf/writer';
 import { writeNode, writeTensor, writeValueInfo, type NodeSpec, type TensorInit, type ValueInfo } from './builder';
 import type { OnnxModel } from './model';
+import { assemblePieces, encoded, lengthPrefix, piecesLength, writePiecesToFile, type Piece } from './pieces';
 
 export interface OnnxEdits {
   /** Values to add as graph outputs, e.g. a linear layer's activation input. */
@@ -37,38 +35,7 @@ export interface OnnxEdits {
   addInitializers?: TensorInit[];
 }
 
-/** A piece of the output: bytes to write, or a range of the original file to copy. */
-export type Piece = Uint8Array | ByteRange;
-
-function isRange(p: Piece): p is ByteRange {
-  return !(p instanceof Uint8Array);
-}
-
-function pieceLength(p: Piece): number {
-  return isRange(p) ? p.length : p.length;
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
-}
-
-/** The key and length prefix of a length-delimited field whose payload is written separately. */
-function lengthPrefix(field: number, length: number): Uint8Array {
-  return Uint8Array.from([...varint(field * 8 + 2), ...varint(length)]);
-}
-
-function encoded(build: (w: ProtoWriter) => void): Uint8Array {
-  const w = new ProtoWriter();
-  build(w);
-  return w.finish();
-}
+export type { Piece };
 
 /** Plans the rewritten model as pieces; nothing is read from the model file yet. */
 export function planRewrite(model: OnnxModel, edits: OnnxEdits): Piece[] {
@@ -144,22 +111,15 @@ export function planRewrite(model: OnnxModel, edits: OnnxEdits): Piece[] {
       out.push(f.range);
       continue;
     }
-    const length = graph.reduce((a, p) => a + pieceLength(p), 0);
-    out.push(lengthPrefix(7, length), ...graph);
+    out.push(lengthPrefix(7, piecesLength(graph)), ...graph);
   }
   return out;
 }
 
 /** The rewritten model in memory (for models that fit; onnxruntime takes the bytes directly). */
 export async function rewriteModel(model: OnnxModel, edits: OnnxEdits): Promise<Uint8Array> {
-  const w = new ProtoWriter();
-  for (const p of planRewrite(model, edits)) {
-    w.raw(isRange(p) ? await model.reader.read(p.offset, p.length, 'model bytes') : p);
-  }
-  return w.finish();
+  return assemblePieces(model, planRewrite(model, edits));
 }
-
-const COPY_CHUNK = 16 << 20;
 
 /** Streams the rewritten model to `outPath`, copying untouched bytes a chunk at a time. */
 export async function rewriteModelToFile(model: OnnxModel, edits: OnnxEdits, outPath: string): Promise<void> {
@@ -174,20 +134,5 @@ export async function rewriteModelToFile(model: OnnxModel, edits: OnnxEdits, out
       outPath,
     );
   }
-  const pieces = planRewrite(model, edits);
-  const h = await open(outPath, 'w');
-  try {
-    for (const p of pieces) {
-      if (!isRange(p)) {
-        await h.write(p);
-        continue;
-      }
-      for (let o = 0; o < p.length; o += COPY_CHUNK) {
-        const n = Math.min(COPY_CHUNK, p.length - o);
-        await h.write(await model.reader.read(p.offset + o, n, 'model bytes'));
-      }
-    }
-  } finally {
-    await h.close();
-  }
+  await writePiecesToFile(model, planRewrite(model, edits), outPath);
 }
