@@ -20,7 +20,7 @@ import { exactResidual, topSingularTriplets } from '../../src/engine/linalg/rand
 import { singularValues } from '../../src/engine/linalg/singular-values';
 import { DEFAULT_BANDWIDTH, defaultRefreshColumns } from '../../src/engine/linalg/symmetric-eigenvalues';
 import { tridiagonalEigenvalues } from '../../src/engine/linalg/tridiagonal-eigenvalues';
-import { mulberry32 } from '../../src/engine/linalg/tridiagonal-eigenvectors';
+import { mulberry32 } from '../../src/engine/random';
 import { sharedWorkspace } from '../../src/engine/linalg/workspace';
 
 interface Args {

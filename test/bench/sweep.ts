@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { bf16Bytes, writeSafetensorsFile, type TensorToWrite } from '../../src/engine/writers/safetensorsWriter';
 import { ActivationAccumulator } from '../../src/engine/calibration/accumulator';
 import { writeStatsFile } from '../../src/engine/calibration/statsFile';
+import { mulberry32 as rng } from '../../src/engine/random';
 
 const { values } = parseArgs({
   options: {
@@ -34,15 +35,6 @@ const I = 5632;
 const KV = 256;
 const BLOCKS = 22;
 const VOCAB = 32000;
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Gaussian-ish weights (sum of uniforms) with std ≈ 0.02, as at initialisation. */
 function weights(n: number, seed: number): Float32Array {

@@ -7,6 +7,7 @@
  *  - act_gram: Σ x xᵀ / n_tokens pooled over all tokens, accumulated in float64 (QERA's R_xx).
  * Memory is O(channels) (O(channels²) with the Gram), independent of the number of batches.
  */
+import { mulberry32 } from '../random';
 
 export interface AccumulatorOptions {
   gram?: boolean;
@@ -36,7 +37,7 @@ export class ActivationAccumulator {
   private readonly samples: Float32Array;
   private sampled = 0;
   private seen = 0;
-  private seed: number;
+  private readonly random: () => number;
 
   constructor(
     readonly channels: number,
@@ -47,15 +48,7 @@ export class ActivationAccumulator {
     this.gram = options.gram ? new Float64Array(channels * channels) : undefined;
     this.sampleCap = Math.max(0, options.sampleRows ?? 0);
     this.samples = new Float32Array(this.sampleCap * channels);
-    this.seed = options.seed ?? 1;
-  }
-
-  private random(): number {
-    // mulberry32: small, fast and reproducible
-    this.seed = (this.seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.seed ^ (this.seed >>> 15), 1 | this.seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.random = mulberry32(options.seed ?? 1);
   }
 
   /**

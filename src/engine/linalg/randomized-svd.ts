@@ -26,7 +26,7 @@ import {
   projectKey,
 } from './rsvd-graphs';
 import { symmetricEigen } from './symmetric-eigen';
-import { mulberry32 } from './tridiagonal-eigenvectors';
+import { mulberry32 } from '../random';
 
 export interface TripletOptions extends LinalgOptions {
   /** Extra sampled directions p (ℓ = r + p). Default: max(32, r/2), the knee for flat spectra. */

@@ -5,6 +5,7 @@
  * iteration, which yields an orthonormal basis of their invariant subspace.
  */
 import type { StepClock } from './progress';
+import { mulberry32 } from '../random';
 
 const EPS = 2 ** -52;
 /** Eigenvalues closer than this (times ‖T‖) form a cluster whose vectors are orthogonalized; for
@@ -170,16 +171,4 @@ class TridiagonalLu {
     }
     return big;
   }
-}
-
-/** Small deterministic PRNG so that results do not change from run to run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -9,15 +9,7 @@ import { bf16Tensor, f32Tensor, writeSafetensors } from '../../helpers/safetenso
 import { openCheckpoint } from '../../../src/engine/readers/open';
 import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
 import { writeStatsFile } from '../../../src/engine/calibration/statsFile';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { rng } from '../methods/helpers';
 
 function run(args: string[]) {
   const r = spawnSync(process.execPath, [cliScript(), ...args], { encoding: 'utf8' });

@@ -1,7 +1,7 @@
 /** Small dense helpers and checks for the linalg tests (naive, obviously-correct JS). */
 import assert from 'node:assert/strict';
 import { kernels, type FloatArray, type Mat } from '../../../src/engine/linalg/kernels';
-import { mulberry32 } from '../../../src/engine/linalg/tridiagonal-eigenvectors';
+import { mulberry32 } from '../../../src/engine/random';
 
 export function gaussianMatrix(rows: number, cols: number, seed: number): Mat<Float64Array> {
   const rand = mulberry32(seed);

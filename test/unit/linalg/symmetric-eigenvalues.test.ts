@@ -7,7 +7,7 @@ import { symmetricEigenvalues } from '../../../src/engine/linalg/symmetric-eigen
 import { tridiagonalEigenvalues } from '../../../src/engine/linalg/tridiagonal-eigenvalues';
 import { Workspace } from '../../../src/engine/linalg/workspace';
 import { StepClock } from '../../../src/engine/linalg/progress';
-import { mulberry32 } from '../../../src/engine/linalg/tridiagonal-eigenvectors';
+import { mulberry32 } from '../../../src/engine/random';
 import { bandColumns, matrixF64, referenceEigenvalues } from './fixtures';
 import { jacobiEigenvalues, maxAbsDiff, symmetricRandom } from './helpers';
 

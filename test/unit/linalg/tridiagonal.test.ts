@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tridiagonalEigenvalues, eigenvalues2x2 } from '../../../src/engine/linalg/tridiagonal-eigenvalues';
 import { tridiagonalEigenvectors } from '../../../src/engine/linalg/tridiagonal-eigenvectors';
 import { jacobiEigenvalues, maxAbsDiff } from './helpers';
-import { mulberry32 } from '../../../src/engine/linalg/tridiagonal-eigenvectors';
+import { mulberry32 } from '../../../src/engine/random';
 
 function dense(d: Float64Array, e: Float64Array) {
   const n = d.length;

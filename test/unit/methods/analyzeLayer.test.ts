@@ -1,15 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeLayer, type LayerInput } from '../../../src/engine/methods/analyzeLayer';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { rng } from './helpers';
 
 /** A layer with outlier input channels and activations whose scale varies strongly by channel. */
 function layer(out: number, nIn: number, seed = 1): LayerInput {

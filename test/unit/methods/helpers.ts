@@ -1,13 +1,10 @@
+import { mulberry32 } from '../../../src/engine/random';
 /** Small deterministic inputs shared by the methods tests. */
 
 /** mulberry32, returning values in [−0.5, 0.5). */
 export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = mulberry32(seed);
+  return () => r() - 0.5;
 }
 
 /** A standard normal sample from a uniform generator (Box–Muller). */

@@ -2,16 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mat, type Mat } from '../../../src/engine/linalg/kernels';
 import { rankCurves, type FactorQuantizer, type MetricWeight } from '../../../src/engine/methods/rankCurves';
-
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { rng } from './helpers';
 
 function randMat(rows: number, cols: number, r: () => number): Mat<Float64Array> {
   return mat(Float64Array.from({ length: rows * cols }, r), rows, cols);

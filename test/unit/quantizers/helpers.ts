@@ -1,16 +1,7 @@
-/** Small deterministic helpers for the quantizer tests. */
+import { mulberry32 as seededRandom } from '../../../src/engine/random';
 
-/** Mulberry32: a seeded uniform generator in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
+/** Small deterministic helpers for the quantizer tests. */
 
 /** Float32 normal samples (Box–Muller) times `scale`. */
 export function normalMatrix(length: number, scale: number, seed: number): Float32Array {

@@ -11,24 +11,13 @@ import { basename, join } from 'node:path';
 import { isQuantLensError } from '../../../src/engine/errors';
 import { openCheckpoint } from '../../../src/engine/readers/open';
 import { fixture, tempDir } from './helpers';
+import { mulberry32 as rng } from '../../../src/engine/random';
 
 const SEED = Number(process.env.QL_FUZZ_SEED ?? 0x5eed);
 const ITERATIONS = Number(process.env.QL_FUZZ_ITERATIONS ?? 150);
 /** Wall-time budget for the whole fuzz test, so CI time stays bounded whatever the machine. */
 const BUDGET_MS = Number(process.env.QL_FUZZ_BUDGET_MS ?? 18_000);
 const PER_CASE_MS = 3_000;
-
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Uint8Array, random: () => number): Uint8Array {
   const pick = (n: number) => Math.floor(random() * n);
