@@ -13,6 +13,7 @@ import { setCalibration } from './calibrationCommand';
 import { CalibrationService } from './calibrationService';
 import { CheckpointEditorProvider, OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from './checkpointEditor';
 import { CheckpointFolderIndex } from './checkpointFolders';
+import { ComparisonPanels } from './comparisonPanel';
 import type { CheckpointSession } from './checkpointSession';
 import { EngineService } from './engineService';
 import { JobTracker } from './jobTracker';
@@ -41,14 +42,26 @@ function checkpointFile(uri: vscode.Uri): vscode.Uri {
   return isDir ? vscode.Uri.file(pickInFolder(uri.fsPath, readdirSync(uri.fsPath))) : uri;
 }
 
-async function pickCheckpoint(): Promise<vscode.Uri | undefined> {
+async function pickCheckpoint(
+  title = 'Quant Lens: choose a checkpoint',
+  openLabel = 'Inspect',
+  near?: vscode.Uri,
+): Promise<vscode.Uri | undefined> {
   const picked = await vscode.window.showOpenDialog({
     canSelectMany: false,
-    openLabel: 'Inspect',
-    title: 'Quant Lens: choose a checkpoint',
+    openLabel,
+    title,
     filters: { Checkpoints: CHECKPOINT_EXTENSIONS },
+    ...(near ? { defaultUri: near } : {}),
   });
   return picked?.[0];
+}
+
+/** The second checkpoint of a comparison, from a file dialog that starts beside the first. */
+async function pickSecondCheckpoint(first: vscode.Uri): Promise<vscode.Uri | undefined> {
+  const name = first.path.split('/').pop() ?? first.fsPath;
+  const second = await pickCheckpoint(`Quant Lens: compare ${name} with…`, 'Compare', vscode.Uri.joinPath(first, '..'));
+  return second && checkpointFile(second);
 }
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -68,6 +81,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const panels = new LayerPanels(context.extensionUri, sessions, services, reporter, {
     openOverview: (session) => openOverview(session.uri),
   });
+  const comparisons = new ComparisonPanels(context.extensionUri, services, reporter, { openOverview });
   const tree = new LayersTreeProvider(sessions);
   const treeView = vscode.window.createTreeView(LAYERS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
@@ -99,14 +113,42 @@ export function activate(context: vscode.ExtensionContext): void {
     jobs,
     sessions,
     panels,
+    comparisons,
     tree,
     treeView,
     new CheckpointFolderIndex(log),
     ...CheckpointEditorProvider.register(editorProvider),
     panels.register(),
+    comparisons.register(),
     command('quantLens.inspectCheckpoint', 'Inspect Checkpoint', async (uri?: vscode.Uri) => {
       const target = uri instanceof vscode.Uri ? uri : await pickCheckpoint();
       if (target) await openOverview(target);
+    }),
+    command('quantLens.compareCheckpoints', 'Compare Checkpoints', async (uri?: vscode.Uri, uris?: vscode.Uri[]) => {
+      // From the explorer with several files selected: those files; from the palette: two dialogs.
+      const selected = (Array.isArray(uris) ? uris : []).filter((u) => u instanceof vscode.Uri);
+      if (selected.length > 2) {
+        void vscode.window.showWarningMessage(`Quant Lens: select two checkpoints to compare, not ${selected.length}.`);
+        return;
+      }
+      if (selected.length === 2) {
+        comparisons.show(checkpointFile(selected[0]!), checkpointFile(selected[1]!));
+        return;
+      }
+      const first =
+        uri instanceof vscode.Uri
+          ? uri
+          : await pickCheckpoint('Quant Lens: choose the first checkpoint (W₁)', 'Choose');
+      if (!first) return;
+      const a = checkpointFile(first);
+      const b = await pickSecondCheckpoint(a);
+      if (b) comparisons.show(a, b);
+    }),
+    command('quantLens.compareWith', 'Compare with', async (uri?: vscode.Uri) => {
+      if (!(uri instanceof vscode.Uri)) return vscode.commands.executeCommand('quantLens.compareCheckpoints');
+      const a = checkpointFile(uri);
+      const b = await pickSecondCheckpoint(a);
+      if (b) comparisons.show(a, b);
     }),
     command('quantLens.inspectLayer', 'Inspect Layer', async () => {
       const session = activeSession();

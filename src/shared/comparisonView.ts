@@ -51,3 +51,26 @@ export function parseComparisonPanelState(value: unknown): ComparisonPanelState 
   if (v.version !== undefined && v.version !== 1) return null;
   return { version: 1, a: v.a, b: v.b, view: sanitizeComparisonView(v.view) };
 }
+
+function baseName(path: string): string {
+  const parts = path.split(/[\\/]+/).filter(Boolean);
+  return parts[parts.length - 1] ?? path;
+}
+
+function parentName(path: string): string {
+  const parts = path.split(/[\\/]+/).filter(Boolean);
+  return parts.length > 1 ? parts[parts.length - 2]! : '';
+}
+
+/**
+ * How the panel names the two checkpoints: their file names, or, when the names are the same (a
+ * model.safetensors in two folders, the usual case), their folder and file names.
+ */
+export function comparisonLabels(a: string, b: string): { a: string; b: string } {
+  const na = baseName(a);
+  const nb = baseName(b);
+  if (na !== nb) return { a: na, b: nb };
+  const pa = parentName(a);
+  const pb = parentName(b);
+  return pa && pb && pa !== pb ? { a: `${pa}/${na}`, b: `${pb}/${nb}` } : { a, b };
+}

@@ -100,3 +100,40 @@ export function formatRelative(v: number): string {
   const pct = 100 * v;
   return pct >= 0.01 ? `${pct.toPrecision(3)} %` : `${v.toExponential(2)}`;
 }
+
+/**
+ * The tolerance field: a ratio ("0.005", "5e-3") or a percentage ("0.5 %"); null when it is not a
+ * non-negative number.
+ */
+export function parseTolerance(text: string): number | null {
+  const m = /^\s*([+]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(%?)\s*$/i.exec(text);
+  if (!m) return null;
+  const v = Number(m[1]) / (m[2] ? 100 : 1);
+  return Number.isFinite(v) && v >= 0 ? v : null;
+}
+
+/** What a table row shows, in column order. */
+export interface DifferenceCells {
+  name: string;
+  shape: string;
+  relative: string;
+  maxAbs: string;
+  sigma1: string;
+  rank90: string;
+  stableRank: string;
+  verdict: ChangeVerdict;
+}
+
+export function differenceCells(d: LayerDifference, tolerance: number): DifferenceCells {
+  const full = Math.min(d.shape[0], d.shape[1]);
+  return {
+    name: d.name === d.nameB ? d.name : `${d.name} ↔ ${d.nameB}`,
+    shape: `${d.shape[0]}×${d.shape[1]}`,
+    relative: formatRelative(d.relative),
+    maxAbs: d.maxAbs === 0 ? '0' : d.maxAbs.toExponential(2),
+    sigma1: d.sigma.length ? d.sigma[0]!.toExponential(2) : '—',
+    rank90: d.rank90 === null || d.diffNorm === 0 ? '—' : `${d.rank90} / ${full}`,
+    stableRank: d.stableRank === null ? '—' : d.stableRank.toFixed(2),
+    verdict: verdictAt(d, tolerance),
+  };
+}

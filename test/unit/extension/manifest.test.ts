@@ -33,6 +33,7 @@ test('menus name only contributed commands, and internal ones stay out of the pa
   }
   const hidden = manifest.contributes.menus.commandPalette!.filter((m) => m.when === 'false').map((m) => m.command);
   assert.deepEqual(hidden.sort(), [
+    'quantLens.compareWith',
     'quantLens.openLayer',
     'quantLens.sortLayersByError',
     'quantLens.sortLayersByStructure',
@@ -46,6 +47,23 @@ test('the explorer offers Inspect Checkpoint on every checkpoint format and on f
   for (const ext of ['safetensors', 'onnx', 'gguf', 'bin', 'pt', 'pth']) assert.ok(when.includes(ext), ext);
   assert.ok(when.includes('safetensors\\.index\\.json') && when.includes('model.json'));
   assert.ok(when.includes('explorerResourceIsFolder && resourcePath in quantLens.checkpointFolders'));
+});
+
+test('the explorer offers Compare with… on one checkpoint and Compare Checkpoints… on a multiple selection', () => {
+  const explorer = manifest.contributes.menus['explorer/context']!;
+  const inspect = explorer.find((m) => m.command === 'quantLens.inspectCheckpoint')!.when!;
+  const compareWith = explorer.find((m) => m.command === 'quantLens.compareWith')!.when!;
+  const compareTwo = explorer.find((m) => m.command === 'quantLens.compareCheckpoints')!.when!;
+  assert.equal(compareWith, `!listMultiSelection && (${inspect})`);
+  assert.equal(compareTwo, `listMultiSelection && (${inspect})`);
+  const titles = new Map(manifest.contributes.commands.map((c) => [c.command, c.title]));
+  assert.equal(titles.get('quantLens.compareCheckpoints'), 'Compare Checkpoints…');
+  assert.equal(titles.get('quantLens.compareWith'), 'Compare with…');
+  assert.ok(
+    manifest.activationEvents.includes('onWebviewPanel:quantLens.compare'),
+    'comparisons revive after a reload',
+  );
+  assert.ok(main.includes('comparisons.register()'), 'the comparison panels register their serializer');
 });
 
 test('the overview is the default editor for safetensors and GGUF, an option for the rest', () => {
