@@ -131,7 +131,7 @@ export function differenceCells(d: LayerDifference, tolerance: number): Differen
     shape: `${d.shape[0]}×${d.shape[1]}`,
     relative: formatRelative(d.relative),
     maxAbs: d.maxAbs === 0 ? '0' : d.maxAbs.toExponential(2),
-    sigma1: d.sigma.length ? d.sigma[0]!.toExponential(2) : '—',
+    sigma1: !d.sigma.length ? '—' : d.sigma[0] === 0 ? '0' : d.sigma[0]!.toExponential(2),
     rank90: d.rank90 === null || d.diffNorm === 0 ? '—' : `${d.rank90} / ${full}`,
     stableRank: d.stableRank === null ? '—' : d.stableRank.toFixed(2),
     verdict: verdictAt(d, tolerance),

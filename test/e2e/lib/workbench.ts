@@ -39,21 +39,51 @@ export class Workbench {
     return this.page.locator('.explorer-folders-view .monaco-list-row');
   }
 
-  /** The explorer row of a workspace-relative path, expanding its parent folders on the way. */
+  /**
+   * The explorer row of a workspace-relative path, expanding its parent folders on the way. Rows
+   * are matched within their parent's subtree: two folders may hold files of the same name.
+   */
   async revealInExplorer(relativePath: string): Promise<Locator> {
     const parts = relativePath.split('/');
+    let parent = -1;
     let row: Locator | undefined;
     for (const [i, name] of parts.entries()) {
-      row = this.explorerRows().and(this.page.locator(`[aria-level="${i + 1}"][aria-label="${name}"]`));
-      await row.waitFor({ timeout: TIMEOUT.ui });
+      const index = await this.childRowIndex(parent, i + 1, name);
+      row = this.explorerRows().and(this.page.locator(`[data-index="${index}"]`));
       if (i < parts.length - 1 && (await row.getAttribute('aria-expanded')) === 'false') {
         await row.click();
-        await this.page
-          .locator(`.explorer-folders-view .monaco-list-row[aria-label="${name}"][aria-expanded="true"]`)
+        await this.explorerRows()
+          .and(this.page.locator(`[data-index="${index}"][aria-expanded="true"]`))
           .waitFor({ timeout: TIMEOUT.ui });
       }
+      parent = index;
     }
     return row!;
+  }
+
+  /** The list index of the row `name` at `level` in the subtree below the row at index `parent`. */
+  private async childRowIndex(parent: number, level: number, name: string): Promise<number> {
+    const deadline = Date.now() + TIMEOUT.ui;
+    for (;;) {
+      const rows = await this.explorerRows().evaluateAll((els) =>
+        els.map((e) => ({
+          index: Number(e.getAttribute('data-index')),
+          level: Number(e.getAttribute('aria-level')),
+          label: e.getAttribute('aria-label'),
+        })),
+      );
+      rows.sort((a, b) => a.index - b.index);
+      for (const r of rows) {
+        if (r.index <= parent) continue;
+        if (r.level < level) break;
+        if (r.level === level && r.label === name) return r.index;
+      }
+      if (Date.now() > deadline) {
+        const listed = rows.map((r) => `${r.index}:${r.level}:${r.label}`).join(' | ');
+        throw new Error(`the explorer lists no "${name}" at level ${level} below row ${parent} (rows: ${listed})`);
+      }
+      await this.page.waitForTimeout(200);
+    }
   }
 
   /** Right-clicks an explorer item and returns the labels of the context menu that opened. */
