@@ -46,3 +46,19 @@ test('broken or foreign states are refused or repaired, never trusted', () => {
   });
   assert.deepEqual(repaired?.settings, DEFAULT_SETTINGS);
 });
+
+test('the reassembly options come back checked; a state without them has none', () => {
+  const base = {
+    version: 1,
+    checkpoint: '/m.safetensors',
+    layer: 'l',
+    settings: DEFAULT_SETTINGS,
+    raw: false,
+  };
+  assert.equal(parseLayerPanelState(base)!.reassembly, undefined);
+  assert.deepEqual(
+    parseLayerPanelState({ ...base, reassembly: { weightBits: 3, actBits: 7, channelRatio: 0.3, rank: 8 } })!
+      .reassembly,
+    { weightBits: 3, actBits: 4, channelRatio: 0.3, rank: 8 },
+  );
+});

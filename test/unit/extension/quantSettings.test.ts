@@ -6,6 +6,7 @@ import {
   describeSettings,
   methodChoices,
   resolveMethod,
+  sameAnalysis,
   sanitizeSettings,
   sliderMaxRank,
   toAnalysisSettings,
@@ -90,4 +91,15 @@ test('errors are placed on a log scale between the best and the worst', () => {
   assert.equal(errorDomain([null, NaN]), null);
   assert.equal(headlineError({ weightError: 0.2, outputError: null }), 0.2);
   assert.equal(headlineError({ weightError: 0.2, outputError: 0.1 }), 0.1);
+});
+
+test('fitted step sizes: the `:fitted` INT format, ignored for the other formats, part of what is analysed', () => {
+  const int4 = { ...DEFAULT_SETTINGS, weightFormat: 'int4', blockSize: 128 };
+  assert.equal(weightFormatString({ ...int4, fittedSteps: true }), 'int4:g128:fitted');
+  assert.equal(weightFormatString(int4), 'int4:g128');
+  assert.equal(weightFormatString({ ...DEFAULT_SETTINGS, fittedSteps: true }), 'mxint4');
+  assert.ok(!sameAnalysis(int4, { ...int4, fittedSteps: true }), 'fitting the steps recomputes the layer');
+  assert.ok(sameAnalysis(DEFAULT_SETTINGS, { ...DEFAULT_SETTINGS, fittedSteps: true }), 'no effect on MXINT');
+  assert.equal(sanitizeSettings({ ...int4, fittedSteps: true }).fittedSteps, true);
+  assert.equal(sanitizeSettings({ ...int4, fittedSteps: 'yes' }).fittedSteps, undefined);
 });
