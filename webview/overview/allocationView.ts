@@ -43,25 +43,14 @@ import {
   budgetRange,
   cliAllocateLine,
   comparisonSummary,
-  rankSeries,
   runAllocation,
-  tradeoffCurve,
   type BudgetRange,
   type SummaryErrors,
 } from '../lib/allocationModel';
-import {
-  applyBarTheme,
-  applyTheme,
-  createBarChart,
-  createLineChart,
-  lineDataset,
-  setRankMarker,
-  type BarChart,
-  type LineChart,
-} from '../lib/charts';
 import { selectField, setOptions, setSelectValue } from '../lib/controls';
 import { el, setText } from '../lib/dom';
-import { withAlpha, type ThemeColors } from '../lib/theme';
+import type { ThemeColors } from '../lib/theme';
+import { AllocationCharts } from './allocationCharts';
 
 /** Slider steps across the budget range. */
 const SLIDER_STEPS = 1000;
@@ -87,8 +76,6 @@ export class AllocationView {
   private request: AllocationRequest | null;
   private running = false;
   private settleTimer = 0;
-  private rankChart: BarChart | null = null;
-  private tradeoffChart: LineChart | null = null;
 
   private readonly formats = el('vscode-multi-select', {
     id: 'allocation-formats',
@@ -151,18 +138,18 @@ export class AllocationView {
   });
   private readonly summary = el('div', { id: 'allocation-summary' });
   private readonly gap = el('p', { id: 'allocation-gap', className: 'note' });
-  private readonly rankCanvas = el('canvas', { id: 'allocation-chart' });
-  private readonly tradeoffCanvas = el('canvas', { id: 'allocation-tradeoff' });
+  private readonly charts: AllocationCharts;
   private readonly e2eNote = el('p', { id: 'allocation-e2e', className: 'note' });
   private readonly body = el('div', { id: 'allocation-body' });
 
   constructor(
-    private theme: ThemeColors,
+    theme: ThemeColors,
     private readonly host: AllocationHost,
     saved: { request: AllocationRequest; view: ViewChoice | null } | undefined,
   ) {
     this.request = saved ? sanitizeAllocationRequest(saved.request) : null;
     this.view = saved?.view ?? null;
+    this.charts = new AllocationCharts(theme);
     const exportRecipe = el('vscode-button', { id: 'allocation-export-recipe', text: 'Export Recipe…' });
     const exportCheckpoint = el('vscode-button', {
       id: 'allocation-export-checkpoint',
@@ -198,9 +185,9 @@ export class AllocationView {
       this.summary,
       this.gap,
       el('h3', { text: 'Rank per layer: allocated and uniform at the same budget' }),
-      el('div', { className: 'chart-box' }, this.rankCanvas),
+      el('div', { className: 'chart-box' }, this.charts.rankCanvas),
       el('h3', { text: 'Error against bits per weight' }),
-      el('div', { className: 'chart-box small' }, this.tradeoffCanvas),
+      el('div', { className: 'chart-box small' }, this.charts.tradeoffCanvas),
       this.e2eNote,
       el('div', { className: 'toolbar' }, exportRecipe, exportCheckpoint),
     );
@@ -252,9 +239,7 @@ export class AllocationView {
   }
 
   setTheme(theme: ThemeColors): void {
-    this.theme = theme;
-    if (this.rankChart) applyBarTheme(this.rankChart, theme);
-    if (this.tradeoffChart) applyTheme(this.tradeoffChart, theme);
+    this.charts.setTheme(theme);
     this.renderCharts(true);
   }
 
@@ -518,121 +503,7 @@ export class AllocationView {
   }
 
   private renderCharts(tradeoff: boolean): void {
-    const curves = this.curves;
-    const r = this.result;
-    const view = this.view;
-    if (!curves || !r || !view) return;
-    const series = rankSeries(curves.layers, r);
-    const [c0, c1, c2, c3] = this.theme.series;
-    const palette = [c0, c1, c2, c3];
-    const colourOf = new Map(series.formatCounts.map((f, i) => [f.format, palette[i % palette.length]!]));
-    this.rankChart ??= createBarChart(this.rankCanvas, this.theme, {
-      xTitle: 'layer',
-      yTitle: 'rank k',
-      yMin: 0,
-      ariaLabel: 'Rank per layer chosen by the allocation, beside the uniform rank at the same budget',
-    });
-    const chart = this.rankChart;
-    chart.data.labels = series.labels;
-    const several = series.formatCounts.length > 1;
-    chart.data.datasets = [
-      {
-        label: several ? 'allocated rank (colour: format)' : 'allocated rank',
-        data: series.allocated,
-        backgroundColor: series.formats.map((f) => colourOf.get(f) ?? c0),
-        borderColor: series.formats.map((f) => colourOf.get(f) ?? c0),
-        borderWidth: 1,
-      },
-      ...(series.uniform
-        ? [
-            {
-              label: `uniform rank ${series.uniform[0] ?? 0}${several ? ` (${allocationFormatLabel(series.uniformFormat ?? '')})` : ''}`,
-              data: series.uniform,
-              backgroundColor: withAlpha(this.theme.muted, 0.25),
-              borderColor: this.theme.muted,
-              borderWidth: 1,
-            },
-          ]
-        : []),
-    ];
-    const legend = chart.options.plugins?.legend?.labels;
-    if (legend) {
-      legend.generateLabels = () => [
-        ...series.formatCounts
-          .filter((f) => !several || f.layers > 0)
-          .map((f) => ({
-            text: several ? `${f.label}: ${f.layers} layer${f.layers === 1 ? '' : 's'}` : `allocated rank (${f.label})`,
-            fillStyle: colourOf.get(f.format) ?? c0,
-            strokeStyle: colourOf.get(f.format) ?? c0,
-            fontColor: this.theme.foreground,
-            lineWidth: 1,
-            hidden: false,
-            datasetIndex: 0,
-          })),
-        ...(series.uniform
-          ? [
-              {
-                text: `uniform rank ${series.uniform[0] ?? 0} at the same budget`,
-                fillStyle: withAlpha(this.theme.muted, 0.25),
-                strokeStyle: this.theme.muted,
-                fontColor: this.theme.foreground,
-                lineWidth: 1,
-                hidden: false,
-                datasetIndex: 1,
-              },
-            ]
-          : []),
-      ];
-    }
-    const tooltip = chart.options.plugins?.tooltip;
-    if (tooltip) {
-      tooltip.callbacks = {
-        title: (items) => series.names[items[0]?.dataIndex ?? 0] ?? '',
-        label: (item) =>
-          item.datasetIndex === 0
-            ? `allocated: rank ${series.allocated[item.dataIndex]} · ${allocationFormatLabel(series.formats[item.dataIndex] ?? '')}`
-            : `uniform: rank ${series.uniform?.[item.dataIndex] ?? 0}`,
-      };
-    }
-    chart.update('none');
-    this.rankCanvas.dataset.ranks = series.allocated.join(',');
-    this.rankCanvas.dataset.formats = series.formats.join(',');
-    this.rankCanvas.dataset.uniform = series.uniform?.join(',') ?? '';
-
-    this.tradeoffChart ??= createLineChart(this.tradeoffCanvas, this.theme, {
-      xTitle: 'bits per weight (A·B included)',
-      yTitle: 'objective',
-      logY: true,
-      ariaLabel: 'Objective against bits per weight, uniform ranks and allocated at the same budgets',
-    });
-    const t = this.tradeoffChart;
-    if (tradeoff || t.data.datasets.length === 0) {
-      const { uniform, format } = tradeoffCurve(curves, view);
-      const gap = (y: number) => (y > 0 ? y : NaN);
-      t.data.datasets = [
-        lineDataset(
-          `uniform rank k (${allocationFormatLabel(format)})`,
-          uniform.map((p) => ({ x: p.bitsPerWeight, y: gap(p.uniform) })),
-          this.theme.muted,
-          { pointRadius: 2, borderDash: [5, 4] },
-        ),
-        lineDataset(
-          'allocated at the same budget',
-          uniform.map((p) => ({ x: p.bitsPerWeight, y: gap(p.allocated) })),
-          c0,
-          { pointRadius: 2 },
-        ),
-      ];
-      const x = t.options.scales?.x;
-      if (x && uniform.length) {
-        x.min = Math.min(...uniform.map((p) => p.bitsPerWeight));
-        x.max = Math.max(...uniform.map((p) => p.bitsPerWeight));
-      }
-      const y = t.options.scales?.y;
-      if (y?.title) y.title.text = `objective: ${view.objective}`;
-    }
-    setRankMarker(t, budgetInBoth(curves.layers, view.budget).bitsPerWeight, 'budget');
-    t.update('none');
+    if (this.curves && this.result && this.view) this.charts.render(this.curves, this.result, this.view, tradeoff);
   }
 
   private renderNotes(): void {
