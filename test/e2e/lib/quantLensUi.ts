@@ -206,9 +206,13 @@ export async function waitForQuantLens(wb: Workbench): Promise<void> {
  */
 export async function showExplorer(wb: Workbench): Promise<void> {
   await waitForQuantLens(wb);
-  if (await wb.page.locator('.explorer-folders-view').isVisible()) return;
-  await wb.page.locator('.activitybar [aria-label^="Explorer"]').first().click();
-  await wb.page.locator('.explorer-folders-view').waitFor({ timeout: TIMEOUT.ui });
+  const explorer = wb.page.locator('.explorer-folders-view');
+  // Under load a click on the activity bar is sometimes lost (the side bar keeps its view): retry.
+  for (let i = 0; i < 3 && !(await explorer.isVisible()); i++) {
+    await wb.page.locator('.activitybar [aria-label^="Explorer"]').first().click();
+    await explorer.waitFor({ timeout: TIMEOUT.ui / 3 }).catch(() => undefined);
+  }
+  await explorer.waitFor({ timeout: TIMEOUT.ui });
 }
 
 /** Opens the Quant Lens view container in the activity bar and waits for the Layers tree. */

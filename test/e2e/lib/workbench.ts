@@ -8,6 +8,33 @@ import type { Frame, Locator, Page } from 'playwright-core';
 
 export const TIMEOUT = { workbench: 90_000, ui: 15_000, webview: 45_000 } as const;
 
+interface ExplorerRow {
+  index: number;
+  level: number;
+  label: string;
+  expanded: string | null;
+}
+
+/** The row of a path in one look at the explorer's rows (sorted by index), or null. */
+function findPath(rows: ExplorerRow[], parts: string[]): ExplorerRow | null {
+  let parent = -1;
+  let found: ExplorerRow | null = null;
+  for (const [i, name] of parts.entries()) {
+    found = null;
+    for (const r of rows) {
+      if (r.index <= parent) continue;
+      if (r.level < i + 1) break;
+      if (r.level === i + 1 && r.label === name) {
+        found = r;
+        break;
+      }
+    }
+    if (!found) return null;
+    parent = found.index;
+  }
+  return found;
+}
+
 export class Workbench {
   /** Where screenshot() writes, set per scenario by the suite (see suite.ts). */
   shots: { dir: string; prefix: string } | undefined;
@@ -41,46 +68,45 @@ export class Workbench {
 
   /**
    * The explorer row of a workspace-relative path, expanding its parent folders on the way. Rows
-   * are matched within their parent's subtree: two folders may hold files of the same name.
+   * are matched within their parent's subtree (two folders may hold files of the same name), and
+   * the path is looked up from the top in each look at the list: rows shift when the explorer
+   * refreshes (a .vscode folder appearing, say).
    */
   async revealInExplorer(relativePath: string): Promise<Locator> {
     const parts = relativePath.split('/');
-    let parent = -1;
-    let row: Locator | undefined;
-    for (const [i, name] of parts.entries()) {
-      const index = await this.childRowIndex(parent, i + 1, name);
-      row = this.explorerRows().and(this.page.locator(`[data-index="${index}"]`));
-      if (i < parts.length - 1 && (await row.getAttribute('aria-expanded')) === 'false') {
-        await row.click();
-        await this.explorerRows()
-          .and(this.page.locator(`[data-index="${index}"][aria-expanded="true"]`))
-          .waitFor({ timeout: TIMEOUT.ui });
+    for (let i = 0; i < parts.length - 1; i++) {
+      const folder = parts.slice(0, i + 1);
+      const row = await this.explorerPathRow(folder);
+      if (row.expanded === 'false') {
+        await this.explorerRowAt(row).click();
+        await this.explorerPathRow(folder, (r) => r.expanded === 'true');
       }
-      parent = index;
     }
-    return row!;
+    return this.explorerRowAt(await this.explorerPathRow(parts));
   }
 
-  /** The list index of the row `name` at `level` in the subtree below the row at index `parent`. */
-  private async childRowIndex(parent: number, level: number, name: string): Promise<number> {
+  private explorerRowAt(row: ExplorerRow): Locator {
+    return this.explorerRows().and(this.page.locator(`[data-index="${row.index}"][aria-label="${row.label}"]`));
+  }
+
+  /** Waits until the explorer lists the row of `parts` (satisfying `want`) and returns it. */
+  private async explorerPathRow(parts: string[], want: (r: ExplorerRow) => boolean = () => true): Promise<ExplorerRow> {
     const deadline = Date.now() + TIMEOUT.ui;
     for (;;) {
       const rows = await this.explorerRows().evaluateAll((els) =>
         els.map((e) => ({
           index: Number(e.getAttribute('data-index')),
           level: Number(e.getAttribute('aria-level')),
-          label: e.getAttribute('aria-label'),
+          label: e.getAttribute('aria-label') ?? '',
+          expanded: e.getAttribute('aria-expanded'),
         })),
       );
       rows.sort((a, b) => a.index - b.index);
-      for (const r of rows) {
-        if (r.index <= parent) continue;
-        if (r.level < level) break;
-        if (r.level === level && r.label === name) return r.index;
-      }
+      const row = findPath(rows, parts);
+      if (row && want(row)) return row;
       if (Date.now() > deadline) {
         const listed = rows.map((r) => `${r.index}:${r.level}:${r.label}`).join(' | ');
-        throw new Error(`the explorer lists no "${name}" at level ${level} below row ${parent} (rows: ${listed})`);
+        throw new Error(`the explorer does not list ${parts.join('/')} as expected (rows: ${listed})`);
       }
       await this.page.waitForTimeout(200);
     }
@@ -111,7 +137,13 @@ export class Workbench {
       }
       await this.page.waitForTimeout(500);
     }
+    await this.clickContextMenuEntry(entry);
+  }
+
+  /** Clicks an entry of the context menu that is open. */
+  async clickContextMenuEntry(entry: string): Promise<void> {
     const item = this.page.locator('.context-view .action-label', { hasText: entry }).first();
+    await item.waitFor({ timeout: TIMEOUT.ui });
     await item.click();
     // A click that lands while the menu is still settling is sometimes lost and the menu stays
     // open: click the entry again (a menu that took the click closes at once).

@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe } from 'node:test';
+import type { Locator } from 'playwright-core';
 import { beyond, writeBeyondFixtures } from '../lib/beyondFixtures';
 import { ComparisonPanel, scrollTo } from '../lib/beyondUi';
 import { e2eEnv } from '../lib/env';
-import { screenshot, setColorTheme, showExplorer, ui, waitForQuantLens } from '../lib/quantLensUi';
+import { screenshot, setColorTheme, showExplorer, ui, until, waitForQuantLens } from '../lib/quantLensUi';
 import { workbenchSuite } from '../lib/suite';
 import { TIMEOUT, type Workbench } from '../lib/workbench';
 
@@ -29,8 +30,28 @@ function expectedVerdict(name: string): string {
 
 /** Collapses the fine-tuned copy's folder, so later scenarios find one model.safetensors open. */
 async function collapseTunedFolder(wb: Workbench): Promise<void> {
+  await wb.dismiss();
   const row = wb.page.locator('.explorer-folders-view .monaco-list-row[aria-label="llama-mini-ft"]');
   if ((await row.count()) && (await row.getAttribute('aria-expanded')) === 'true') await row.click();
+}
+
+/**
+ * Selects two explorer rows (click, then Ctrl+click). The first click opens the file in an editor,
+ * and a Ctrl+click that lands while the explorer re-renders for it can be taken as a plain click:
+ * repeat until both rows are selected.
+ */
+async function selectBoth(wb: Workbench, first: Locator, second: Locator): Promise<void> {
+  const selected = async (row: Locator) => (await row.getAttribute('aria-selected')) === 'true';
+  await until(
+    'both checkpoints selected in the explorer',
+    async () => {
+      if (!(await selected(first))) await first.click();
+      else if (!(await selected(second))) await second.click({ modifiers: ['Control'] });
+      await wb.page.waitForTimeout(500);
+      return (await selected(first)) && (await selected(second));
+    },
+    TIMEOUT.ui,
+  );
 }
 
 describe('Checkpoint comparison', () => {
@@ -135,8 +156,7 @@ describe('Checkpoint comparison', () => {
     try {
       const first = await wb.revealInExplorer(ui.file);
       const second = await wb.revealInExplorer(beyond.tuned);
-      await first.click();
-      await second.click({ modifiers: ['Control'] });
+      await selectBoth(wb, first, second);
       await second.click({ button: 'right' });
       const entry = wb.page.locator('.context-view .action-label', { hasText: 'Compare Checkpoints…' }).first();
       await entry.waitFor({ timeout: TIMEOUT.ui });
@@ -145,7 +165,7 @@ describe('Checkpoint comparison', () => {
         0,
         'a multiple selection offers the comparison of the selected files, not a dialog',
       );
-      await entry.click();
+      await wb.clickContextMenuEntry('Compare Checkpoints…');
       const panel = await ComparisonPanel.of(wb);
       const paths = [
         await panel.frame.locator('#path-a').innerText(),

@@ -64,7 +64,8 @@ describe('Palette commands', () => {
       .locator('#calibration', { hasText: 'stats.safetensors' })
       .waitFor({ timeout: TIMEOUT.webview });
     await wb.runCommand('Quant Lens: Inspect Layer…');
-    const picker = wb.page.locator('.quick-input-widget');
+    // Not the palette that is still closing (inert): the picker the command opened.
+    const picker = wb.quickInput();
     await picker.locator('input').fill('l0qp');
     await picker
       .locator('.monaco-list-row', { hasText: 'layers.0.self_attn.q_proj' })
