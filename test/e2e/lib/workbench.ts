@@ -198,12 +198,20 @@ export class Workbench {
     const fileName = absolutePath.split('/').pop()!;
     await dialog.locator('.monaco-list-row', { hasText: fileName }).first().waitFor({ timeout: TIMEOUT.ui });
     if ((await input.inputValue()) !== absolutePath) await input.fill(absolutePath);
-    await input.press('Enter');
     // Wait for this dialog to go, not for the widget to hide: a command may open another quick
-    // input right after it.
-    await this.quickInput()
-      .locator('.quick-input-title', { hasText: expectedTitle })
-      .waitFor({ state: 'hidden', timeout: TIMEOUT.ui });
+    // input right after it. An Enter that lands while the dialog still lists a folder (the start
+    // folder can hold a file of the same name) is taken as navigation: press it again.
+    const title = this.quickInput().locator('.quick-input-title', { hasText: expectedTitle });
+    for (let attempt = 1; ; attempt++) {
+      await input.press('Enter');
+      try {
+        await title.waitFor({ state: 'hidden', timeout: attempt < 3 ? 3000 : TIMEOUT.ui });
+        return;
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+      if ((await input.inputValue()) !== absolutePath) await input.fill(absolutePath);
+    }
   }
 
   /** Closes menus and quick inputs that a scenario may have left open. */

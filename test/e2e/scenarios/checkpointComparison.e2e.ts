@@ -174,11 +174,11 @@ describe('Checkpoint comparison', () => {
       assert.deepEqual(paths.sort(), [join(env.workspace, ui.file), join(env.workspace, beyond.tuned)].sort());
       assert.equal(await panel.count('changed'), 2);
       await setColorTheme(wb, 'Light Modern');
-      await panel.frame.waitForFunction('document.body.classList.contains("vscode-light")');
+      await panel.frame.locator('body.vscode-light').waitFor({ timeout: TIMEOUT.ui });
       await scrollTo(panel.frame, '#diff-spectrum');
       await screenshot(wb, env, SUITE, 'light-comparison');
       await setColorTheme(wb, 'Dark Modern');
-      await panel.frame.waitForFunction('document.body.classList.contains("vscode-dark")');
+      await panel.frame.locator('body.vscode-dark').waitFor({ timeout: TIMEOUT.ui });
     } finally {
       await collapseTunedFolder(wb);
     }

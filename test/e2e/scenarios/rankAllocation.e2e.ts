@@ -157,11 +157,11 @@ describe('Rank allocation', () => {
   suite.scenario('light and dark theme: the allocation section', async (wb, env) => {
     const overview = await computeAllocation(wb, env);
     await setColorTheme(wb, 'Light Modern');
-    await overview.frame.waitForFunction('document.body.classList.contains("vscode-light")');
+    await overview.frame.locator('body.vscode-light').waitFor({ timeout: TIMEOUT.ui });
     await scrollTo(overview.frame, '#allocation-chart');
     await screenshot(wb, env, SUITE, 'light-allocation');
     await setColorTheme(wb, 'Dark Modern');
-    await overview.frame.waitForFunction('document.body.classList.contains("vscode-dark")');
+    await overview.frame.locator('body.vscode-dark').waitFor({ timeout: TIMEOUT.ui });
     await scrollTo(overview.frame, '#allocation-chart');
     await screenshot(wb, env, SUITE, 'dark-allocation');
     await clearCalibrationFromPalette(wb);

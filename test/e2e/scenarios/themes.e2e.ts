@@ -18,7 +18,7 @@ import {
   writeUiFixtures,
 } from '../lib/quantLensUi';
 import { workbenchSuite } from '../lib/suite';
-import type { Workbench } from '../lib/workbench';
+import { TIMEOUT, type Workbench } from '../lib/workbench';
 
 const SUITE = 'themes';
 writeUiFixtures(e2eEnv().workspace);
@@ -75,7 +75,8 @@ describe('Themes', () => {
     assert.ok(luminance(await background(panel.frame)) < 0.3);
     // Switch while the panel is open: the page's colours and the charts' follow.
     await setColorTheme(wb, 'Light Modern');
-    await panel.frame.waitForFunction('document.body.classList.contains("vscode-light")');
+    // A locator, not waitForFunction: polling a string predicate needs eval, which the panel's CSP forbids.
+    await panel.frame.locator('body.vscode-light').waitFor({ timeout: TIMEOUT.ui });
     assert.ok(luminance(await background(panel.frame)) > 0.7, 'the layer panel is light');
     await panel.pressOnSlider('ArrowRight', 16);
     await screenshot(wb, env, SUITE, 'light-layer-panel');
