@@ -1,6 +1,7 @@
 /** Worker thread entry: answers WorkerMethods requests arriving on parentPort. */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { isQuantLensError, errorMessage } from '../engine/errors';
+import { shareNativeCallState } from '../engine/ort';
 import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError } from '../shared/rpc';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { createHandlers, type HandlerContext } from './handlers';
@@ -8,6 +9,8 @@ import { transferablesOf } from './transfer';
 
 if (!parentPort) throw new Error('worker/main.ts must run in a worker thread');
 const port = parentPort;
+const data = workerData as { nativeState?: SharedArrayBuffer } | null;
+if (data?.nativeState) shareNativeCallState(data.nativeState);
 const handlers = createHandlers();
 const running = new Map<number, AbortController>();
 

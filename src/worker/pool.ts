@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { QuantLensError } from '../engine/errors';
+import { NATIVE_STATE_BYTES, nativeCallsDone, retireNativeCalls } from '../engine/ort';
 import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError } from '../shared/rpc';
 import type { WorkerMethods } from '../shared/workerProtocol';
 
@@ -39,6 +40,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | undefined;
+  /** Shared with the worker: its count of onnxruntime calls in flight and a retired flag (engine/ort.ts). */
+  native: Int32Array;
 }
 
 export class WorkerError extends Error {
@@ -128,11 +131,13 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
+    const nativeState = new SharedArrayBuffer(NATIVE_STATE_BYTES);
     const worker = new Worker(this.options.script, {
+      workerData: { nativeState },
       execArgv: this.options.execArgv,
       env: this.options.env ? { ...process.env, ...this.options.env } : undefined,
     });
-    const slot: Slot = { worker, job: undefined };
+    const slot: Slot = { worker, job: undefined, native: new Int32Array(nativeState) };
     worker.on('message', (msg: ReplyMessage<WorkerMethods>) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onCrash(slot, err));
     worker.on('exit', (code) => {
@@ -148,7 +153,7 @@ export class WorkerPool {
   private replace(slot: Slot): void {
     slot.job = undefined;
     this.slots = this.slots.filter((s) => s !== slot);
-    void slot.worker.terminate();
+    void stopWorker(slot);
     this.pump();
   }
 
@@ -193,6 +198,27 @@ export class WorkerPool {
     const slots = this.slots;
     this.slots = [];
     for (const s of slots) if (s.job) this.settle(s.job, false, new QuantLensError('cancelled', 'cancelled'));
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(slots.map(stopWorker));
   }
+}
+
+const NATIVE_POLL_MS = 20;
+
+/**
+ * Terminates a worker, but never inside an onnxruntime call: that aborts the whole process (see
+ * engine/ort.ts). A worker in one is retired (it starts no new call) and terminated when the call
+ * returns; its job has already been settled, so cancellation still takes effect at once.
+ */
+async function stopWorker(slot: Slot): Promise<void> {
+  slot.worker.unref();
+  if (!retireNativeCalls(slot.native)) {
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (!nativeCallsDone(slot.native)) return;
+        clearInterval(timer);
+        resolve();
+      }, NATIVE_POLL_MS);
+    });
+  }
+  await slot.worker.terminate();
 }

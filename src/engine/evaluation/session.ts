@@ -13,20 +13,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import type { OnnxModel } from '../onnx/model';
+import { ort, type Ort } from '../ort';
+
+export { ort, type Ort };
 import { editModel, editModelToFile, type GraphEdits } from './graphEdit';
 
-export type Ort = typeof OrtTypes;
 export type OrtSession = OrtTypes.InferenceSession;
 export type OrtTensor = OrtTypes.Tensor;
-
-let ortModule: Ort | undefined;
-
-/** onnxruntime-node, loaded on first use (a native module; commands that never run a model skip it). */
-export function ort(): Ort {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  ortModule ??= require('onnxruntime-node') as Ort;
-  return ortModule;
-}
 
 export interface SessionOptions {
   /** onnxruntime intra-op threads; default: all cores. */

@@ -8,6 +8,7 @@
  */
 import type * as OrtTypes from 'onnxruntime-node';
 import { buildModel, OnnxType, type NodeSpec } from '../onnx/builder';
+import { ort } from '../ort';
 
 export type FloatArray = Float32Array | Float64Array;
 export type DType = 'float32' | 'float64';
@@ -40,14 +41,6 @@ export interface GemmOptions {
   /** Result = alpha·op(A)·op(B) + beta·C. Defaults 1 and 1 (beta only matters with C). */
   alpha?: number;
   beta?: number;
-}
-
-let ortModule: typeof OrtTypes | undefined;
-function ort(): typeof OrtTypes {
-  // Loaded on first use so that commands which never multiply matrices start fast.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  ortModule ??= require('onnxruntime-node') as typeof OrtTypes;
-  return ortModule;
 }
 
 export interface KernelOptions {
