@@ -278,7 +278,9 @@ export async function clearCalibrationFromPalette(wb: Workbench): Promise<void> 
   await wb.runCommand('Quant Lens: Set Calibration…');
   const dialog = wb.page.locator('.quick-input-widget');
   const none = dialog.locator('.monaco-list-row', { hasText: 'No calibration' });
-  await dialog.locator('.monaco-list-row').first().waitFor({ timeout: TIMEOUT.ui });
+  // Wait for this pick's own rows: the command palette's rows may still be there while it closes,
+  // and an Escape sent then is lost, leaving the calibration pick open.
+  await dialog.locator('.monaco-list-row', { hasText: 'Statistics file…' }).first().waitFor({ timeout: TIMEOUT.ui });
   if ((await none.count()) > 0) await none.first().click();
   else await wb.dismiss();
   await dialog.waitFor({ state: 'hidden', timeout: TIMEOUT.ui });
