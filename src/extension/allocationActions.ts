@@ -109,7 +109,6 @@ export async function computeAllocation(
     `allocation curves: ${layers.length} layers of ${session.path}, formats ${request.formats.join(', ')}, ranks 0…${maxRank} [${describeSettings(settings, false)}]${request.sensitivity ? ', with sensitivities' : ''}`,
   );
   const t0 = Date.now();
-  let lastDone = 0;
   const result = await s.jobs.batch(
     {
       title: `Allocation curves for ${session.name}`,
@@ -140,13 +139,7 @@ export async function computeAllocation(
         },
         {
           signal: ctx.signal,
-          onProgress: (p) => {
-            ctx.working(p.layer);
-            while (lastDone < p.done) {
-              lastDone++;
-              ctx.tick();
-            }
-          },
+          onProgress: (p) => ctx.reached(p.done, p.layer),
         },
       ),
   );

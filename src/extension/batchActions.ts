@@ -263,7 +263,6 @@ export async function exportQuantizedCheckpoint(
     ? session.quantizedLayers.filter((l) => withRecipe.recipe.layers[l.name])
     : session.quantizedLayers;
   const calibration = withRecipe ? withRecipe.calibration : s.calibration.path;
-  let lastDone = 0;
   const result = await s.jobs.batch(
     {
       title: `Exporting ${session.name}${withRecipe ? ' with the allocated recipe' : ''}`,
@@ -292,13 +291,7 @@ export async function exportQuantizedCheckpoint(
         },
         {
           signal: ctx.signal,
-          onProgress: (p) => {
-            ctx.working(p.layer);
-            while (lastDone < p.done) {
-              lastDone++;
-              ctx.tick();
-            }
-          },
+          onProgress: (p) => ctx.reached(p.done, p.layer),
         },
       ),
   );

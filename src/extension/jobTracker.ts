@@ -16,6 +16,8 @@ export interface BatchContext {
   working(current: string): void;
   /** Reports one item done. */
   tick(): void;
+  /** Reports a worker job's own count: `done` items finished, `current` being worked on. */
+  reached(done: number, current: string): void;
 }
 
 export interface BatchOptions {
@@ -98,6 +100,12 @@ export class JobTracker implements vscode.Disposable {
               tick: () => {
                 eta.tick();
                 report(100 / Math.max(1, o.total));
+              },
+              reached: (done, name) => {
+                current = name;
+                let increment = 0;
+                for (; eta.done < done; increment += 100 / Math.max(1, o.total)) eta.tick();
+                report(increment);
               },
             });
             this.log.info(`${o.title}: ${eta.done} / ${o.total} ${o.unit} in ${formatDuration(Date.now() - started)}`);

@@ -11,7 +11,7 @@ import {
   type DifferenceCells,
   type LayerDifference,
 } from '../lib/checkpointDiff';
-import { el } from '../lib/dom';
+import { el, onActivate } from '../lib/dom';
 
 const COLUMNS: { id: ComparisonColumn; key: keyof DifferenceCells; label: string; numeric: boolean; title: string }[] =
   [
@@ -60,13 +60,7 @@ export class DifferencesTable {
       const activate = () => {
         if (this.view) this.events.sort(nextComparisonSort(this.view.sort, c.id));
       };
-      th.addEventListener('click', activate);
-      th.addEventListener('keydown', (e: KeyboardEvent) => {
-        if (e.key === 'Enter' || e.key === ' ') {
-          e.preventDefault();
-          activate();
-        }
-      });
+      onActivate(th, activate);
       this.headers.set(c.id, th);
       headRow.append(th);
     }

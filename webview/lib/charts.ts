@@ -160,6 +160,10 @@ export function createLineChart(canvas: HTMLCanvasElement, theme: ThemeColors, o
 /** Re-applies the theme's colours to an existing chart (after a theme switch). */
 export function applyTheme(chart: LineChart, theme: ThemeColors): void {
   markerColor = theme.marker;
+  restyle(chart, theme);
+}
+
+function restyle(chart: LineChart | BarChart, theme: ThemeColors): void {
   const style = axisStyle(theme);
   for (const id of ['x', 'y'] as const) {
     const s = chart.options.scales?.[id];
@@ -232,15 +236,5 @@ export function createBarChart(canvas: HTMLCanvasElement, theme: ThemeColors, o:
 
 /** Re-applies the theme's colours to a bar chart (after a theme switch). */
 export function applyBarTheme(chart: BarChart, theme: ThemeColors): void {
-  const style = axisStyle(theme);
-  for (const id of ['x', 'y'] as const) {
-    const s = chart.options.scales?.[id];
-    if (!s) continue;
-    Object.assign(s, { grid: style.grid, border: style.border });
-    if (s.ticks) Object.assign(s.ticks, { color: theme.muted });
-    if (s.title) Object.assign(s.title, { color: theme.muted });
-  }
-  const legend = chart.options.plugins?.legend?.labels;
-  if (legend) legend.color = theme.foreground;
-  chart.update('none');
+  restyle(chart, theme);
 }

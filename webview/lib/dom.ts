@@ -24,6 +24,17 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+/** Runs `activate` on a click, or on Enter or Space when focused: a header or cell used as a button. */
+export function onActivate(e: HTMLElement, activate: () => void): void {
+  e.addEventListener('click', activate);
+  e.addEventListener('keydown', (ev: KeyboardEvent) => {
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      activate();
+    }
+  });
+}
+
 /** Sets an element's text only when it changed (cheap to call on every slider step). */
 export function setText(e: Element, text: string): void {
   if (e.textContent !== text) e.textContent = text;

@@ -8,7 +8,7 @@ import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-text
 import type { LinearLayer } from '../../src/shared/checkpointSummary';
 import { formatBits, formatDb, formatPercent } from '../../src/shared/formatting';
 import type { LayerFailureRow, LayerResultRow } from '../../src/shared/webviewProtocol';
-import { el, setText } from '../lib/dom';
+import { el, setText, onActivate } from '../lib/dom';
 import {
   matchesFilter,
   nextSort,
@@ -60,13 +60,7 @@ export class LayersTableView {
         this.sort = nextSort(this.sort, c.id);
         this.render();
       };
-      th.addEventListener('click', activate);
-      th.addEventListener('keydown', (e: KeyboardEvent) => {
-        if (e.key === 'Enter' || e.key === ' ') {
-          e.preventDefault();
-          activate();
-        }
-      });
+      onActivate(th, activate);
       this.headers.set(c.id, th);
       headRow.append(th);
     }
