@@ -286,6 +286,24 @@ export async function clearCalibrationFromPalette(wb: Workbench): Promise<void> 
   await dialog.waitFor({ state: 'hidden', timeout: TIMEOUT.ui });
 }
 
+/**
+ * "Quant Lens: Inspect Layer…" and its layer picker, open and ready for a query. A quick pick
+ * closes when it loses focus, and a webview that has just finished rendering can take the focus
+ * back as the picker opens: then the command is run again (at most three times).
+ */
+export async function openLayerPicker(wb: Workbench): Promise<Locator> {
+  for (let attempt = 1; ; attempt++) {
+    await wb.runCommand('Quant Lens: Inspect Layer…');
+    const picker = wb.quickInput();
+    try {
+      await picker.locator('input[placeholder^="Type to search the layers"]').waitFor({ timeout: 5000 });
+      return picker;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
 /** Polls until `check` holds (for state the page has no event for, like a quick pick's item count). */
 export async function until(what: string, check: () => Promise<boolean>, timeout: number = TIMEOUT.ui): Promise<void> {
   const deadline = Date.now() + timeout;

@@ -86,24 +86,35 @@ export function workbenchSuite(name: string): WorkbenchSuite {
 
   return {
     scenario(title, body) {
-      it(title, { timeout: 180_000 }, async () => {
+      it(title, { timeout: 360_000 }, async () => {
         const w = wb!;
         const n = String(++count).padStart(2, '0');
         const file = (prefix: string) => join(dir, `${n}-${prefix}${slug(title)}.png`);
         w.shots = { dir, prefix: `${n}-${slug(title)}` };
-        if (fresh) await w.open();
-        fresh = false;
-        problems.length = 0;
-        try {
-          await body(w, env);
-          if (problems.length) throw new Error(`the webview reported problems:\n  ${problems.join('\n  ')}`);
-          await w.page.screenshot({ path: file('') });
-        } catch (e) {
-          const shot = file('FAILED-');
-          await w.page.screenshot({ path: shot }).catch(() => undefined);
-          fresh = true;
-          const message = e instanceof Error ? e.message : String(e);
-          throw new Error(`${message}\n(screenshot: ${relative(process.cwd(), shot)})`, { cause: e });
+        // A scenario that fails gets one more try in a reloaded workbench: driving a real workbench
+        // through the UI loses a click or a focus now and then on a loaded 2-core machine. A retry
+        // is reported, and a scenario that fails twice fails.
+        for (let attempt = 1; ; attempt++) {
+          if (fresh) await w.open();
+          fresh = false;
+          problems.length = 0;
+          try {
+            await body(w, env);
+            if (problems.length) throw new Error(`the webview reported problems:\n  ${problems.join('\n  ')}`);
+            await w.page.screenshot({ path: file('') });
+            break;
+          } catch (e) {
+            const shot = file(attempt === 1 ? 'FAILED-' : 'FAILED-again-');
+            await w.page.screenshot({ path: shot }).catch(() => undefined);
+            fresh = true;
+            const message = e instanceof Error ? e.message : String(e);
+            if (attempt === 1 && !problems.length) {
+              console.warn(`e2e: "${title}" failed, trying once more: ${message.split('\n')[0]}`);
+              await w.closeAllEditors().catch(() => undefined);
+              continue;
+            }
+            throw new Error(`${message}\n(screenshot: ${relative(process.cwd(), shot)})`, { cause: e });
+          }
         }
         try {
           await w.closeAllEditors();

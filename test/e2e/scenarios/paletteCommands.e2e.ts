@@ -15,6 +15,7 @@ import {
   acceptPartialReport,
   answerSaveDialog,
   clearCalibrationFromPalette,
+  openLayerPicker,
   paletteEntries,
   setCalibrationFromPalette,
   showExplorer,
@@ -63,9 +64,7 @@ describe('Palette commands', () => {
     await overview.frame
       .locator('#calibration', { hasText: 'stats.safetensors' })
       .waitFor({ timeout: TIMEOUT.webview });
-    await wb.runCommand('Quant Lens: Inspect Layer…');
-    // Not the palette that is still closing (inert): the picker the command opened.
-    const picker = wb.quickInput();
+    const picker = await openLayerPicker(wb);
     await picker.locator('input').fill('l0qp');
     await picker
       .locator('.monaco-list-row', { hasText: 'layers.0.self_attn.q_proj' })

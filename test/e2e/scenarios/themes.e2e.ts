@@ -9,6 +9,7 @@ import type { Frame } from 'playwright-core';
 import { e2eEnv } from '../lib/env';
 import {
   LayerPanel,
+  openLayerPicker,
   Overview,
   screenshot,
   setCalibrationFromPalette,
@@ -41,8 +42,7 @@ async function openBoth(wb: Workbench): Promise<{ overview: Overview; panel: Lay
   await overview.frame
     .locator('#layer-count', { hasText: `${ui.layers.length} analysed` })
     .waitFor({ timeout: 150_000 });
-  await wb.runCommand('Quant Lens: Inspect Layer…');
-  const picker = wb.page.locator('.quick-input-widget');
+  const picker = await openLayerPicker(wb);
   await picker.locator('input').fill('layers.1.mlp.down');
   await picker.locator('.monaco-list-row', { hasText: 'layers.1.mlp.down_proj' }).first().waitFor();
   await picker.locator('input').press('Enter');
