@@ -20,7 +20,7 @@ import {
   type ValueInfo,
 } from '../onnx/builder';
 import type { OnnxModel } from '../onnx/model';
-import { assemblePieces, encoded, lengthPrefix, piecesLength, writePiecesToFile, type Piece } from '../onnx/pieces';
+import { assemblePieces, encoded, withGraph, writePiecesToFile, type Piece } from '../onnx/pieces';
 
 export interface GraphEdits {
   addOutputs?: ValueInfo[];
@@ -134,15 +134,7 @@ async function planEdits(model: OnnxModel, edits: GraphEdits): Promise<Piece[]> 
       for (const v of edits.addOutputs ?? []) graph.push(valueField(12, v));
   }
 
-  const out: Piece[] = [];
-  for (const f of model.fields) {
-    if (f.field !== 7) {
-      out.push(f.range);
-      continue;
-    }
-    out.push(lengthPrefix(7, piecesLength(graph)), ...graph);
-  }
-  return out;
+  return withGraph(model, graph);
 }
 
 /** The edited model in memory. */

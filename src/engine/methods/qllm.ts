@@ -60,7 +60,7 @@ export type {
   ReassemblySite,
   ReassemblySiteInput,
   SiteErrors,
-};
+} from './reassemblyTypes';
 
 const DEFAULTS = { weightBits: 4, actBits: 4, channelRatio: 0.2, rank: 32, factorFormat: 'mxint8' };
 

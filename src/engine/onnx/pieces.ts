@@ -42,6 +42,16 @@ export function encoded(build: (w: ProtoWriter) => void): Uint8Array {
   return w.finish();
 }
 
+/** The whole model with its graph (ModelProto field 7) replaced by `graph`; every other field copied. */
+export function withGraph(model: OnnxModel, graph: Piece[]): Piece[] {
+  const out: Piece[] = [];
+  for (const f of model.fields) {
+    if (f.field !== 7) out.push(f.range);
+    else out.push(lengthPrefix(7, piecesLength(graph)), ...graph);
+  }
+  return out;
+}
+
 /** The pieces as one buffer (for models that fit; onnxruntime takes the bytes directly). */
 export async function assemblePieces(model: OnnxModel, pieces: readonly Piece[]): Promise<Uint8Array> {
   const w = new ProtoWriter();

@@ -19,7 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { QuantLensError } from '../errors';
 import { writeNode, writeTensor, writeValueInfo, type NodeSpec, type TensorInit, type ValueInfo } from './builder';
 import type { OnnxModel } from './model';
-import { assemblePieces, encoded, lengthPrefix, piecesLength, writePiecesToFile, type Piece } from './pieces';
+import { assemblePieces, encoded, withGraph, writePiecesToFile, type Piece } from './pieces';
 
 export interface OnnxEdits {
   /** Values to add as graph outputs, e.g. a linear layer's activation input. */
@@ -105,15 +105,7 @@ export function planRewrite(model: OnnxModel, edits: OnnxEdits): Piece[] {
   });
   if (nodeIndex === 0) for (const n of inserts.get('start') ?? []) graph.push(nodeField(n));
 
-  const out: Piece[] = [];
-  for (const f of model.fields) {
-    if (f.field !== 7) {
-      out.push(f.range);
-      continue;
-    }
-    out.push(lengthPrefix(7, piecesLength(graph)), ...graph);
-  }
-  return out;
+  return withGraph(model, graph);
 }
 
 /** The rewritten model in memory (for models that fit; onnxruntime takes the bytes directly). */
