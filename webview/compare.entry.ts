@@ -9,8 +9,6 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
-import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import { comparisonLabels, parseComparisonPanelState, sanitizeComparisonView } from '../src/shared/comparisonView';
 import { formatDuration } from '../src/shared/formatting';
 import type {
@@ -72,7 +70,7 @@ function buildUi(a: string, b: string, view: ComparisonView) {
   const tolerance = el('vscode-textfield', {
     id: 'tolerance',
     attrs: { value: String(view.tolerance), 'aria-label': 'Tolerance, relative to ‖W₁‖' },
-  }) as VscodeTextfield;
+  });
   const toleranceNote = el('span', { id: 'tolerance-note', className: 'muted' });
   const onTolerance = () => {
     const t = parseTolerance(tolerance.value ?? '');
@@ -87,7 +85,7 @@ function buildUi(a: string, b: string, view: ComparisonView) {
   const changedOnly = el('vscode-checkbox', {
     id: 'changed-only',
     attrs: { label: 'Changed layers only' },
-  }) as VscodeCheckbox;
+  });
   changedOnly.checked = view.changedOnly;
   changedOnly.addEventListener('change', () => changeView({ changedOnly: changedOnly.checked }));
 

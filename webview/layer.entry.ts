@@ -10,9 +10,6 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
-import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
-import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
 import { formatDuration } from '../src/shared/formatting';
 import {
   BLOCK_SIZE_CHOICES,
@@ -133,7 +130,7 @@ function buildUi(setup: LayerPanelSetup) {
   const fittedSteps = el('vscode-checkbox', {
     id: 'fitted-steps',
     attrs: { label: STEP_FIT_OPTION_LABEL },
-  }) as VscodeCheckbox;
+  });
   fittedSteps.checked = s.fittedSteps === true;
   fittedSteps.addEventListener('change', () => changeSettings({ fittedSteps: fittedSteps.checked }));
   const methodNote = el('p', { id: 'method-note', className: 'note' });
@@ -270,13 +267,13 @@ function buildUi(setup: LayerPanelSetup) {
 
   const chartsView = new SpectraCharts(spectraCanvas, energyCanvas, theme);
   slider.addEventListener('input', () => setRank(Number(slider.value), 'slider'));
-  rankInput.addEventListener('change', () => setRank(Number((rankInput as VscodeTextfield).value), 'input'));
+  rankInput.addEventListener('change', () => setRank(Number(rankInput.value), 'input'));
   rankInput.addEventListener('keydown', (e: KeyboardEvent) => {
-    if (e.key === 'Enter') setRank(Number((rankInput as VscodeTextfield).value), 'input');
+    if (e.key === 'Enter') setRank(Number(rankInput.value), 'input');
   });
   rawToggle.addEventListener('change', () => {
     if (!view) return;
-    view.raw = (rawToggle as VscodeCheckbox).checked;
+    view.raw = rawToggle.checked;
     chartsView.setRaw(view.raw);
     saveState();
   });
@@ -292,8 +289,8 @@ function buildUi(setup: LayerPanelSetup) {
     fittedSteps,
     methodNote,
     slider,
-    rankInput: rankInput as VscodeTextfield,
-    rawToggle: rawToggle as VscodeCheckbox,
+    rankInput: rankInput,
+    rawToggle: rawToggle,
     metricCells,
     warnings,
     shownNote,
@@ -323,7 +320,7 @@ function updateMethodNote(methods: MethodChoice[], calibration: LayerPanelSetup[
 
 function updateBlockEnabled(weightFormat: string): void {
   if (!ui) return;
-  (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(weightFormat);
+  ui.block.disabled = !blockSizeApplies(weightFormat);
   const int = fittedStepsApply(weightFormat);
   ui.fittedSteps.disabled = !int;
   ui.fittedSteps.title = int

@@ -6,8 +6,6 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
-import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
 import type { CheckpointSummary } from '../src/shared/checkpointSummary';
 import { headlineError } from '../src/shared/errorScale';
 import { formatBits, formatBytes, formatCount, formatDuration, formatPercent } from '../src/shared/formatting';
@@ -256,7 +254,7 @@ function buildUi(s: CheckpointSummary) {
     weight: weight.select,
     block: block.select,
     factor: factor.select,
-    rank: rank as VscodeTextfield,
+    rank: rank,
     calibration,
     cancel,
     progressBar,
@@ -274,7 +272,7 @@ function change(patch: Partial<QuantSettings>): void {
   const next = { ...settings, ...patch };
   if (JSON.stringify(next) === JSON.stringify(settings)) return;
   settings = next;
-  if (ui) (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(next.weightFormat);
+  if (ui) ui.block.disabled = !blockSizeApplies(next.weightFormat);
   post({ type: 'setSettings', settings: next });
 }
 
@@ -294,7 +292,7 @@ function showSettings(s: QuantSettings, methods: MethodChoice[], calibration: Ca
   setSelectValue(ui.weight, s.weightFormat);
   setSelectValue(ui.block, String(s.blockSize));
   setSelectValue(ui.factor, s.factorFormat);
-  (ui.block as VscodeSingleSelect).disabled = !blockSizeApplies(s.weightFormat);
+  ui.block.disabled = !blockSizeApplies(s.weightFormat);
   if (ui.rank.value !== String(s.rank)) ui.rank.value = String(s.rank);
   const disabled = methods.filter((m) => m.disabledReason);
   setText(

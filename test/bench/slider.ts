@@ -214,10 +214,9 @@ async function main(): Promise<void> {
     await page.evaluate(NEXT_FRAME);
     await page.evaluate(NEXT_FRAME);
     const shownRank = await page.locator('[data-metric="rank"]').innerText();
-    const { lat, draw } = (await page.evaluate('({ lat: window.__lat, draw: window.__draw })')) as {
-      lat: number[];
-      draw: number[];
-    };
+    const { lat, draw } = await page.evaluate<{ lat: number[]; draw: number[] }>(
+      '({ lat: window.__lat, draw: window.__draw })',
+    );
     if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
     console.log(
       `slider benchmark: ${N}×${N} layer, L²QER MXINT4/16 + MXINT8 A/B, curves k = 0…${a.maxRank}, spectra of ${a.sigmaPlain.length}`,

@@ -27,7 +27,7 @@ const { values } = parseArgs({
     'skip-python': { type: 'boolean' },
   },
 });
-const dir = values.dir!;
+const dir = values.dir;
 const root = join(import.meta.dirname, '../..');
 
 const H = 2048;

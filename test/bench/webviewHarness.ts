@@ -84,11 +84,11 @@ export function decodeMessage<T>(text: string): T {
     if (v && typeof v === 'object') {
       const o = v as Record<string, string>;
       if ('$f64' in o) {
-        const b = Buffer.from(o.$f64!, 'base64');
+        const b = Buffer.from(o.$f64, 'base64');
         return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       }
       if ('$f32' in o) {
-        const b = Buffer.from(o.$f32!, 'base64');
+        const b = Buffer.from(o.$f32, 'base64');
         return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       }
       if ('$num' in o) return Number(o.$num);
@@ -182,7 +182,7 @@ export async function openWebview(o: OpenOptions): Promise<WebviewPage> {
       send: async (message) => {
         await page.evaluate(`window.postMessage(window.__decode(${JSON.stringify(encodeMessage(message))}), '*')`);
       },
-      posted: async () => (await page.evaluate('window.__posted')) as unknown[],
+      posted: async () => await page.evaluate<unknown[]>('window.__posted'),
       close: async () => {
         await b.close();
         rmSync(dir, { recursive: true, force: true });

@@ -89,7 +89,7 @@ export class DifferencesTable {
         id === view.sort.column ? (view.sort.descending ? 'descending' : 'ascending') : 'none',
       );
     }
-    if (focused) (this.tbody.querySelector(`tr[data-name="${CSS.escape(focused)}"]`) as HTMLElement | null)?.focus();
+    if (focused) this.tbody.querySelector<HTMLElement>(`tr[data-name="${CSS.escape(focused)}"]`)?.focus();
   }
 
   private row(d: LayerDifference, tolerance: number, selected: boolean): HTMLTableRowElement {

@@ -7,7 +7,6 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import { formatDuration } from '../../src/shared/formatting';
 import { REASSEMBLY_BITS, sanitizeReassemblyOptions } from '../../src/shared/reassemblyOptions';
 import type {
@@ -46,11 +45,11 @@ export class ReassemblyView {
   private readonly ratio = el('vscode-textfield', {
     id: 'reassembly-ratio',
     attrs: { type: 'number', min: '0.01', max: '1', step: 'any', 'aria-label': 'Extra channels (share of C)' },
-  }) as VscodeTextfield;
+  });
   private readonly rank = el('vscode-textfield', {
     id: 'reassembly-rank',
     attrs: { type: 'number', min: '0', max: '512', 'aria-label': 'Rank of the L²QER reference' },
-  }) as VscodeTextfield;
+  });
   private readonly runButton = el('vscode-button', { id: 'reassembly-run', text: 'Run Reassembly' });
   private readonly cancelButton = el('vscode-button', {
     id: 'reassembly-cancel',

@@ -12,9 +12,6 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-multi-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
-import type { VscodeMultiSelect } from '@vscode-elements/elements/dist/vscode-multi-select/vscode-multi-select.js';
-import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { AllocationResult } from '../../src/engine/methods/allocation';
 import {
   OBJECTIVE_LABELS,
@@ -80,16 +77,16 @@ export class AllocationView {
   private readonly formats = el('vscode-multi-select', {
     id: 'allocation-formats',
     attrs: { 'aria-label': 'Candidate weight formats' },
-  }) as VscodeMultiSelect;
+  });
   private readonly formatsNote = el('p', { id: 'allocation-formats-note', className: 'caption' });
   private readonly maxRank = el('vscode-textfield', {
     id: 'allocation-max-rank',
     attrs: { type: 'number', min: '0', max: '512', value: '64', 'aria-label': 'Largest rank considered' },
-  }) as VscodeTextfield;
+  });
   private readonly sensitivity = el('vscode-checkbox', {
     id: 'allocation-sensitivity',
     attrs: { label: 'Weight each layer by its measured end-to-end sensitivity' },
-  }) as VscodeCheckbox;
+  });
   private readonly computeButton = el('vscode-button', { id: 'allocation-compute', text: 'Compute Allocation' });
   private readonly cancelButton = el('vscode-button', {
     id: 'allocation-cancel',
@@ -112,7 +109,7 @@ export class AllocationView {
   private readonly budget = el('vscode-textfield', {
     id: 'allocation-budget',
     attrs: { type: 'number', step: 'any', min: '0', 'aria-label': 'Budget' },
-  }) as VscodeTextfield;
+  });
   private readonly unit = selectField(
     'allocation-unit',
     'Unit',

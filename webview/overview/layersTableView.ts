@@ -113,7 +113,7 @@ export class LayersTableView {
       this.count,
       `${visible.length === this.layers.length ? '' : `${visible.length} of `}${this.layers.length} · ${this.rows.size} analysed${this.failures.size ? ` · ${this.failures.size} failed` : ''}`,
     );
-    if (focused) (this.tbody.querySelector(`tr[data-name="${CSS.escape(focused)}"]`) as HTMLElement | null)?.focus();
+    if (focused) this.tbody.querySelector<HTMLElement>(`tr[data-name="${CSS.escape(focused)}"]`)?.focus();
   }
 
   private rowElement(e: TableEntry): HTMLTableRowElement {

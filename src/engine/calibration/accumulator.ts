@@ -66,8 +66,8 @@ export class ActivationAccumulator {
       const o = t * C;
       for (let c = 0; c < C; c++) {
         const v = x[o + c]!;
-        sumAbs[c] += Math.abs(v);
-        sumSq[c] += v * v;
+        sumAbs[c]! += Math.abs(v);
+        sumSq[c]! += v * v;
       }
     }
     let gram: Float64Array | undefined;
@@ -93,11 +93,11 @@ export class ActivationAccumulator {
     for (let c = 0; c < C; c++) {
       const m = b.sumAbs[c]! / b.rows;
       if (m > this.maxMeanAbs[c]!) this.maxMeanAbs[c] = m;
-      this.sumSq[c] += b.sumSq[c]!;
+      this.sumSq[c]! += b.sumSq[c]!;
     }
     if (this.gram) {
       if (!b.gram || b.gram.length !== C * C) throw new Error(`a ${C}×${C} Gram block is required for every batch`);
-      for (let i = 0; i < C * C; i++) this.gram[i] += b.gram[i]!;
+      for (let i = 0; i < C * C; i++) this.gram[i]! += b.gram[i]!;
     }
     this.tokens += b.rows;
     this.batches++;
@@ -139,7 +139,7 @@ function addGram(G: Float64Array, x: Float32Array, rows: number, C: number): voi
       const xi = x[o + i]!;
       if (xi === 0) continue;
       const gi = i * C;
-      for (let j = i; j < C; j++) G[gi + j] += xi * x[o + j]!;
+      for (let j = i; j < C; j++) G[gi + j]! += xi * x[o + j]!;
     }
   }
   for (let i = 0; i < C; i++) for (let j = i + 1; j < C; j++) G[j * C + i] = G[i * C + j]!;

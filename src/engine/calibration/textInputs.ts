@@ -56,7 +56,7 @@ export function tokenizeFile(textPath: string, tokenizerPath: string): Tokenized
   if (!text.trim()) throw new QuantLensError('bad-argument', 'is empty', textPath);
   // No BOS/EOS: the windows are slices of one running text, as in the reference protocol.
   const ids = Int32Array.from(tokenizer.encode(text, { add_special_tokens: false }).ids);
-  return { ids, maxId: largestId(json as Record<string, unknown>) };
+  return { ids, maxId: largestId(json) };
 }
 
 /** Non-overlapping windows of `length` tokens (the remainder dropped), at most `limit` of them. */

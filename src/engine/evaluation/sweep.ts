@@ -64,7 +64,7 @@ export function activationSpec(format: string | undefined): ActivationQuantSpec 
 function availableStats(source: CalibrationSource): Set<StatKind> | null {
   if (!source) return null;
   if (source instanceof Map) {
-    const any = source.values().next().value as LayerStatistics | undefined;
+    const any = source.values().next().value;
     if (!any) return new Set();
     return new Set<StatKind>(['act_mean_abs', 'act_rms', ...(any.gram ? (['act_gram'] as const) : [])]);
   }

@@ -164,8 +164,8 @@ async function chaseWith(
     ld,
     first: 1,
     stride: 2,
-    progress: progress.buffer as SharedArrayBuffer,
-    control: control.buffer as SharedArrayBuffer,
+    progress: progress.buffer,
+    control: control.buffer,
   };
   w.postMessage(job);
   try {

@@ -94,7 +94,7 @@ export async function gramInto(
         { data: x.subarray(0, l * inner), rows: l, cols: inner },
         { transB: true },
       )
-    ).data as Float64Array;
+    ).data;
     clock.check();
     for (let rr = 0; rr < r; rr++) out.set(blk.subarray(rr * l, rr * l + l), (i0 + rr) * n);
     // Mirror into the rows above, writing contiguous runs.

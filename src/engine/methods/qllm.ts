@@ -73,7 +73,7 @@ function perRow(bits: number): NumberFormat {
 function columnSums(consumers: ReassemblyConsumer[], C: number): Float64Array {
   const s = new Float64Array(C);
   for (const k of consumers) {
-    for (let o = 0; o < k.out; o++) for (let c = 0; c < C; c++) s[c] += k.weight[o * C + c]!;
+    for (let o = 0; o < k.out; o++) for (let c = 0; c < C; c++) s[c]! += k.weight[o * C + c]!;
   }
   return s;
 }
@@ -337,7 +337,7 @@ function appliedChannels(
 
 function meanAbsOf(x: Float32Array, rows: number, C: number): Float32Array {
   const m = new Float32Array(C);
-  for (let t = 0; t < rows; t++) for (let c = 0; c < C; c++) m[c] += Math.abs(x[t * C + c]!) / rows;
+  for (let t = 0; t < rows; t++) for (let c = 0; c < C; c++) m[c]! += Math.abs(x[t * C + c]!) / rows;
   return m;
 }
 

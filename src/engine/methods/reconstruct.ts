@@ -55,7 +55,7 @@ export function foldLowRank(
     for (let j = 0; j < k; j++) {
       const bjo = b[j * out + o]!;
       if (bjo === 0) continue;
-      for (let i = 0; i < nIn; i++) acc[i] += a[i * k + j]! * bjo;
+      for (let i = 0; i < nIn; i++) acc[i]! += a[i * k + j]! * bjo;
     }
     for (let i = 0; i < nIn; i++) weight[o * nIn + i] = wq[o * nIn + i]! + acc[i]!;
   }

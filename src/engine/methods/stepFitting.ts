@@ -136,7 +136,7 @@ function groupStats(w: Float32Array, out: number, nIn: number, width: number, f:
       rtnStep[gi] = f.symmetric
         ? Math.fround(amax / (2 ** (f.bits - 1) - 1))
         : Math.fround(Math.fround(hi - lo) / (2 ** f.bits - 1));
-      const step = rtnStep[gi]!;
+      const step = rtnStep[gi];
       rtnZero[gi] = !f.symmetric && step > 0 ? Math.fround(-lo / step) + MAGIC - MAGIC : 0;
       const c = f.symmetric ? 0 : (hi + lo) / 2;
       centre[gi] = c;

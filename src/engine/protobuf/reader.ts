@@ -175,7 +175,7 @@ export class ProtoReader {
     const end = valueStart + valueLength;
     if (end > this.end) this.fail(`field ${field} (${valueLength} bytes) runs past the end of the ${this.context}`);
     this.pos = end;
-    return { field, wire: wire as WireType, start, end, valueStart, valueLength, varint };
+    return { field, wire: wire, start, end, valueStart, valueLength, varint };
   }
 
   // Typed accessors for the current field. Each checks the wire type, so a field of the wrong

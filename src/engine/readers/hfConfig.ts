@@ -32,7 +32,7 @@ export function parseHfConfig(json: unknown): HfConfig | null {
   const top = json as Record<string, unknown>;
   // Multimodal configs keep the language model's sizes under text_config.
   const text = top.text_config;
-  const o = typeof text === 'object' && text !== null && !Array.isArray(text) ? { ...top, ...(text as object) } : top;
+  const o = typeof text === 'object' && text !== null && !Array.isArray(text) ? { ...top, ...text } : top;
   const archs = top.architectures;
   return {
     architecture: Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : null,

@@ -79,7 +79,7 @@ function lowRankUpdate(w: F32Tensor, rank: number, relative: number, seed: numbe
   for (let o = 0; o < out; o++)
     for (let r = 0; r < rank; r++) {
       const a = u[o * rank + r]!;
-      for (let i = 0; i < inF; i++) d[o * inF + i] += a * v[r * inF + i]!;
+      for (let i = 0; i < inF; i++) d[o * inF + i]! += a * v[r * inF + i]!;
     }
   const scale = (relative * norm(w.data)) / norm(d);
   return w.data.map((x, i) => x + scale * d[i]!);

@@ -25,7 +25,7 @@ const SUITE = 'themes';
 writeUiFixtures(e2eEnv().workspace);
 
 const background = async (frame: Frame) =>
-  (await frame.evaluate('getComputedStyle(document.body).backgroundColor')) as string;
+  await frame.evaluate<string>('getComputedStyle(document.body).backgroundColor');
 
 /** Relative luminance of "rgb(r, g, b)", 0 (black) … 1 (white). */
 function luminance(rgb: string): number {

@@ -28,10 +28,10 @@ async function rejects(p: Promise<unknown>, file: string, pattern: RegExp): Prom
 async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
   const write = process.stderr.write.bind(process.stderr);
   let stderr = '';
-  process.stderr.write = ((chunk: string | Uint8Array) => {
+  process.stderr.write = (chunk: string | Uint8Array) => {
     stderr += String(chunk);
     return true;
-  }) as typeof process.stderr.write;
+  };
   try {
     return { code: await main(args), stderr };
   } finally {

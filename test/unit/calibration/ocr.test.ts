@@ -59,8 +59,8 @@ test('PP-OCRv4: statistics of linear_79 (MatMul) and a 1×1 conv match the raw a
               for (let c = 0; c < C; c++)
                 for (let p = 0; p < plane; p++) {
                   const v = x[(k * C + c) * plane + p]!;
-                  sum[c] += Math.abs(v);
-                  sq[c] += v * v;
+                  sum[c]! += Math.abs(v);
+                  sq[c]! += v * v;
                 }
             rows = n! * plane;
           } else {
@@ -68,8 +68,8 @@ test('PP-OCRv4: statistics of linear_79 (MatMul) and a 1×1 conv match the raw a
             for (let r = 0; r < rows; r++)
               for (let c = 0; c < C; c++) {
                 const v = x[r * C + c]!;
-                sum[c] += Math.abs(v);
-                sq[c] += v * v;
+                sum[c]! += Math.abs(v);
+                sq[c]! += v * v;
               }
           }
           for (let c = 0; c < C; c++) maxMean[c] = Math.max(maxMean[c]!, sum[c]! / rows);

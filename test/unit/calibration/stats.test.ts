@@ -31,9 +31,9 @@ function expectedStats(batches: Float64Array[], channels: number): Expected {
     for (let t = 0; t < n; t++) {
       for (let i = 0; i < channels; i++) {
         const v = rows[t * channels + i]!;
-        batchAbs[i] += Math.abs(v);
-        sq[i] += v * v;
-        for (let j = 0; j < channels; j++) gram[i * channels + j] += v * rows[t * channels + j]!;
+        batchAbs[i]! += Math.abs(v);
+        sq[i]! += v * v;
+        for (let j = 0; j < channels; j++) gram[i * channels + j]! += v * rows[t * channels + j]!;
       }
     }
     for (let i = 0; i < channels; i++) meanAbs[i] = Math.max(meanAbs[i]!, batchAbs[i]! / n);

@@ -30,7 +30,7 @@ export function multiply(a: Mat, b: Mat, transA = false, transB = false): Mat<Fl
     for (let p = 0; p < k; p++) {
       const x = transA ? a.data[p * a.cols + i]! : a.data[i * a.cols + p]!;
       if (x === 0) continue;
-      for (let j = 0; j < n; j++) out[i * n + j] += x * (transB ? b.data[j * b.cols + p]! : b.data[p * b.cols + j]!);
+      for (let j = 0; j < n; j++) out[i * n + j]! += x * (transB ? b.data[j * b.cols + p]! : b.data[p * b.cols + j]!);
     }
   }
   return { data: out, rows: m, cols: n };

@@ -16,9 +16,9 @@ function layer(out: number, nIn: number, seed = 1): LayerInput {
   for (let t = 0; t < tokens; t++)
     for (let i = 0; i < nIn; i++) {
       const xi = X[t * nIn + i]!;
-      meanAbs[i] += Math.abs(xi) / tokens;
-      rms[i] += (xi * xi) / tokens;
-      for (let j = 0; j < nIn; j++) gram[i * nIn + j] += (xi * X[t * nIn + j]!) / tokens;
+      meanAbs[i]! += Math.abs(xi) / tokens;
+      rms[i]! += (xi * xi) / tokens;
+      for (let j = 0; j < nIn; j++) gram[i * nIn + j]! += (xi * X[t * nIn + j]!) / tokens;
     }
   for (let i = 0; i < nIn; i++) rms[i] = Math.sqrt(rms[i]!);
   return { name: 'blocks.0.fc1.weight', data, out, in: nIn, calibration: { meanAbs, rms, gram, tokens } };

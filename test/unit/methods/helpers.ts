@@ -40,9 +40,9 @@ export function statistics(
   for (let t = 0; t < tokens; t++) {
     for (let i = 0; i < nIn; i++) {
       const xi = x[t * nIn + i]!;
-      meanAbs[i] += Math.abs(xi) / tokens;
-      rms[i] += (xi * xi) / tokens;
-      for (let j = 0; j < nIn; j++) gram[i * nIn + j] += (xi * x[t * nIn + j]!) / tokens;
+      meanAbs[i]! += Math.abs(xi) / tokens;
+      rms[i]! += (xi * xi) / tokens;
+      for (let j = 0; j < nIn; j++) gram[i * nIn + j]! += (xi * x[t * nIn + j]!) / tokens;
     }
   }
   for (let i = 0; i < nIn; i++) rms[i] = Math.sqrt(rms[i]!);

@@ -82,7 +82,7 @@ test('rank curves equal direct evaluation at every rank, with partial-tile quant
   const Rm = new Float64Array(n * n);
   for (let t = 0; t < 40; t++)
     for (let i = 0; i < n; i++)
-      for (let j = 0; j < n; j++) Rm[i * n + j] += (X.data[t * n + i]! * X.data[t * n + j]!) / 40;
+      for (let j = 0; j < n; j++) Rm[i * n + j]! += (X.data[t * n + i]! * X.data[t * n + j]!) / 40;
   const weights: MetricWeight[] = [
     { kind: 'identity' },
     { kind: 'diagonal', d: Float64Array.from({ length: n }, () => 0.5 + Math.abs(r())) },

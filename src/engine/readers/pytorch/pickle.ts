@@ -266,7 +266,7 @@ export class Unpickler {
   private popMark(): PyValue[] {
     const i = this.stack.lastIndexOf(MARK);
     if (i < 0) this.fail('no MARK on the stack');
-    const items = this.stack.splice(i) as Slot[];
+    const items = this.stack.splice(i);
     items.shift();
     return items as PyValue[];
   }
@@ -521,12 +521,12 @@ export class Unpickler {
     for (let i = 0; i < items.length; i += 2) dict.entries.push([items[i]!, items[i + 1]!]);
   }
 
-  private int(v: PyValue, what: string): number {
+  private int(v: PyValue | undefined, what: string): number {
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.fail(`${what} is not an integer`);
     return v;
   }
 
-  private ints(v: PyValue, what: string): number[] {
+  private ints(v: PyValue | undefined, what: string): number[] {
     const items = v instanceof PyTuple || v instanceof PyList ? v.items : this.fail(`${what} is not a tuple`);
     if (items.length > 64) this.fail(`${what} has ${items.length} dims`);
     return items.map((x) => this.int(x, what));
