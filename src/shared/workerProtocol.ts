@@ -2,7 +2,7 @@
 import type { CheckpointSummary } from './checkpointSummary';
 import type { AnalysisSettings, LayerAnalysis } from '../engine/methods/analyzeLayer';
 import type { MethodSpec } from './rpc';
-import type { ExportDType, ExportResult } from '../engine/export/exportCheckpoint';
+import type { ExportDType, ExportOutcome } from '../engine/export/target';
 import type { Recipe } from '../engine/methods/recipe';
 import type {
   AllocateRanksParams,
@@ -18,7 +18,7 @@ import type {
   StepFitComparison,
 } from './advancedAnalysisProtocol';
 
-export type { ExportDType, ExportResult, Recipe };
+export type { ExportDType, ExportOutcome, Recipe };
 
 export type { AnalysisSettings, LayerAnalysis };
 
@@ -54,8 +54,13 @@ export interface ExportParams {
   rank: number;
   recipe?: Recipe;
   calibration?: string;
-  dtype: ExportDType;
+  /** An EXPORT_TARGETS id; default 'quant-lens'. */
+  target?: string;
+  /** null: the target's default. */
+  dtype: ExportDType | null;
   out: string;
+  force?: boolean;
+  shardBytes?: number;
 }
 
 export interface ExportProgress {
@@ -99,8 +104,8 @@ export type WorkerMethods = {
   openCheckpoint: MethodSpec<{ path: string }, CheckpointSummary>;
   /** Quantizes one layer, decomposes its error and returns spectra and per-rank error curves. */
   analyzeLayer: MethodSpec<AnalyzeLayerParams, LayerAnalysis, AnalysisProgress>;
-  /** Writes the quantized checkpoint (W_q, lqer_A, lqer_B) as safetensors. */
-  exportCheckpoint: MethodSpec<ExportParams, ExportResult, ExportProgress>;
+  /** Writes the quantized model (or recipe) for one export target. */
+  exportCheckpoint: MethodSpec<ExportParams, ExportOutcome, ExportProgress>;
   /** Lists what a calibration statistics file holds. */
   calibrationInfo: MethodSpec<CalibrationInfoParams, CalibrationInfo>;
   /** Runs an ONNX model on calibration inputs and writes the activation statistics file. */

@@ -8,7 +8,7 @@ import { openCheckpoint } from '../engine/readers/open';
 import { QuantLensError, throwIfCancelled } from '../engine/errors';
 import { StatsFile } from '../engine/calibration/statsFile';
 import { analyzeLayer } from '../engine/methods/analyzeLayer';
-import { exportQuantizedCheckpoint } from '../engine/export/exportCheckpoint';
+import { runExport } from '../engine/export/targets';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
@@ -123,18 +123,26 @@ export function createHandlers(cache = new CheckpointCache(), statsCache = new S
       const ckpt = await cache.get(p.checkpoint);
       const wanted = p.layers && p.layers.length ? new Set(p.layers) : null;
       const layers = ckpt.linearLayers.filter((l) => (wanted ? wanted.has(l.name) : l.quantizedByDefault));
-      return exportQuantizedCheckpoint({
-        checkpoint: ckpt,
-        layers,
-        settings: p.settings,
-        rank: p.rank,
-        recipe: p.recipe ?? null,
-        stats: p.calibration ? await statsCache.get(p.calibration) : null,
-        dtype: p.dtype,
-        out: p.out,
-        signal: ctx.signal,
-        onLayer: (done, total, layer) => ctx.progress({ done, total, layer }),
-      });
+      return runExport(
+        p.target ?? 'quant-lens',
+        {
+          checkpoint: ckpt,
+          layers,
+          settings: p.settings,
+          rank: p.rank,
+          recipe: p.recipe ?? null,
+          stats: p.calibration ? await statsCache.get(p.calibration) : null,
+        },
+        {
+          out: p.out,
+          force: !!p.force,
+          dtype: p.dtype,
+          ...(p.shardBytes ? { shardBytes: p.shardBytes } : {}),
+          inputs: p.calibration ? [p.calibration] : [],
+          signal: ctx.signal,
+          onLayer: (done, total, layer) => ctx.progress({ done, total, layer }),
+        },
+      );
     },
     async calibrationInfo({ path }) {
       const s = await statsCache.get(path);

@@ -1,0 +1,83 @@
+/**
+ * An export target: one file format a runtime loads (Quant Lens safetensors, a Hugging Face folder
+ * with a PEFT adapter, an llm-compressor recipe, …). Each target lives in its own module under
+ * `targets/` and is listed once in `targets.ts`; the CLI, the worker and the extension read that
+ * table, so adding a target is one module and one row.
+ */
+import type { ExportPlan, ExportSelection } from './plan';
+
+export type ExportDType = 'F32' | 'BF16' | 'F16';
+
+/** A layer (or the whole export, `layer: null`) the target cannot express. */
+export interface ExportRefusal {
+  layer: string | null;
+  /** What cannot be expressed: a format, a rank, a checkpoint format. */
+  value: string;
+  reason: string;
+}
+
+export interface ExportRun {
+  /** The file or folder to write (the target's `output` says which). */
+  out: string;
+  /** Replace an existing output. */
+  force?: boolean;
+  /** Storage dtype of W_q and the factors; null: the target's default. */
+  dtype?: ExportDType | null;
+  /** Largest shard of a sharded checkpoint, in bytes (targets that shard). */
+  shardBytes?: number;
+  /** Files the command reads besides the checkpoint (calibration, recipe): never overwritten. */
+  inputs?: string[];
+  signal?: AbortSignal;
+  /** Called as each layer's W_q (and factors) are computed. */
+  onLayer?: (done: number, total: number, layer: string) => void;
+}
+
+export interface ExportOutcome {
+  target: string;
+  /** The file or folder written. */
+  path: string;
+  /** Every file written, absolute. */
+  files: string[];
+  layers: Record<string, { format: string; rank: number; method: string }>;
+  /** Tensors written (targets that write tensors). */
+  tensors?: number;
+  /** Things the user should know: what is not carried, dtypes chosen, fallbacks. */
+  notes: string[];
+}
+
+export interface ExportTarget {
+  readonly id: string;
+  /** Short name for pickers and messages: "Hugging Face + PEFT adapter". */
+  readonly label: string;
+  /** One line: what is written and who loads it. */
+  readonly description: string;
+  readonly output: 'file' | 'folder';
+  /** File extension for save dialogs (file outputs). */
+  readonly extension?: string;
+  /** The default output name beside a checkpoint whose name without extension is `stem`. */
+  defaultName(stem: string): string;
+  /** Whether the low-rank correction A·B is carried (otherwise a rank above 0 only earns a note). */
+  readonly carriesCorrection: boolean;
+  /** Which dtypes `--dtype` may choose; empty: the option does not apply (no tensors written). */
+  readonly dtypes: readonly ExportDType[];
+  /** Everything in the selection this target cannot express; empty when it can write it all. */
+  refusals(selection: ExportSelection): ExportRefusal[];
+  write(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome>;
+}
+
+/** One message naming the target, the layers and the values it cannot express. */
+export function refusalMessage(target: ExportTarget, refusals: ExportRefusal[]): string {
+  const shown = refusals
+    .slice(0, 5)
+    .map((r) => (r.layer ? `layer "${r.layer}": ${r.value} — ${r.reason}` : `${r.value} — ${r.reason}`));
+  const more = refusals.length > 5 ? `\n  … and ${refusals.length - 5} more` : '';
+  return `the ${target.label} export cannot express this:\n  ${shown.join('\n  ')}${more}`;
+}
+
+/** A note for targets that do not carry A·B when the plan has a correction. */
+export function correctionNote(target: ExportTarget, selection: ExportSelection): string | null {
+  if (target.carriesCorrection) return null;
+  const corrected = selection.layers.filter((l) => l.rank > 0).length;
+  if (!corrected) return null;
+  return `the low-rank correction (rank > 0 on ${corrected} layer${corrected === 1 ? '' : 's'}) is not part of a ${target.label}: export --to hf writes it as a PEFT LoRA adapter`;
+}

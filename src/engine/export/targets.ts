@@ -1,0 +1,60 @@
+/**
+ * The export targets, one row each (the module of each target says what it writes and which
+ * public schema it follows), and `runExport`, which every caller (CLI, worker) goes through: plan,
+ * refuse what the target cannot express, write.
+ */
+import { QuantLensError } from '../errors';
+import { planExport, type ExportSelection, type PlanOptions } from './plan';
+import { correctionNote, refusalMessage, type ExportOutcome, type ExportRun, type ExportTarget } from './target';
+import { quantLensTarget } from './targets/quantLens';
+
+export const EXPORT_TARGETS = {
+  'quant-lens': quantLensTarget,
+} as const satisfies Record<string, ExportTarget>;
+
+export type ExportTargetId = keyof typeof EXPORT_TARGETS;
+
+export const EXPORT_TARGET_IDS = Object.keys(EXPORT_TARGETS) as ExportTargetId[];
+
+export function isExportTargetId(s: string): s is ExportTargetId {
+  return Object.hasOwn(EXPORT_TARGETS, s);
+}
+
+export function exportTarget(id: string): ExportTarget {
+  if (!isExportTargetId(id)) {
+    throw new QuantLensError('bad-argument', `--to must be one of ${EXPORT_TARGET_IDS.join(', ')}; got "${id}"`);
+  }
+  return EXPORT_TARGETS[id];
+}
+
+/** The targets that can write a selection, each with what it cannot express (empty: all of it). */
+export function targetSupport(
+  selection: ExportSelection,
+): { id: ExportTargetId; target: ExportTarget; refusals: ReturnType<ExportTarget['refusals']> }[] {
+  return EXPORT_TARGET_IDS.map((id) => ({
+    id,
+    target: EXPORT_TARGETS[id],
+    refusals: EXPORT_TARGETS[id].refusals(selection),
+  }));
+}
+
+export async function runExport(targetId: string, planOptions: PlanOptions, run: ExportRun): Promise<ExportOutcome> {
+  const target = exportTarget(targetId);
+  if (run.dtype && !target.dtypes.includes(run.dtype)) {
+    throw new QuantLensError(
+      'bad-argument',
+      target.dtypes.length
+        ? `--dtype ${run.dtype.toLowerCase()} does not apply to the ${target.label} export (${target.dtypes.map((d) => d.toLowerCase()).join(', ')})`
+        : `--dtype does not apply to the ${target.label} export, which writes no tensors`,
+    );
+  }
+  const plan = planExport(planOptions);
+  if (plan.layers.length === 0) throw new QuantLensError('bad-argument', 'no layer to export', plan.checkpoint.path);
+  const refusals = target.refusals(plan);
+  if (refusals.length)
+    throw new QuantLensError('bad-argument', refusalMessage(target, refusals), planOptions.recipeFile);
+  const outcome = await target.write(plan, run);
+  const note = correctionNote(target, plan);
+  if (note) outcome.notes.push(note);
+  return outcome;
+}
