@@ -121,6 +121,45 @@ export function halfToFloat(h: number): number {
   return (f16Table ?? f16Codes())[h & 0xffff]!;
 }
 
+const halfScratchF32 = new Float32Array(1);
+const halfScratchU32 = new Uint32Array(halfScratchF32.buffer);
+
+/**
+ * float32 → IEEE half bits with round-to-nearest-even, overflow to ±inf, NaN kept NaN (quiet);
+ * the conversion torch, numpy and ggml's GGML_FP32_TO_FP16 perform. `x` is rounded to float32 first.
+ */
+export function floatToHalf(x: number): number {
+  halfScratchF32[0] = x;
+  const u = halfScratchU32[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rem = mant & ((1 << shift) - 1);
+    let m = mant >>> shift;
+    if (rem > half || (rem === half && m & 1)) m++;
+    return sign | m;
+  }
+  let m = mant >>> 13;
+  const rem = mant & 0x1fff;
+  let ee = e;
+  if (rem > 0x1000 || (rem === 0x1000 && m & 1)) {
+    m++;
+    if (m === 0x400) {
+      m = 0;
+      ee++;
+    }
+  }
+  return ee >= 0x1f ? sign | 0x7c00 : sign | (ee << 10) | m;
+}
+
 /** 256-entry tables for the 8-bit float types; built once. */
 function fp8Table(expBits: number, manBits: number, variant: 'fn' | 'ieee' | 'fnuz'): Float32Array {
   const t = new Float32Array(256);

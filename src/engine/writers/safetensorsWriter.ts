@@ -5,7 +5,7 @@
  * interrupted export never leaves a truncated file behind under the real name.
  */
 import { open, rename, unlink } from 'node:fs/promises';
-import { ELEMENT_BITS, type ElementType } from '../readers/dtypes';
+import { ELEMENT_BITS, floatToHalf, type ElementType } from '../readers/dtypes';
 import { elementCount } from '../readers/checkpoint';
 import { QuantLensError } from '../errors';
 
@@ -96,44 +96,8 @@ export function bf16Bytes(a: Float32Array): Uint8Array {
 /** float32 → IEEE half with round-to-nearest-even, overflow to ±inf. */
 export function f16Bytes(a: Float32Array): Uint8Array {
   const out = new Uint8Array(a.length * 2);
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
   for (let i = 0; i < a.length; i++) {
-    f[0] = a[i]!;
-    const x = u[0]!;
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    let h: number;
-    if (exp === 0xff) h = sign | 0x7c00 | (mant ? 0x200 : 0);
-    else {
-      const e = exp - 127 + 15;
-      if (e >= 0x1f) h = sign | 0x7c00;
-      else if (e <= 0) {
-        if (e < -10) h = sign;
-        else {
-          mant |= 0x800000;
-          const shift = 14 - e;
-          const half = 1 << (shift - 1);
-          const rem = mant & ((1 << shift) - 1);
-          let m = mant >>> shift;
-          if (rem > half || (rem === half && m & 1)) m++;
-          h = sign | m;
-        }
-      } else {
-        let m = mant >>> 13;
-        const rem = mant & 0x1fff;
-        let ee = e;
-        if (rem > 0x1000 || (rem === 0x1000 && m & 1)) {
-          m++;
-          if (m === 0x400) {
-            m = 0;
-            ee++;
-          }
-        }
-        h = ee >= 0x1f ? sign | 0x7c00 : sign | (ee << 10) | m;
-      }
-    }
+    const h = floatToHalf(a[i]!);
     out[2 * i] = h & 0xff;
     out[2 * i + 1] = h >>> 8;
   }

@@ -1,7 +1,9 @@
 /**
  * ggml tensor types: block sizes for every type (so any GGUF can be listed and its layout
  * checked) and float32 dequantization for the common ones. Block layouts and formulas follow
- * ggml's ggml-common.h and dequantize_row_* in ggml-quants.c.
+ * ggml's ggml-common.h and dequantize_row_* in ggml-quants.c, in float32 arithmetic with ggml's
+ * order of operations (each product rounded with fround before the next operation), so the values
+ * are bit for bit what ggml and gguf-py decode: W_q of the llama.cpp formats is defined by them.
  */
 import { halfToFloat } from '../dtypes';
 import type { BlockCodec } from '../tensorSource';
@@ -18,6 +20,7 @@ export interface GgmlType {
 
 const QK = 32;
 const QK_K = 256;
+const fr = Math.fround;
 
 function f16(b: Uint8Array, i: number): number {
   return halfToFloat(b[i]! | (b[i + 1]! << 8));
@@ -54,8 +57,8 @@ function dequantQ4_1(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
     const y = at + k * QK;
     for (let j = 0; j < 16; j++) {
       const q = b[o + 4 + j]!;
-      out[y + j] = (q & 0x0f) * d + m;
-      out[y + j + 16] = (q >> 4) * d + m;
+      out[y + j] = fr((q & 0x0f) * d) + m;
+      out[y + j + 16] = fr((q >> 4) * d) + m;
     }
   }
 }
@@ -91,8 +94,8 @@ function dequantQ5_1(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
       const q = b[o + 8 + j]!;
       const h0 = ((qh >>> j) << 4) & 0x10;
       const h1 = (qh >>> (j + 12)) & 0x10;
-      out[y + j] = ((q & 0x0f) | h0) * d + m;
-      out[y + j + 16] = ((q >> 4) | h1) * d + m;
+      out[y + j] = fr(((q & 0x0f) | h0) * d) + m;
+      out[y + j + 16] = fr(((q >> 4) | h1) * d) + m;
     }
   }
 }
@@ -134,9 +137,9 @@ function dequantQ2_K(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
       for (let shift = 0; shift < 8; shift += 2) {
         for (let half = 0; half < 2; half++) {
           const sc = b[o + is++]!;
-          const dl = d * (sc & 0x0f);
-          const ml = min * (sc >> 4);
-          for (let l = 0; l < 16; l++) out[y++] = dl * ((b[q + half * 16 + l]! >> shift) & 3) - ml;
+          const dl = fr(d * (sc & 0x0f));
+          const ml = fr(min * (sc >> 4));
+          for (let l = 0; l < 16; l++) out[y++] = fr(dl * ((b[q + half * 16 + l]! >> shift) & 3)) - ml;
         }
       }
     }
@@ -163,7 +166,7 @@ function dequantQ3_K(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
       const q = o + 32 + n * 32;
       for (let shift = 0; shift < 8; shift += 2) {
         for (let half = 0; half < 2; half++) {
-          const dl = d * scales[is++]!;
+          const dl = fr(d * scales[is++]!);
           for (let l = 0; l < 16; l++) {
             const idx = half * 16 + l;
             const hbit = b[o + idx]! & m ? 0 : 4;
@@ -187,12 +190,12 @@ function dequantQ4_K(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
     for (let is = 0; is < 8; is += 2) {
       const [sc1, m1] = scaleMinK4(is, b, o + 4);
       const [sc2, m2] = scaleMinK4(is + 1, b, o + 4);
-      const d1 = d * sc1;
-      const d2 = d * sc2;
-      const mm1 = min * m1;
-      const mm2 = min * m2;
-      for (let l = 0; l < 32; l++) out[y++] = d1 * (b[q + l]! & 0x0f) - mm1;
-      for (let l = 0; l < 32; l++) out[y++] = d2 * (b[q + l]! >> 4) - mm2;
+      const d1 = fr(d * sc1);
+      const d2 = fr(d * sc2);
+      const mm1 = fr(min * m1);
+      const mm2 = fr(min * m2);
+      for (let l = 0; l < 32; l++) out[y++] = fr(d1 * (b[q + l]! & 0x0f)) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = fr(d2 * (b[q + l]! >> 4)) - mm2;
       q += 32;
     }
   }
@@ -212,12 +215,12 @@ function dequantQ5_K(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
     for (let is = 0; is < 8; is += 2) {
       const [sc1, m1] = scaleMinK4(is, b, o + 4);
       const [sc2, m2] = scaleMinK4(is + 1, b, o + 4);
-      const d1 = d * sc1;
-      const d2 = d * sc2;
-      const mm1 = min * m1;
-      const mm2 = min * m2;
-      for (let l = 0; l < 32; l++) out[y++] = d1 * ((b[ql + l]! & 0x0f) + (b[qh + l]! & u1 ? 16 : 0)) - mm1;
-      for (let l = 0; l < 32; l++) out[y++] = d2 * ((b[ql + l]! >> 4) + (b[qh + l]! & u2 ? 16 : 0)) - mm2;
+      const d1 = fr(d * sc1);
+      const d2 = fr(d * sc2);
+      const mm1 = fr(min * m1);
+      const mm2 = fr(min * m2);
+      for (let l = 0; l < 32; l++) out[y++] = fr(d1 * ((b[ql + l]! & 0x0f) + (b[qh + l]! & u1 ? 16 : 0))) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = fr(d2 * ((b[ql + l]! >> 4) + (b[qh + l]! & u2 ? 16 : 0))) - mm2;
       ql += 32;
       u1 <<= 2;
       u2 <<= 2;
@@ -242,10 +245,10 @@ function dequantQ6_K(b: Uint8Array, out: Float32Array, at: number, blocks: numbe
         const q2 = ((b[ql + l + 32]! & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((b[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((b[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        out[y + l] = d * ((b[sc + is]! << 24) >> 24) * q1;
-        out[y + l + 32] = d * ((b[sc + is + 2]! << 24) >> 24) * q2;
-        out[y + l + 64] = d * ((b[sc + is + 4]! << 24) >> 24) * q3;
-        out[y + l + 96] = d * ((b[sc + is + 6]! << 24) >> 24) * q4;
+        out[y + l] = fr(d * ((b[sc + is]! << 24) >> 24)) * q1;
+        out[y + l + 32] = fr(d * ((b[sc + is + 2]! << 24) >> 24)) * q2;
+        out[y + l + 64] = fr(d * ((b[sc + is + 4]! << 24) >> 24)) * q3;
+        out[y + l + 96] = fr(d * ((b[sc + is + 6]! << 24) >> 24)) * q4;
       }
     }
   }
@@ -287,7 +290,7 @@ function dequantIQ4_XS(b: Uint8Array, out: Float32Array, at: number, blocks: num
     let y = at + k * QK_K;
     for (let ib = 0; ib < 8; ib++) {
       const ls = ((b[o + 4 + (ib >> 1)]! >> (4 * (ib & 1))) & 0x0f) | (((scalesH >> (2 * ib)) & 3) << 4);
-      const dl = d * (ls - 32);
+      const dl = fr(d * (ls - 32));
       const qs = o + 8 + ib * 16;
       for (let j = 0; j < 16; j++) {
         out[y + j] = dl * IQ4NL_VALUES[b[qs + j]! & 0x0f]!;
