@@ -1,6 +1,7 @@
 /** The methods the worker answers. Params and results are structured-clone safe. */
 import type { CheckpointSummary } from './checkpointSummary';
 import type { AnalysisSettings, LayerAnalysis } from '../engine/methods/analyzeLayer';
+import type { StoredLayerAnalysis } from '../engine/store/storedAnalysis';
 import type { MethodSpec } from './rpc';
 import type { ExportDType, ExportOutcome } from '../engine/export/target';
 import type { Recipe } from '../engine/methods/recipe';
@@ -20,7 +21,7 @@ import type {
 
 export type { ExportDType, ExportOutcome, Recipe };
 
-export type { AnalysisSettings, LayerAnalysis };
+export type { AnalysisSettings, LayerAnalysis, StoredLayerAnalysis };
 
 export interface AnalyzeLayerParams {
   checkpoint: string;
@@ -28,6 +29,33 @@ export interface AnalyzeLayerParams {
   settings: AnalysisSettings;
   /** Path of a calibration statistics file (safetensors, see src/engine/calibration/statsFile.ts). */
   calibration?: string;
+  /**
+   * A result-store folder (docs/result-store.md): the analysis is answered from it when it holds
+   * this layer at these settings, and written into it when computed. Created when missing.
+   */
+  store?: string;
+}
+
+export interface StoredAnalysesParams {
+  checkpoint: string;
+  calibration?: string;
+  settings: AnalysisSettings;
+  store: string;
+  /** Layer names to look up; omitted: every linear layer. */
+  layers?: string[];
+  /**
+   * Read and hash the weights whose files this machine has not seen with this store (a store
+   * computed elsewhere); without it only layers known by file identity are found, reading nothing.
+   */
+  hashUnknown?: boolean;
+}
+
+export interface StoredAnalyses {
+  /** The layers the store holds at these settings, in the order asked. */
+  found: StoredLayerAnalysis[];
+  /** Layers it does not hold (or cannot tell without hashing their weights). */
+  missing: string[];
+  warnings: string[];
 }
 
 export interface AnalysisProgress {
@@ -103,7 +131,9 @@ export type WorkerMethods = {
   /** Parses a checkpoint's headers and lists its tensors and linear layers. */
   openCheckpoint: MethodSpec<{ path: string }, CheckpointSummary>;
   /** Quantizes one layer, decomposes its error and returns spectra and per-rank error curves. */
-  analyzeLayer: MethodSpec<AnalyzeLayerParams, LayerAnalysis, AnalysisProgress>;
+  analyzeLayer: MethodSpec<AnalyzeLayerParams, StoredLayerAnalysis, AnalysisProgress>;
+  /** What a result store holds for a checkpoint at some settings; computes nothing. */
+  storedAnalyses: MethodSpec<StoredAnalysesParams, StoredAnalyses, LayerProgress>;
   /** Writes the quantized model (or recipe) for one export target. */
   exportCheckpoint: MethodSpec<ExportParams, ExportOutcome, ExportProgress>;
   /** Lists what a calibration statistics file holds. */

@@ -13,6 +13,8 @@ import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
 import { advancedHandlers } from './advancedHandlers';
+import { ResultStore } from '../engine/store/resultStore';
+import { LayerResults } from '../engine/store/storedAnalysis';
 
 export interface HandlerContext<G> {
   signal: AbortSignal;
@@ -91,6 +93,21 @@ export class StatsCache {
   }
 }
 
+/** Result stores by folder; opening one checks (and creates) its marker once per worker. */
+export class StoreCache {
+  private open = new Map<string, Promise<ResultStore>>();
+
+  get(dir: string): Promise<ResultStore> {
+    let s = this.open.get(dir);
+    if (!s) {
+      s = ResultStore.open(dir);
+      this.open.set(dir, s);
+      s.catch(() => this.open.delete(dir));
+    }
+    return s;
+  }
+}
+
 function layerRegex(pattern: string): RegExp {
   try {
     return new RegExp(pattern);
@@ -99,13 +116,28 @@ function layerRegex(pattern: string): RegExp {
   }
 }
 
-export function createHandlers(cache = new CheckpointCache(), statsCache = new StatsCache()): Handlers {
+export function createHandlers(
+  cache = new CheckpointCache(),
+  statsCache = new StatsCache(),
+  stores = new StoreCache(),
+): Handlers {
   return {
     async openCheckpoint({ path }) {
       return summarize(await cache.get(path));
     },
-    async analyzeLayer({ checkpoint, layer, settings, calibration }, ctx) {
+    async analyzeLayer({ checkpoint, layer, settings, calibration, store }, ctx) {
       const ckpt = await cache.get(checkpoint);
+      if (store) {
+        const results = new LayerResults({
+          store: await stores.get(store),
+          checkpoint: ckpt,
+          stats: calibration ? await statsCache.get(calibration) : null,
+        });
+        return results.analyze(layer, settings, {
+          signal: ctx.signal,
+          onProgress: (fraction, step) => ctx.progress({ fraction, step }),
+        });
+      }
       const info = ckpt.linearLayers.find((l) => l.name === layer);
       if (!info)
         throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
@@ -118,6 +150,30 @@ export function createHandlers(cache = new CheckpointCache(), statsCache = new S
         settings,
         { signal: ctx.signal, onProgress: (fraction, step) => ctx.progress({ fraction, step }) },
       );
+    },
+    async storedAnalyses(p, ctx) {
+      const ckpt = await cache.get(p.checkpoint);
+      const results = new LayerResults({
+        store: await stores.get(p.store),
+        checkpoint: ckpt,
+        stats: p.calibration ? await statsCache.get(p.calibration) : null,
+      });
+      const names = p.layers ?? ckpt.linearLayers.map((l) => l.name);
+      const found = [];
+      const missing = [];
+      const warnings: string[] = [];
+      for (const [i, name] of names.entries()) {
+        throwIfCancelled(ctx.signal);
+        const a = await results.lookup(name, p.settings, {
+          hashUnknown: !!p.hashUnknown,
+          signal: ctx.signal,
+          warn: (m) => warnings.push(m),
+        });
+        if (a) found.push(a);
+        else missing.push(name);
+        ctx.progress({ done: i + 1, total: names.length, layer: name });
+      }
+      return { found, missing, warnings };
     },
     async exportCheckpoint(p, ctx) {
       const ckpt = await cache.get(p.checkpoint);

@@ -31,6 +31,9 @@ import { analysisOptionSpec, resolveSettings, selectLayers } from '../analysisOp
 import { ProgressBar } from '../progress';
 import { formatTable } from '../table';
 import { positiveInt } from './calibrate';
+import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
+import { estimatedCost, shardOf } from '../../engine/store/shard';
+import { LayerResults } from '../../engine/store/storedAnalysis';
 
 export const allocateHelp = `quant-lens allocate <checkpoint> (--budget-bits <b> | --budget-bytes <n>) [options]
   Chooses a rank per layer (and a weight format per layer from --formats) that minimises the summed
@@ -57,7 +60,10 @@ export const allocateHelp = `quant-lens allocate <checkpoint> (--budget-bits <b>
   --out <recipe.json>     write the allocation as a recipe
   --eval-data <folder>    ONNX models: also measure the task metric (CER, perplexity) of the
                           allocation and of the uniform rank (--act-format, --max-samples, --dict apply)
-  --json                  print the whole result as JSON`;
+  --json                  print the whole result as JSON
+${storeOptionsHelp}
+                          With --shard, a task computes its layers' curves into the store and
+                          allocates nothing (no budget needed); a last run with --store allocates.`;
 
 const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(2)}%`);
 
@@ -156,9 +162,13 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     'sensitivity-samples': { type: 'string' },
     'sensitivity-rank': { type: 'string' },
     'sensitivity-format': { type: 'string' },
+    ...storeOptionSpec,
   });
   const path = requirePositional(positionals, 0, 'checkpoint path');
-  const budget = parseBudget(values['budget-bits'], values['budget-bytes']);
+  const store = await resolveStore(values.store, [path, values.calib, values.out], cliWarn);
+  const shard = resolveShard(values.shard, store);
+  // A shard only fills the store; the budget matters to the run that allocates afterwards.
+  const budget = shard ? null : parseBudget(values['budget-bits'], values['budget-bytes']);
   const { settings } = resolveSettings({ ...values, rank: values['max-rank'] ?? values.rank ?? '64' });
   const formats = values.formats
     ? values.formats.split(',').map((f) => formatToString(parseFormat(f.trim())))
@@ -169,8 +179,16 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     const recorded = stats?.info.metadata.calibration_data;
     const probeData = values['sensitivity-data'] ?? (recorded && existsSync(recorded) ? recorded : undefined);
     const objective = parseObjective(values.objective, !!stats, ckpt.format === 'onnx' && probeData !== undefined);
-    const layers = selectLayers(ckpt.linearLayers, values.layer, values.all);
+    const selected = selectLayers(ckpt.linearLayers, values.layer, values.all);
+    const costOptions = { spectra: false, maxRank: settings.maxRank, variants: formats.length };
+    const layers = shard ? shardOf(selected, shard, (l) => estimatedCost(l.shape, costOptions)) : selected;
+    if (shard) {
+      process.stderr.write(
+        `shard ${shard.index}/${shard.count}: curves of ${layers.length} of ${selected.length} layers into ${store!.dir}\n`,
+      );
+    }
     const bar = new ProgressBar(layers.length);
+    const counts = { store: 0, computed: 0 };
     const inputs = await allocationInputs({
       checkpoint: ckpt,
       layers,
@@ -183,8 +201,19 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
       },
       formats,
       onLayer: (done, _total, name) => bar.update(done, name),
+      ...(store
+        ? {
+            results: new LayerResults({ store: store.store, checkpoint: ckpt, stats }),
+            warn: cliWarn,
+            onAnalysis: (a) => a.stored && counts[a.stored.source]++,
+          }
+        : {}),
     });
     bar.done();
+    if (store) {
+      process.stderr.write(`store ${store.dir}: ${counts.store} curves from the store, ${counts.computed} computed\n`);
+    }
+    if (!budget) return 0;
     let sensitivities: LayerSensitivity[] | null = null;
     let layersIn = inputs;
     if (objective === 'output-sensitivity') {

@@ -13,6 +13,9 @@ import { parse, requirePositional } from '../args';
 import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
 import { createEngine } from '../engine';
 import { ProgressBar } from '../progress';
+import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
+import { estimatedCost, shardOf } from '../../engine/store/shard';
+import type { StoredLayerAnalysis } from '../../engine/store/storedAnalysis';
 import { formatTable } from '../table';
 
 export const inspectHelp = `quant-lens inspect <checkpoint> [options]
@@ -23,7 +26,8 @@ ${analysisOptionsHelp}
   --no-spectra            skip the full spectra (much faster on big layers)
   --json                  one JSON object per layer (JSON Lines) on stdout
   --html <file>           write a self-contained HTML report with the spectra plots
-  --jobs <n>              analyse n layers in parallel worker threads (default 1)`;
+  --jobs <n>              analyse n layers in parallel worker threads (default 1)
+${storeOptionsHelp}`;
 
 const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(2)}%`);
 
@@ -64,6 +68,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     json: { type: 'boolean' },
     html: { type: 'string' },
     jobs: { type: 'string' },
+    ...storeOptionSpec,
   });
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const { settings, rank } = resolveSettings(values);
@@ -71,6 +76,8 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
   const jobs = values.jobs === undefined ? 1 : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1)
     throw new QuantLensError('bad-argument', `--jobs must be a positive integer`);
+  const store = await resolveStore(values.store, [path, values.calib, values.html], cliWarn);
+  const shard = resolveShard(values.shard, store);
   const engine = createEngine(jobs);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -79,7 +86,15 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     const summary = await engine.call('openCheckpoint', { path: resolve(path) });
     const calibration = values.calib ? resolve(values.calib) : undefined;
     if (calibration) await engine.call('calibrationInfo', { path: calibration });
-    const layers = selectLayers(summary.linearLayers, values.layer, values.all);
+    const selected = selectLayers(summary.linearLayers, values.layer, values.all);
+    const costOptions = { spectra: settings.spectra !== false, maxRank: settings.maxRank };
+    const layers = shard ? shardOf(selected, shard, (l) => estimatedCost(l.shape, costOptions)) : selected;
+    if (shard) {
+      process.stderr.write(
+        `shard ${shard.index}/${shard.count}: ${layers.length} of ${selected.length} layers into ${store!.dir}\n`,
+      );
+    }
+    const counts = { store: 0, computed: 0 };
     const bar = new ProgressBar(layers.length);
     const results: (LayerAnalysis | null)[] = new Array(layers.length).fill(null);
     const failures: string[] = [];
@@ -91,13 +106,26 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
         const layer = layers[i]!;
         const t0 = performance.now();
         try {
-          const a = await engine.call(
+          const a: StoredLayerAnalysis = await engine.call(
             'analyzeLayer',
-            { checkpoint: summary.path, layer: layer.name, settings, ...(calibration ? { calibration } : {}) },
+            {
+              checkpoint: summary.path,
+              layer: layer.name,
+              settings,
+              ...(calibration ? { calibration } : {}),
+              ...(store ? { store: store.dir } : {}),
+            },
             { signal: controller.signal, onProgress: (p) => bar.update(done, `${layer.name} · ${p.step}`, p.fraction) },
           );
           results[i] = a;
-          if (values.json) out.write(JSON.stringify(jsonRecord(a, rank, performance.now() - t0)) + '\n');
+          if (a.stored) {
+            counts[a.stored.source]++;
+            for (const w of a.stored.warnings) cliWarn(w);
+          }
+          // With a store, the time the analysis itself took (when it was computed, for stored layers),
+          // so that a run answered from the store prints what the run that computed it printed.
+          const timeMs = a.stored ? a.stored.computeMs : performance.now() - t0;
+          if (values.json) out.write(JSON.stringify(jsonRecord(a, rank, timeMs)) + '\n');
         } catch (e) {
           if (isQuantLensError(e) && e.code === 'cancelled') throw e;
           failures.push(`${layer.name}: ${errorMessage(e)}`);
@@ -109,6 +137,9 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     };
     await Promise.all(Array.from({ length: Math.min(jobs, layers.length) }, worker));
     bar.done();
+    if (store) {
+      process.stderr.write(`store ${store.dir}: ${counts.store} layers from the store, ${counts.computed} computed\n`);
+    }
     const ok = results.filter((a): a is LayerAnalysis => a !== null);
     if (!values.json) {
       out.write(

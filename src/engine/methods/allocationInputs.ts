@@ -7,6 +7,7 @@ import type { StatsFile } from '../calibration/statsFile';
 import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
 import { analyzeLayer, type AnalysisSettings } from './analyzeLayer';
 import { allocationLayer, type AllocationLayer } from './allocation';
+import type { LayerResults, StoredLayerAnalysis } from '../store/storedAnalysis';
 
 export interface AllocationInputOptions {
   checkpoint: Checkpoint;
@@ -17,12 +18,29 @@ export interface AllocationInputOptions {
   formats: string[];
   signal?: AbortSignal;
   onLayer?: (done: number, total: number, layer: string) => void;
+  /** A result store: curves analysed before are read from it, new ones are written into it. */
+  results?: LayerResults;
+  warn?: (message: string) => void;
+  /** Each analysis from `results`, stored or computed. */
+  onAnalysis?: (a: StoredLayerAnalysis) => void;
 }
 
 export async function allocationInputs(o: AllocationInputOptions): Promise<AllocationLayer[]> {
   const out: AllocationLayer[] = [];
   for (const layer of o.layers) {
     throwIfCancelled(o.signal);
+    if (o.results) {
+      const analyses = [];
+      for (const weightFormat of o.formats) {
+        const settings = { ...o.settings, weightFormat, spectra: false };
+        const a = await o.results.analyze(layer.name, settings, { signal: o.signal, warn: o.warn });
+        o.onAnalysis?.(a);
+        analyses.push(a);
+      }
+      out.push(allocationLayer(analyses));
+      o.onLayer?.(out.length, o.layers.length, layer.name);
+      continue;
+    }
     const w = await o.checkpoint.readWeight(layer.name, o.signal);
     const calibration = o.stats ? await o.stats.layerCalibration(layer.name, w.in) : undefined;
     const input = { name: layer.name, data: w.data, out: w.out, in: w.in, ...(calibration ? { calibration } : {}) };

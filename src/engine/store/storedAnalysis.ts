@@ -1,0 +1,229 @@
+/**
+ * Layer analyses through the result store: answered from it when the same weight, calibration and
+ * settings were analysed before (by this process, another one, or another machine), computed and
+ * written into it otherwise.
+ */
+import { QuantLensError, throwIfCancelled } from '../errors';
+import { analyzeLayer, type AnalyzeOptions, type LayerInput } from '../methods/analyzeLayer';
+import type { AnalysisSettings, LayerAnalysis, LayerCalibration } from '../methods/layerAnalysis';
+import { formatToString, parseFormat } from '../quantizers';
+import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
+import type { StatsFile } from '../calibration/statsFile';
+import {
+  calibrationContentHash,
+  fileIdentity,
+  identityKey,
+  resultKey,
+  unchangedSince,
+  weightContentHash,
+  type FileIdentity,
+  type ResultKeyInput,
+} from './keys';
+import type { ResultStore } from './resultStore';
+
+/** Where an analysis handed out by the store came from. Never part of what is stored. */
+export interface StoreProvenance {
+  source: 'store' | 'computed';
+  /** When the stored analysis was computed (ISO time); now for 'computed'. */
+  computedAt: string;
+  /** How long its computation took. */
+  computeMs: number;
+  /** The entry's file in the store. */
+  entry: string;
+  /** What went wrong with the store on the way (a corrupted entry that was recomputed, …). */
+  warnings: string[];
+}
+
+export type StoredLayerAnalysis = LayerAnalysis & { stored?: StoreProvenance };
+
+export interface StoreSource {
+  store: ResultStore;
+  checkpoint: Checkpoint;
+  stats: StatsFile | null;
+}
+
+export interface StoredAnalyzeOptions extends AnalyzeOptions {
+  /** Problems worth telling the user that do not stop the analysis (a corrupted entry). */
+  warn?: (message: string) => void;
+  /** The computation, when not analyzeLayer itself (tests count calls through it). */
+  compute?: (input: LayerInput, settings: AnalysisSettings, opts: AnalyzeOptions) => Promise<LayerAnalysis>;
+}
+
+interface RecordShape {
+  content: string;
+}
+
+/** Settings as they determine the result: formats spelled one way, spectra on unless turned off. */
+export function normalizedSettings(s: AnalysisSettings): AnalysisSettings {
+  return {
+    ...s,
+    weightFormat: formatToString(parseFormat(s.weightFormat)),
+    factorFormat: formatToString(parseFormat(s.factorFormat)),
+    spectra: s.spectra !== false,
+  };
+}
+
+function findLayer(ckpt: Checkpoint, name: string): LinearLayer {
+  const l = ckpt.linearLayers.find((x) => x.name === name);
+  if (!l) throw new QuantLensError('bad-argument', `"${name}" is not a linear layer of this checkpoint`, ckpt.path);
+  return l;
+}
+
+/** The layer's description: everything besides the bytes that decides the float32 weight. */
+function weightDescription(ckpt: Checkpoint, layer: LinearLayer): unknown {
+  const tensor = ckpt.tensors.find((t) => t.name === (layer.tensor ?? layer.name)) ?? null;
+  return { format: ckpt.format, layer, tensor };
+}
+
+export class LayerResults {
+  constructor(readonly source: StoreSource) {}
+
+  /**
+   * Taken at every analysis and look-up, since files may change while a long job runs (a stat per
+   * file; the guard bytes are read again only when the stat changed). Every file of the checkpoint
+   * counts: a layer's value can depend on an index or a model.json beside the file holding its
+   * bytes, and a tensor can span shard files (TF.js).
+   */
+  private async identities(): Promise<{ weights: FileIdentity[]; stats: FileIdentity[] }> {
+    const weights = await Promise.all(this.source.checkpoint.files.map((f) => fileIdentity(f.path)));
+    const stats = this.source.stats ? [await fileIdentity(this.source.stats.info.path)] : [];
+    return { weights, stats };
+  }
+
+  private keysFor(layer: LinearLayer, ids: { weights: FileIdentity[]; stats: FileIdentity[] }) {
+    const weightId = identityKey('weight', ids.weights, weightDescription(this.source.checkpoint, layer));
+    const calibId = this.source.stats
+      ? identityKey('calibration', ids.stats, { layer: layer.name, inFeatures: layer.shape[1] })
+      : null;
+    return { weightId, calibId };
+  }
+
+  private resultKeyFor(layer: LinearLayer, weight: string, calibration: string | null, settings: AnalysisSettings) {
+    return resultKey({
+      layer: layer.name,
+      shape: layer.shape,
+      weight,
+      calibration,
+      settings: normalizedSettings(settings),
+    });
+  }
+
+  /**
+   * The stored analysis of a layer at these settings, or null. Reads no weight when this machine
+   * has seen the checkpoint's files before; with `hashUnknown` it otherwise reads and hashes the
+   * weight (a store computed elsewhere), still computing nothing.
+   */
+  async lookup(
+    name: string,
+    settings: AnalysisSettings,
+    opts: { hashUnknown?: boolean; signal?: AbortSignal; warn?: (m: string) => void } = {},
+  ): Promise<StoredLayerAnalysis | null> {
+    return (await this.find(name, settings, opts)).hit;
+  }
+
+  /** The look-up, and the result key it tried (null when the identity records were missing). */
+  private async find(
+    name: string,
+    settings: AnalysisSettings,
+    opts: { hashUnknown?: boolean; signal?: AbortSignal; warn?: (m: string) => void },
+  ): Promise<{ hit: StoredLayerAnalysis | null; tried: string | null }> {
+    const layer = findLayer(this.source.checkpoint, name);
+    const ids = await this.identities();
+    const { weightId, calibId } = this.keysFor(layer, ids);
+    const { store } = this.source;
+    let weight = (await store.getRecord<RecordShape>(weightId, opts.warn))?.content;
+    let calibration = calibId ? (await store.getRecord<RecordShape>(calibId, opts.warn))?.content : null;
+    if (weight === undefined || calibration === undefined) {
+      if (!opts.hashUnknown) return { hit: null, tried: null };
+      const read = await this.readAndHash(layer, ids, { weightId, calibId }, opts.signal, opts.warn);
+      weight = read.weight;
+      calibration = read.calibration;
+    }
+    const key = this.resultKeyFor(layer, weight, calibration, settings).key;
+    return { hit: await this.fromStore(key, opts.warn), tried: key };
+  }
+
+  private async fromStore(key: string, warn?: (m: string) => void): Promise<StoredLayerAnalysis | null> {
+    const e = await this.source.store.get<LayerAnalysis>(key, warn);
+    if (!e) return null;
+    return {
+      ...e.value,
+      stored: {
+        source: 'store',
+        computedAt: e.meta.createdAt,
+        computeMs: e.meta.computeMs,
+        entry: e.path,
+        warnings: [],
+      },
+    };
+  }
+
+  private async readAndHash(
+    layer: LinearLayer,
+    ids: { weights: FileIdentity[]; stats: FileIdentity[] },
+    keys: { weightId: string; calibId: string | null },
+    signal?: AbortSignal,
+    warn?: (m: string) => void,
+  ): Promise<{ input: LayerInput; weight: string; calibration: string | null }> {
+    const w = await this.source.checkpoint.readWeight(layer.name, signal);
+    throwIfCancelled(signal);
+    const calib: LayerCalibration | undefined = this.source.stats
+      ? await this.source.stats.layerCalibration(layer.name, w.in)
+      : undefined;
+    const weight = weightContentHash(w.data, w.out, w.in);
+    const calibration = calib ? calibrationContentHash(calib) : null;
+    // Recorded only when no file changed while it was read: the identity taken before would
+    // otherwise vouch for bytes it never saw.
+    if (await unchangedSince([...ids.weights, ...ids.stats])) {
+      await this.source.store.putRecord(keys.weightId, { content: weight }, warn);
+      if (keys.calibId && calibration) await this.source.store.putRecord(keys.calibId, { content: calibration }, warn);
+    }
+    const input: LayerInput = {
+      name: layer.name,
+      data: w.data,
+      out: w.out,
+      in: w.in,
+      ...(calib ? { calibration: calib } : {}),
+    };
+    return { input, weight, calibration };
+  }
+
+  /** The analysis of a layer: from the store when it holds it, else computed and stored. */
+  async analyze(
+    name: string,
+    settings: AnalysisSettings,
+    opts: StoredAnalyzeOptions = {},
+  ): Promise<StoredLayerAnalysis> {
+    const warnings: string[] = [];
+    const warn = (m: string) => {
+      warnings.push(m);
+      opts.warn?.(m);
+    };
+    const withWarnings = (a: StoredLayerAnalysis): StoredLayerAnalysis =>
+      a.stored ? { ...a, stored: { ...a.stored, warnings: [...a.stored.warnings, ...warnings] } } : a;
+    const { hit, tried } = await this.find(name, settings, { warn });
+    if (hit) return withWarnings(hit);
+    const layer = findLayer(this.source.checkpoint, name);
+    const ids = await this.identities();
+    const read = await this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn);
+    const { key, input } = this.resultKeyFor(layer, read.weight, read.calibration, settings);
+    // The same values under another path or file identity (a copy, a store computed elsewhere).
+    const byContent = key === tried ? null : await this.fromStore(key, warn);
+    if (byContent) return withWarnings(byContent);
+    const compute = opts.compute ?? analyzeLayer;
+    const t0 = performance.now();
+    const analysis = await compute(read.input, settings, { signal: opts.signal, onProgress: opts.onProgress });
+    const computeMs = performance.now() - t0;
+    await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);
+    return {
+      ...analysis,
+      stored: {
+        source: 'computed',
+        computedAt: new Date().toISOString(),
+        computeMs,
+        entry: this.source.store.entryPath('results', key),
+        warnings,
+      },
+    };
+  }
+}
