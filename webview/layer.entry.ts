@@ -13,6 +13,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { formatDuration } from '../src/shared/formatting';
 import {
   BLOCK_SIZE_CHOICES,
+  DEFAULT_SETTINGS,
   FACTOR_FORMAT_CHOICES,
   WEIGHT_FORMAT_CHOICES,
   blockSizeApplies,
@@ -505,7 +506,10 @@ host.onMessage((msg) => {
         view.setup = { ...view.setup, methods: msg.methods, calibration: msg.calibration };
         const usable = msg.methods.find((m) => m.name === view!.requested.method && !m.disabledReason);
         if (!usable)
-          view.requested = { ...view.requested, method: msg.methods.find((m) => !m.disabledReason)?.name ?? 'lqer' };
+          view.requested = {
+            ...view.requested,
+            method: msg.methods.find((m) => !m.disabledReason)?.name ?? DEFAULT_SETTINGS.method,
+          };
         setOptions(ui.method, methodOptions(msg.methods), view.requested.method);
         updateMethodNote(msg.methods, msg.calibration);
       }

@@ -11,6 +11,7 @@ import { headlineError } from '../src/shared/errorScale';
 import { formatBits, formatBytes, formatCount, formatDuration, formatPercent } from '../src/shared/formatting';
 import {
   BLOCK_SIZE_CHOICES,
+  DEFAULT_SETTINGS,
   FACTOR_FORMAT_CHOICES,
   MAX_SLIDER_RANK,
   WEIGHT_FORMAT_CHOICES,
@@ -125,14 +126,14 @@ function tensorsSection(s: CheckpointSummary): HTMLElement {
 }
 
 function buildUi(s: CheckpointSummary) {
-  const methodSelect = selectField('method', 'Method', [], 'lqer', (v) =>
+  const methodSelect = selectField('method', 'Method', [], DEFAULT_SETTINGS.method, (v) =>
     change({ method: v as QuantSettings['method'] }),
   );
   const weight = selectField(
     'weight-format',
     'Weight format',
     WEIGHT_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    'mxint4',
+    DEFAULT_SETTINGS.weightFormat,
     (v) => change({ weightFormat: v }),
   );
   const block = selectField(
@@ -146,7 +147,7 @@ function buildUi(s: CheckpointSummary) {
     'factor-format',
     'A/B format',
     FACTOR_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    'mxint8',
+    DEFAULT_SETTINGS.factorFormat,
     (v) => change({ factorFormat: v }),
   );
   const rank = el('vscode-textfield', {

@@ -1,7 +1,7 @@
 /** Options shared by `inspect` and `export`: which layers, which method, formats and rank. */
 import { QuantLensError } from '../engine/errors';
-import { isMethodName, type MethodName } from '../engine/methods/methods';
-import { formatToString, parseFormat, tileOf, withTile } from '../engine/quantizers';
+import { METHOD_NAMES, defaultMethod, isMethodName, type MethodName } from '../engine/methods/methods';
+import { FORMAT_SUMMARY, formatToString, parseFormat, takesBlockSize, withTile } from '../engine/quantizers';
 import type { AnalysisSettings, FactorTiling } from '../engine/methods/analyzeLayer';
 import type { LinearLayer } from '../engine/readers/checkpoint';
 
@@ -20,10 +20,10 @@ export const analysisOptionSpec = {
 
 export const analysisOptionsHelp = `  --layer <name|/regex/>  layers to process (repeatable; default: the layers the papers quantize)
   --all                   include layers not quantized by default (embeddings, lm_head, …)
-  --format <fmt>          weight format (default mxint4): mxint2…8, int2…8[:g128][:sym], mxfp4, mxfp8, nvfp4, fp8
+  --format <fmt>          weight format (default mxint4): ${FORMAT_SUMMARY}
   --block <n>             block / group size of the weight format along the input dimension
   --rank <k>              rank of the correction A·B (default 32)
-  --method <m>            rtn | lqer | l2qer | qera-approx | qera-exact (default: l2qer with --calib, else lqer)
+  --method <m>            ${METHOD_NAMES.join(' | ')} (default: l2qer with --calib, else lqer)
   --ab-format <fmt>       format of A and B (default mxint8)
   --ab-tiling <t>         last-dim (paper: blocks along each factor's last dimension) | first-dim
   --calib <stats>         calibration statistics (.safetensors from \`quant-lens calibrate\`)`;
@@ -50,18 +50,15 @@ function intOption(name: string, v: string | undefined, dflt: number, min = 0): 
 }
 
 export function resolveSettings(v: AnalysisOptionValues): { settings: AnalysisSettings; rank: number } {
-  const methodName = v.method ?? (v.calib ? 'l2qer' : 'lqer');
+  const methodName = v.method ?? defaultMethod(Boolean(v.calib));
   if (!isMethodName(methodName)) {
-    throw new QuantLensError(
-      'bad-argument',
-      `--method must be one of rtn, lqer, l2qer, qera-approx, qera-exact; got "${methodName}"`,
-    );
+    throw new QuantLensError('bad-argument', `--method must be one of ${METHOD_NAMES.join(', ')}; got "${methodName}"`);
   }
   const method: MethodName = methodName;
   let wf = parseFormat(v.format ?? 'mxint4');
   if (v.block !== undefined) {
     const block = intOption('block', v.block, 16, 1);
-    if (!tileOf(wf)) throw new QuantLensError('bad-argument', `--block does not apply to ${v.format}`);
+    if (!takesBlockSize(wf)) throw new QuantLensError('bad-argument', `--block does not apply to ${v.format}`);
     wf = withTile(wf, [1, block]);
   }
   const tiling = (v['ab-tiling'] ?? 'last-dim') as FactorTiling;

@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { QuantLensError } from '../engine/errors';
 import { optimumLowerBound } from '../engine/methods/allocation';
+import { appliedRank } from '../engine/methods/methods';
 import {
   allocationFormatLabel,
   defaultView,
@@ -104,7 +105,7 @@ export async function computeAllocation(
   const unavailable = request.sensitivity ? sensitivityUnavailable(session, s) : null;
   if (unavailable) throw new QuantLensError('bad-argument', `the sensitivity-weighted objective: ${unavailable}`);
   const calibration = s.calibration.path;
-  const maxRank = settings.method === 'rtn' ? 0 : request.maxRank;
+  const maxRank = appliedRank(settings.method, request.maxRank);
   s.engine.log.info(
     `allocation curves: ${layers.length} layers of ${session.path}, formats ${request.formats.join(', ')}, ranks 0…${maxRank} [${describeSettings(settings, false)}]${request.sensitivity ? ', with sensitivities' : ''}`,
   );

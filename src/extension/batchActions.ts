@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { QuantLensError } from '../engine/errors';
-import { METHOD_NAMES, METHODS } from '../engine/methods/methods';
+import { METHOD_NAMES, METHODS, appliedRank } from '../engine/methods/methods';
 import { metricsAtRank } from '../engine/methods/metricsAtRank';
 import { htmlReport } from '../engine/report/htmlReport';
 import type { LayerAnalysis } from '../engine/methods/layerAnalysis';
@@ -154,7 +154,7 @@ export async function compareMethods(
     if (!r) return emptyRow(method, choice.disabledReason ?? 'not run', 0);
     return comparisonRow(method, r.analyses, settings.rank, r.failures);
   });
-  const corrected = rows.find((r) => r.method !== 'rtn' && r.bitsPerWeight !== null);
+  const corrected = rows.find((r) => METHODS[r.method].corrects && r.bitsPerWeight !== null);
   return { scope: input.scope, settings, bitsPerWeight: corrected?.bitsPerWeight ?? 0, rows };
 }
 
@@ -283,7 +283,7 @@ export async function exportQuantizedCheckpoint(
             factorFormat: factorFormatString(settings),
             factorTiling: FACTOR_TILING,
           },
-          rank: settings.method === 'rtn' ? 0 : settings.rank,
+          rank: appliedRank(settings.method, settings.rank),
           ...(withRecipe ? { recipe: withRecipe.recipe } : {}),
           ...(calibration ? { calibration } : {}),
           dtype: 'F32',

@@ -17,7 +17,7 @@ export function readDefaults(): Defaults {
   const method = c.get<string>('method', 'auto');
   const settings = sanitizeSettings(
     {
-      method: 'lqer',
+      method: DEFAULT_SETTINGS.method,
       weightFormat: c.get<string>('weightFormat'),
       blockSize: c.get<number>('blockSize'),
       factorFormat: c.get<string>('factorFormat'),

@@ -6,6 +6,7 @@
  * back after a reload through the WebviewPanelSerializer.
  */
 import * as vscode from 'vscode';
+import { appliedRank } from '../engine/methods/methods';
 import type { LinearLayer } from '../shared/checkpointSummary';
 import { parseLayerPanelState } from '../shared/layerPanelState';
 import {
@@ -365,7 +366,7 @@ export class LayerPanel implements vscode.Disposable {
   private async compareStepFit(settings: QuantSettings, rank: number): Promise<void> {
     const layer = this.layer;
     if (!layer) return;
-    const k = settings.method === 'rtn' ? 0 : Math.max(0, Math.min(sliderMaxRank(layer.shape), Math.round(rank)));
+    const k = appliedRank(settings.method, Math.max(0, Math.min(sliderMaxRank(layer.shape), Math.round(rank))));
     if (!fittedStepsApply(settings.weightFormat)) {
       this.post({
         type: 'stepFitFailed',

@@ -6,6 +6,7 @@
 import { elementCount } from '../engine/readers/checkpoint';
 import type { LayerAnalysis } from '../engine/methods/layerAnalysis';
 import { metricsAtRank } from '../engine/methods/metricsAtRank';
+import { appliedRank } from '../engine/methods/methods';
 import { lowRankCost, parseFormat, tileOf, withTile, type NumberFormat } from '../engine/quantizers';
 import type { CheckpointSummary, LinearLayer } from '../shared/checkpointSummary';
 import { finiteOrNull } from '../shared/formatting';
@@ -46,7 +47,7 @@ function factorCostFormat(s: QuantSettings): NumberFormat {
 
 /** The rank a layer actually gets: the setting, capped by the layer's shape; 0 for RTN. */
 export function effectiveRank(s: QuantSettings, shape: readonly [number, number]): number {
-  return s.method === 'rtn' ? 0 : Math.min(s.rank, sliderMaxRank(shape));
+  return appliedRank(s.method, Math.min(s.rank, sliderMaxRank(shape)));
 }
 
 /** Bytes a layer's weight occupies in the checkpoint (its share of a stacked expert tensor). */

@@ -5,8 +5,24 @@
  */
 import type { AnalysisSettings, FactorTiling } from '../engine/methods/layerAnalysis';
 import type { StatKind } from '../engine/calibration/statKinds';
-import { METHOD_NAMES, METHODS, isMethodName, unavailableReason, type MethodName } from '../engine/methods/methods';
-import { formatLabel, formatToString, parseFormat, tileOf, withTile } from '../engine/quantizers';
+import {
+  METHOD_NAMES,
+  METHODS,
+  defaultMethod,
+  appliedRank,
+  isMethodName,
+  unavailableReason,
+  type MethodName,
+} from '../engine/methods/methods';
+import {
+  FACTOR_FORMAT_CHOICES,
+  WEIGHT_FORMAT_CHOICES,
+  formatLabel,
+  formatToString,
+  parseFormat,
+  takesBlockSize,
+  withTile,
+} from '../engine/quantizers';
 import type { MethodChoice } from './webviewProtocol';
 
 export interface QuantSettings {
@@ -29,26 +45,7 @@ export interface QuantSettings {
 /** 'auto': L²QER when the layer has calibration statistics, LQER otherwise (as the CLI does). */
 export type MethodPreference = MethodName | 'auto';
 
-export const WEIGHT_FORMAT_CHOICES = [
-  'mxint2',
-  'mxint3',
-  'mxint4',
-  'mxint6',
-  'mxint8',
-  'int2',
-  'int3',
-  'int4',
-  'int8',
-  'mxfp4',
-  'mxfp6',
-  'mxfp8',
-  'nvfp4',
-  'fp8',
-] as const;
-
 export const BLOCK_SIZE_CHOICES = [8, 16, 32, 64, 128, 256, -1] as const;
-
-export const FACTOR_FORMAT_CHOICES = ['mxint8', 'mxint6', 'mxint4', 'int8', 'mxfp8', 'fp8', 'fp16'] as const;
 
 /** The rank slider never goes past this, however wide the layer (the paper's ranks stay far below). */
 export const MAX_SLIDER_RANK = 512;
@@ -57,7 +54,7 @@ export const MAX_SLIDER_RANK = 512;
 export const FACTOR_TILING: FactorTiling = 'last-dim';
 
 export const DEFAULT_SETTINGS: QuantSettings = {
-  method: 'lqer',
+  method: defaultMethod(false),
   weightFormat: 'mxint4',
   blockSize: 16,
   factorFormat: 'mxint8',
@@ -71,7 +68,7 @@ export function sliderMaxRank(shape: readonly [number, number]): number {
 
 export function blockSizeApplies(weightFormat: string): boolean {
   try {
-    return tileOf(parseFormat(weightFormat)) !== undefined;
+    return takesBlockSize(parseFormat(weightFormat));
   } catch {
     return false;
   }
@@ -98,7 +95,7 @@ export function usesFittedSteps(s: Pick<QuantSettings, 'weightFormat' | 'fittedS
 export function weightFormatString(s: Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps'>): string {
   const parsed = parseFormat(s.weightFormat);
   const f = usesFittedSteps(s) && parsed.kind === 'int' ? { ...parsed, fitted: true } : parsed;
-  if (!tileOf(f)) return formatToString(f);
+  if (!takesBlockSize(f)) return formatToString(f);
   return formatToString(withTile(f, [1, s.blockSize]));
 }
 
@@ -113,7 +110,7 @@ export function toAnalysisSettings(s: QuantSettings, shape: readonly [number, nu
     weightFormat: weightFormatString(s),
     factorFormat: factorFormatString(s),
     factorTiling: FACTOR_TILING,
-    maxRank: s.method === 'rtn' ? 0 : sliderMaxRank(shape),
+    maxRank: appliedRank(s.method, sliderMaxRank(shape)),
   };
 }
 
@@ -167,12 +164,12 @@ export function describeSettings(s: QuantSettings, withRank = true): string {
     // keep the raw string
   }
   const parts = [METHODS[s.method].label, weightFormatLabel(s), `A/B ${ab}`];
-  if (withRank && s.method !== 'rtn') parts.push(`rank ${s.rank}`);
+  if (withRank && METHODS[s.method].corrects) parts.push(`rank ${s.rank}`);
   return parts.join(' · ');
 }
 
 export function resolveMethod(preference: MethodPreference, hasMeanAbs: boolean): MethodName {
-  if (preference === 'auto') return hasMeanAbs ? 'l2qer' : 'lqer';
+  if (preference === 'auto') return defaultMethod(hasMeanAbs);
   return preference;
 }
 
@@ -225,7 +222,9 @@ export function methodChoices(available: ReadonlySet<StatKind> | null): MethodCh
 /** The method to use when the preferred one cannot run: the automatic choice. */
 export function usableMethod(method: MethodName, available: ReadonlySet<StatKind> | null): MethodName {
   if (!unavailableReason(method, available)) return method;
-  return available?.has('act_mean_abs') ? 'l2qer' : 'lqer';
+  return defaultMethod(available?.has('act_mean_abs') ?? false);
 }
 
 export { METHOD_NAMES, METHODS, type MethodName };
+/** The settings UI's format lists come from the format registry. */
+export { FACTOR_FORMAT_CHOICES, WEIGHT_FORMAT_CHOICES };

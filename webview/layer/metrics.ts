@@ -2,6 +2,7 @@
  * The live metrics beside the charts, as label/value pairs for one rank. Everything comes from
  * metricsAtRank (O(1) on the precomputed curves): this is the whole cost of a slider step.
  */
+import { METHODS } from '../../src/engine/methods/methods';
 import { metricsAtRank } from '../../src/engine/methods/metricsAtRank';
 import { formatBits, formatBytes, formatDb, formatPercent } from '../../src/shared/formatting';
 import type { LayerAnalysis } from '../../src/shared/webviewProtocol';
@@ -42,7 +43,7 @@ export function metricValues(a: LayerAnalysis, rank: number): MetricValues {
       ? 'needs calibration'
       : `${formatPercent(m.outputError)}${a.outputErrorKind === 'diagonal-estimate' ? ' (estimate)' : ''}`;
   return {
-    rank: a.method === 'rtn' ? '0 (RTN: no correction)' : String(k),
+    rank: METHODS[a.method].corrects ? String(k) : `0 (${METHODS[a.method].label}: no correction)`,
     weightError:
       k === 0
         ? formatPercent(m.weightError)

@@ -4,6 +4,7 @@
  * (with the share actually recovered by the quantized A and B). Datasets are built once per
  * analysis; a rank change only moves the marker, redrawn once per animation frame.
  */
+import { isScaled } from '../../src/engine/methods/methods';
 import type { LayerAnalysis } from '../../src/shared/webviewProtocol';
 import { applyTheme, createLineChart, lineDataset, setRankMarker, toXY, type LineChart, type XY } from '../lib/charts';
 import { decimateMinMax } from '../lib/decimate';
@@ -89,7 +90,7 @@ export class SpectraCharts {
     const a = this.analysis;
     if (!a) return;
     const [c0, c1, c2] = this.theme.series;
-    const same = a.method === 'rtn' || a.method === 'lqer';
+    const same = !isScaled(a.method);
     const plain = this.raw ? a.sigmaPlain : normalizeSpectrum(a.sigmaPlain);
     const scaled = this.raw ? a.sigmaScaled : normalizeSpectrum(a.sigmaScaled);
     const sp = this.spectra;

@@ -150,7 +150,7 @@ export class StepFitView {
             el('th', { className: 'num', text: '' }),
             el('th', {
               className: 'num',
-              text: c.method === 'rtn' ? 'RTN (no correction)' : `+ ${method} rank ${t.rank}`,
+              text: METHODS[c.method].corrects ? `+ ${method} rank ${t.rank}` : `${method} (no correction)`,
             }),
             el('th', { className: 'num', text: '' }),
           ),

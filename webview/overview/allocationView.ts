@@ -527,8 +527,11 @@ export class AllocationView {
         'Tick "Weight each layer by its measured end-to-end sensitivity" and compute again for the sensitivity-weighted objective.',
       );
     }
-    if (curves.settings.method === 'rtn')
-      notes.push('The method is RTN (no correction): only the weight formats are allocated, every rank is 0.');
+    const method = METHODS[curves.settings.method];
+    if (!method.corrects)
+      notes.push(
+        `The method is ${method.label} (no correction): only the weight formats are allocated, every rank is 0.`,
+      );
     setText(this.objectiveNote, notes.join(' '));
 
     const stale: string[] = [];

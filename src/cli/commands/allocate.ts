@@ -21,7 +21,7 @@ import {
   type Budget,
 } from '../../engine/methods/allocation';
 import { allocationInputs } from '../../engine/methods/allocationInputs';
-import { METHODS } from '../../engine/methods/methods';
+import { METHOD_NAMES, METHODS } from '../../engine/methods/methods';
 import { evaluateRecipes } from '../../engine/methods/recipeEvaluation';
 import { layerSensitivities, type LayerSensitivity } from '../../engine/methods/layerSensitivity';
 import { formatToString, parseFormat } from '../../engine/quantizers';
@@ -45,7 +45,7 @@ export const allocateHelp = `quant-lens allocate <checkpoint> (--budget-bits <b>
   --formats <f,f,…>       candidate weight formats (default: --format, i.e. mxint4)
   --format <fmt>          the single weight format when --formats is not given
   --max-rank <R>          largest rank considered (default 64)
-  --method <m>            rtn | lqer | l2qer | qera-approx | qera-exact (default: l2qer with --calib, else lqer)
+  --method <m>            ${METHOD_NAMES.join(' | ')} (default: l2qer with --calib, else lqer)
   --ab-format <fmt>       format of A and B (default mxint8)   --ab-tiling last-dim | first-dim
   --calib <stats>         calibration statistics; enables the output-error objective
   --objective <o>         ${ALLOCATION_OBJECTIVES.join(' | ')}; default with --calib:

@@ -6,7 +6,7 @@ import { StatsFile } from '../../engine/calibration/statsFile';
 import { Evaluator, type EvalTask } from '../../engine/evaluation/evaluate';
 import { activationSpec, runSweep, type CalibrationSource, type SweepGrid } from '../../engine/evaluation/sweep';
 import { FULL_RANK, formatMetric, metricName, rankLabel, sweepTable } from '../../engine/evaluation/sweepTable';
-import { isMethodName, METHOD_NAMES, METHODS, type MethodName } from '../../engine/methods/methods';
+import { defaultMethod, isMethodName, METHOD_NAMES, METHODS, type MethodName } from '../../engine/methods/methods';
 import { parse, requirePositional } from '../args';
 import { formatTable } from '../table';
 import { positiveInt, regexOption } from './calibrate';
@@ -92,7 +92,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
         activation: activationSpec(values['act-format']),
       }
     : {
-        methods: [values.method === undefined ? 'l2qer' : parseMethod(values.method)],
+        methods: [values.method === undefined ? defaultMethod(true) : parseMethod(values.method)],
         ranks: [values.rank === undefined ? 32 : parseRank(values.rank)],
         weightFormats: [values.format ?? 'mxint4'],
         factorFormat: values['factor-format'] ?? 'mxint8',
@@ -112,7 +112,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
     const sites = selectSites(m.sites, { all: !!values['all-layers'], ...(pattern ? { pattern } : {}) }, model);
     if (values.stats) calibration = await StatsFile.open(values.stats);
     else if (values['calib-data']) {
-      const needsGram = grid.methods.includes('qera-exact');
+      const needsGram = grid.methods.some((m) => METHODS[m].needs === 'act_gram');
       calibration = (
         await calibrateOnnx({
           model,

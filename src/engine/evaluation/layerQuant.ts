@@ -17,7 +17,7 @@ import {
 } from '../methods/analyzeLayer';
 import { METHODS } from '../methods/methods';
 import { foldLowRank as foldWeights } from '../methods/reconstruct';
-import { fakeQuantize, parseFormat } from '../quantizers';
+import { fakeQuantize, isQuantized, parseFormat } from '../quantizers';
 
 export type QuantSettings = Omit<AnalysisSettings, 'maxRank' | 'spectra'>;
 
@@ -48,14 +48,14 @@ export async function quantizeLayerAtRanks(
   const { out, in: nIn } = input;
   const full = Math.min(out, nIn);
   // Float weights have no error to reconstruct (and a zero matrix has no top singular vectors).
-  const noError = settings.method === 'rtn' || parseFormat(settings.weightFormat).kind === 'float';
+  const noError = !METHODS[settings.method].corrects || !isQuantized(parseFormat(settings.weightFormat));
   const wanted = ranks.map((r) => (noError ? 0 : Math.min(r, full)));
   const R = Math.max(0, ...wanted);
   const p = await prepareLayer(input, { ...settings, maxRank: R, spectra: false }, signal);
   const f = await computeFactors(p, R, signal);
   throwIfCancelled(signal);
   const fmt = factorFormats(settings.factorFormat, settings.factorTiling);
-  const quantized = parseFormat(settings.factorFormat).kind !== 'float';
+  const quantized = isQuantized(parseFormat(settings.factorFormat));
   return wanted.map((k) => {
     const a32 = sliceColumns(f.A.data, nIn, R, k);
     const b32 = Float32Array.from(f.B.data.subarray(0, k * out));

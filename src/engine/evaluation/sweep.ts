@@ -9,7 +9,7 @@ import type { LinearSite, OnnxLinearModel } from '../calibration/linearSites';
 import type { StatsFile } from '../calibration/statsFile';
 import { METHODS, unavailableReason, type MethodName } from '../methods/methods';
 import type { StatKind } from '../calibration/statsFile';
-import { formatToString, parseFormat } from '../quantizers';
+import { formatToString, isQuantized, parseFormat } from '../quantizers';
 import type { Evaluator, MetricResult } from './evaluate';
 import { layerCalibration, quantizeLayerAtRanks, type LayerAtRank, type QuantSettings } from './layerQuant';
 import type { ActivationQuantSpec } from './mxintGraph';
@@ -51,7 +51,7 @@ export type CalibrationSource = StatsFile | Map<string, LayerStatistics> | null;
 export function activationSpec(format: string | undefined): ActivationQuantSpec | null {
   if (!format) return null;
   const f = parseFormat(format);
-  if (f.kind === 'float') return null;
+  if (!isQuantized(f)) return null;
   if (f.kind !== 'mxint' || f.flavour !== 'lqer' || f.tile[0] !== 1 || f.tile[1] < 1) {
     throw new QuantLensError(
       'bad-argument',
@@ -117,7 +117,7 @@ export async function runSweep(
   for (const weightFormat of grid.weightFormats) {
     const wf = formatToString(parseFormat(weightFormat));
     for (const method of grid.methods) {
-      const ranks = method === 'rtn' ? [0] : grid.ranks;
+      const ranks = METHODS[method].corrects ? grid.ranks : [0];
       const why = unavailableReason(method, available);
       if (why) {
         for (const rank of ranks) emit({ method, weightFormat: wf, rank, skipped: why });

@@ -18,8 +18,16 @@ import {
   topSingularTriplets,
   type Mat,
 } from '../linalg';
-import { fakeQuantize, formatToString, parseFormat, tileOf, withTile, type NumberFormat } from '../quantizers';
-import { METHODS } from './methods';
+import {
+  fakeQuantize,
+  formatToString,
+  isQuantized,
+  parseFormat,
+  tileOf,
+  withTile,
+  type NumberFormat,
+} from '../quantizers';
+import { METHODS, appliedRank, isScaled, type ScaleKind } from './methods';
 import { rankCurves, type FactorQuantization, type MetricWeight } from './rankCurves';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
@@ -126,7 +134,7 @@ export async function prepareLayer(
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
   let stepFit: StepFitSummary | null = null;
   let wq: Float32Array;
-  if (wFmt.kind === 'float') wq = Float32Array.from(data);
+  if (!isQuantized(wFmt)) wq = Float32Array.from(data);
   else if (wFmt.kind === 'int' && wFmt.fitted) {
     // Fitted step sizes: the objective is the best error the layer's calibration supports.
     const fit = await fitStepSizes(data, out, nIn, wFmt, { ...stepFitMetric(input.calibration, nIn), signal });
@@ -137,29 +145,52 @@ export async function prepareLayer(
   for (let i = 0; i < e.length; i++) e[i] = data[i]! - wq[i]!;
   const errorT = mat(transposeToF64(e, out, nIn), nIn, out);
   throwIfCancelled(signal);
-  let scale: Float64Array | null = null;
-  let chol: Mat<Float64Array> | null = null;
-  let ridge: number | null = null;
-  const c = input.calibration;
-  if (s.method === 'l2qer') scale = l2qerScale(c!.meanAbs!);
-  else if (s.method === 'qera-approx') scale = qeraApproxScale(c!.rms!);
-  else if (s.method === 'qera-exact') {
-    const R = mat(c!.gram!, nIn, nIn);
-    let rel = s.ridge ?? DEFAULT_RIDGE;
-    for (;;) {
-      try {
-        chol = await cholesky(R, { relativeRidge: rel, signal });
-        break;
-      } catch (err) {
-        if (!(err instanceof QuantLensError) || err.code !== 'bad-argument' || rel >= 1e-1) throw err;
-        rel *= 10;
-      }
-    }
-    let meanDiag = 0;
-    for (let i = 0; i < nIn; i++) meanDiag += c!.gram![i * nIn + i]!;
-    ridge = (rel * meanDiag) / nIn;
-  }
+  const { scale, chol, ridge } = await scaleFor(METHODS[s.method].scale, input.calibration, nIn, s.ridge, signal);
   return { wq, errorT, error: mat(e, out, nIn), scale, chol, ridge, nonFinite, stepFit };
+}
+
+interface MethodScale {
+  /** Diagonal scale on the input dimension, or null. */
+  scale: Float64Array | null;
+  /** Lower Cholesky factor L of R_xx + δI, or null. */
+  chol: Mat<Float64Array> | null;
+  /** δ actually added to R_xx's diagonal (QERA-exact), or null. */
+  ridge: number | null;
+}
+
+/** The method's scale S from the layer's statistics (their presence is checked before analysis). */
+async function scaleFor(
+  kind: ScaleKind,
+  c: LayerCalibration | undefined,
+  nIn: number,
+  relativeRidge: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<MethodScale> {
+  switch (kind) {
+    case 'none':
+      return { scale: null, chol: null, ridge: null };
+    case 'mean-abs':
+      return { scale: l2qerScale(c!.meanAbs!), chol: null, ridge: null };
+    case 'rms':
+      return { scale: qeraApproxScale(c!.rms!), chol: null, ridge: null };
+    case 'cholesky': {
+      const R = mat(c!.gram!, nIn, nIn);
+      let rel = relativeRidge ?? DEFAULT_RIDGE;
+      let chol: Mat<Float64Array>;
+      for (;;) {
+        try {
+          chol = await cholesky(R, { relativeRidge: rel, signal });
+          break;
+        } catch (err) {
+          if (!(err instanceof QuantLensError) || err.code !== 'bad-argument' || rel >= 1e-1) throw err;
+          rel *= 10;
+        }
+      }
+      let meanDiag = 0;
+      for (let i = 0; i < nIn; i++) meanDiag += c!.gram![i * nIn + i]!;
+      return { scale: null, chol, ridge: (rel * meanDiag) / nIn };
+    }
+  }
 }
 
 /** M: the scaled error the method decomposes, [in, out]. */
@@ -293,13 +324,13 @@ export async function analyzeLayer(
   const minDim = Math.min(input.out, input.in);
   const fac = factorFormats(s.factorFormat, s.factorTiling);
   const rankTile = Math.max(fac.aRankTile, fac.bRankTile);
-  const R = s.method === 'rtn' ? 0 : Math.min(minDim, s.maxRank);
+  const R = appliedRank(s.method, Math.min(minDim, s.maxRank));
   // Decompose up to the next whole tile so that full tiles below any k are quantized as at rank R.
   const Rdec = Math.min(minDim, Math.ceil(R / rankTile) * rankTile);
 
   report(0, 'quantize');
   const p = await time('quantize', () => prepareLayer(input, s, signal));
-  const scaled = s.method !== 'rtn' && s.method !== 'lqer';
+  const scaled = isScaled(s.method);
 
   let sigmaPlain: Float64Array = new Float64Array(0);
   let sigmaScaled: Float64Array = new Float64Array(0);
@@ -333,7 +364,7 @@ export async function analyzeLayer(
     quantize: (d, r, c) => fakeQuantize(d, r, c, fac.b),
     rankTile: fac.bRankTile,
   };
-  const factorsQuantized = parseFormat(s.factorFormat).kind !== 'float';
+  const factorsQuantized = isQuantized(parseFormat(s.factorFormat));
   const out = outputWeight(input);
   const objective = objectiveWeight(p, input);
   const weights: MetricWeight[] = [{ kind: 'identity' }];

@@ -2,7 +2,8 @@
  * The quantized layer a user would deploy at one rank: W_q, and A_k, B_k after their own
  * quantization, with Ŵ = W_q + (A_k·B_k)ᵀ. Used by export and by end-to-end evaluation.
  */
-import { fakeQuantize, parseFormat } from '../quantizers';
+import { fakeQuantize, isQuantized, parseFormat } from '../quantizers';
+import { appliedRank } from './methods';
 import { computeFactors, factorFormats, prepareLayer, type AnalysisSettings, type LayerInput } from './analyzeLayer';
 
 export interface Reconstruction {
@@ -27,10 +28,10 @@ export async function reconstructLayer(
   const { out, in: nIn } = input;
   const full: AnalysisSettings = { ...settings, maxRank: rank, spectra: false };
   const p = await prepareLayer(input, full, signal);
-  const k = settings.method === 'rtn' ? 0 : Math.min(rank, out, nIn);
+  const k = appliedRank(settings.method, Math.min(rank, out, nIn));
   const f = await computeFactors(p, k, signal);
   const fmt = factorFormats(settings.factorFormat, settings.factorTiling);
-  const quantized = parseFormat(settings.factorFormat).kind !== 'float';
+  const quantized = isQuantized(parseFormat(settings.factorFormat));
   const a32 = Float32Array.from(f.A.data);
   const b32 = Float32Array.from(f.B.data);
   const a = quantized && k ? fakeQuantize(a32, nIn, k, fmt.a) : a32;

@@ -9,8 +9,9 @@
  *   (n_in·n_out + k(n_in + n_out)), which reads lower.
  */
 import { QuantLensError } from '../errors';
-import type { NumberFormat } from './format';
-import { storageOf, type StorageBreakdown } from './bits';
+import type { NumberFormat } from './formats';
+import type { StorageBreakdown } from './formatFamily';
+import { storageOf } from './bits';
 
 export interface LowRankLayer {
   readonly nIn: number;

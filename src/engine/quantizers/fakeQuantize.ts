@@ -1,14 +1,10 @@
 /**
  * Fake quantization (quantize, then dequantize) of a row-major matrix to any NumberFormat.
- * Each format's kernel documents its exact arithmetic; this module only routes and checks shapes.
+ * Each format's file documents its exact arithmetic; this module only checks shapes and routes
+ * through the format registry.
  */
 import { QuantLensError } from '../errors';
-import type { NumberFormat } from './format';
-import { fakeQuantizeFp8 } from './fp8';
-import { fakeQuantizeIntAsymmetric, fakeQuantizeIntSymmetric } from './intGroup';
-import { fakeQuantizeMxfp } from './mxfp';
-import { fakeQuantizeMxintLqer, fakeQuantizeMxintQera } from './mxint';
-import { fakeQuantizeNvfp4 } from './nvfp4';
+import { familyOf, type NumberFormat } from './formats';
 import { checkMatrix } from './tiling';
 
 export interface FakeQuantizeOptions {
@@ -36,27 +32,6 @@ export function fakeQuantize(
   if (out.length !== data.length) {
     throw new QuantLensError('bad-argument', `output array has ${out.length} values, the matrix ${data.length}`);
   }
-  switch (format.kind) {
-    case 'mxint':
-      if (format.flavour === 'lqer') fakeQuantizeMxintLqer(data, rows, cols, format, out);
-      else fakeQuantizeMxintQera(data, rows, cols, format, out);
-      break;
-    case 'int':
-      if (format.symmetric) fakeQuantizeIntSymmetric(data, rows, cols, format, out);
-      else fakeQuantizeIntAsymmetric(data, rows, cols, format, out);
-      break;
-    case 'mxfp':
-      fakeQuantizeMxfp(data, rows, cols, format, out);
-      break;
-    case 'nvfp4':
-      fakeQuantizeNvfp4(data, rows, cols, format, out);
-      break;
-    case 'fp8':
-      fakeQuantizeFp8(data, rows, cols, format, out);
-      break;
-    case 'float':
-      if (out !== data) out.set(data);
-      break;
-  }
+  familyOf(format).fakeQuantize(data, rows, cols, format, out);
   return out;
 }

@@ -7,9 +7,22 @@
  * Outputs carry the input's sign bit. A tile whose scale is 0 (all zero, or amax < 448·2^−149 so
  * that the float32 scale underflows) comes out as signed zeros.
  */
-import type { Fp8Format } from './format';
+import {
+  blockOnlyNaming,
+  isFlag,
+  parseBlockOnly,
+  storageBreakdown,
+  type FormatFamily,
+  type Tile,
+} from './formatFamily';
 import { MINIFLOATS, roundToMinifloat } from './minifloat';
-import { TileAbsMax, bandAbsMax, bitsView, tileGrid } from './tiling';
+import { TileAbsMax, bandAbsMax, bitsView, tileCount, tileGrid } from './tiling';
+
+/** FP8 E4M3 elements with one FP32 scale per tile; the default tile is one output channel (row). */
+export interface Fp8Format {
+  readonly kind: 'fp8';
+  readonly tile: Tile;
+}
 
 export function fakeQuantizeFp8(
   data: Float32Array,
@@ -48,3 +61,29 @@ export function fakeQuantizeFp8(
     }
   }
 }
+
+/** One scale per output channel (row of W[out, in]). */
+const FP8_DEFAULT_TILE: Tile = [1, -1];
+/** Each tile's scale is an FP32. */
+const FP8_SCALE_BITS = 32;
+const FP8_NAMES = ['fp8', 'fp8-e4m3', 'fp8-e4m3-channel', 'fp8e4m3'];
+
+export const fp8Family: FormatFamily<Fp8Format> = {
+  kind: 'fp8',
+  syntax: 'fp8[:block=<n>|<r>x<c>]   (E4M3, one scale per output channel by default)',
+  summary: 'fp8',
+  weightChoices: ['fp8'],
+  factorChoices: ['fp8'],
+  tiling: 'free',
+  parse: (base, options) =>
+    FP8_NAMES.includes(base)
+      ? {
+          kind: 'fp8',
+          tile: parseBlockOnly('fp8', options, FP8_DEFAULT_TILE, (o) => (isFlag(o, 'channel') ? [1, -1] : undefined)),
+        }
+      : undefined,
+  ...blockOnlyNaming('fp8', FP8_DEFAULT_TILE, 'FP8 E4M3', 'FP8 E4M3 per channel'),
+  storage: (f, rows, cols) =>
+    storageBreakdown(rows * cols, MINIFLOATS.e4m3.bits, tileCount(rows, cols, f.tile) * FP8_SCALE_BITS),
+  fakeQuantize: fakeQuantizeFp8,
+};

@@ -1,27 +1,33 @@
-/** Number formats, fake quantization and bit accounting. Pure TypeScript, no VS Code dependency. */
+/**
+ * Number formats, fake quantization and bit accounting. Pure TypeScript, no VS Code dependency;
+ * browser-safe (no Node API).
+ */
 export {
-  DEFAULT_TILES,
+  FACTOR_FORMAT_CHOICES,
+  FORMAT_FAMILIES,
+  FORMAT_SUMMARY,
   FORMAT_SYNTAX_HELP,
-  MINIFLOAT_NAMES,
+  WEIGHT_FORMAT_CHOICES,
+  familyOf,
   formatLabel,
   formatToString,
+  isQuantized,
   parseFormat,
+  takesBlockSize,
   tileOf,
   withTile,
   type BlockedFormat,
-  type FloatFormat,
-  type Fp8Format,
-  type IntFormat,
-  type MinifloatName,
-  type MxfpFormat,
-  type MxintFlavour,
-  type MxintFormat,
   type NumberFormat,
-  type Nvfp4Format,
-  type Tile,
-} from './format';
+} from './formats';
+export type { FormatFamily, FormatOption, StorageBreakdown, Tile, Tiling } from './formatFamily';
+export type { FloatFormat } from './float';
+export type { Fp8Format } from './fp8';
+export type { IntFormat } from './intGroup';
+export type { MxfpFormat } from './mxfp';
+export type { MxintFlavour, MxintFormat } from './mxint';
+export type { Nvfp4Format } from './nvfp4';
 export { fakeQuantize, type FakeQuantizeOptions } from './fakeQuantize';
-export { STORAGE_CONVENTIONS, bitsPerElement, storageOf, type StorageBreakdown } from './bits';
+export { bitsPerElement, storageOf } from './bits';
 export {
   averageBitsPerStoredElement,
   bitsPerOriginalWeight,
@@ -29,5 +35,5 @@ export {
   type LowRankCost,
   type LowRankLayer,
 } from './cost';
-export { MINIFLOATS, roundToMinifloat, type MinifloatSpec } from './minifloat';
+export { MINIFLOATS, MINIFLOAT_NAMES, roundToMinifloat, type MinifloatName, type MinifloatSpec } from './minifloat';
 export { tileCount, tileGrid, type TileGrid } from './tiling';

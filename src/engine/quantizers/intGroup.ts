@@ -19,9 +19,38 @@
  * - No output is −0 (round(−0.3) → 0, not torch's −0): it keeps the sign out of the hot loop.
  * - A NaN input never comes out as a number (a symmetric group containing one becomes NaN).
  */
-import type { IntFormat } from './format';
 import { ROUND_HALF_EVEN_MAGIC, roundHalfEven } from './float32';
-import { TileAbsMax, bandAbsMax, bandMinMax, bitsView, tileGrid } from './tiling';
+import {
+  FormatSyntaxError,
+  isFlag,
+  parseElementBits,
+  parseTile,
+  parseTileSize,
+  requireValue,
+  storageBreakdown,
+  tileLabel,
+  tileToString,
+  type FormatFamily,
+  type Tile,
+} from './formatFamily';
+import { TileAbsMax, bandAbsMax, bandMinMax, bitsView, tileCount, tileGrid } from './tiling';
+
+/** Uniform integers with one scale (and, when asymmetric, one zero point) per group. */
+export interface IntFormat {
+  readonly kind: 'int';
+  /** 2…8. */
+  readonly bits: number;
+  /** The group; `[1, g]` is "g consecutive input channels". */
+  readonly tile: Tile;
+  /** true: Δ = max|x|/(2^(n−1)−1), no zero point. false: Δ = (max−min)/(2^n−1) with a zero point. */
+  readonly symmetric: boolean;
+  /**
+   * `:fitted`: the step sizes are fitted to the layer's output error (methods/stepFitting.ts, a
+   * layer-local LSQ-style fit inspired by SiLQ) instead of taken from min/max. The storage is the
+   * same; `fakeQuantize` alone, having no activations, still gives the min/max (RTN) grid.
+   */
+  readonly fitted?: boolean;
+}
 
 export function fakeQuantizeIntAsymmetric(
   data: Float32Array,
@@ -115,3 +144,57 @@ export function fakeQuantizeIntSymmetric(
     }
   }
 }
+
+/** GPTQ/AWQ-style group of 128 input channels. */
+const INT_DEFAULT_TILE: Tile = [1, 128];
+/** Each group's scale is stored as fp16 … */
+const INT_SCALE_BITS = 16;
+
+export const intFamily: FormatFamily<IntFormat> = {
+  kind: 'int',
+  syntax: 'int<2-8>[:g<n>|:g=<n>|:channel][:sym|:asym][:fitted]       e.g. int4:g128, int4:g128:sym, int4:g128:fitted',
+  summary: 'int2…8[:g128][:sym]',
+  weightChoices: ['int2', 'int3', 'int4', 'int8'],
+  factorChoices: ['int8'],
+  tiling: 'free',
+  parse(base, options) {
+    const match = /^int(\d+)$/.exec(base);
+    if (!match) return undefined;
+    const bits = parseElementBits(match[1] ?? '');
+    let tile = INT_DEFAULT_TILE;
+    let symmetric = false;
+    let fitted = false;
+    for (const option of options) {
+      const shortGroup = /^g(-1|\d+)$/.exec(option.key);
+      if (shortGroup && option.value === undefined) tile = [1, parseTileSize(shortGroup[1] ?? '')];
+      else if (option.key === 'g' || option.key === 'group') tile = [1, parseTileSize(requireValue(option))];
+      else if (option.key === 'block') tile = parseTile(requireValue(option));
+      else if (isFlag(option, 'channel')) tile = [1, -1];
+      else if (isFlag(option, 'sym')) symmetric = true;
+      else if (isFlag(option, 'asym')) symmetric = false;
+      else if (isFlag(option, 'fitted')) fitted = true;
+      else throw new FormatSyntaxError(`"${option.key}" is not an INT option`);
+    }
+    return fitted ? { kind: 'int', bits, tile, symmetric, fitted } : { kind: 'int', bits, tile, symmetric };
+  },
+  print(f) {
+    const group = f.tile[0] !== 1 ? `:block=${tileToString(f.tile)}` : f.tile[1] === -1 ? ':channel' : `:g${f.tile[1]}`;
+    return `int${f.bits}${group}${f.symmetric ? ':sym' : ''}${f.fitted ? ':fitted' : ''}`;
+  },
+  label(f) {
+    const group = f.tile[0] !== 1 ? tileLabel(f.tile) : f.tile[1] === -1 ? 'per channel' : `g${f.tile[1]}`;
+    return `INT${f.bits} ${group} ${f.symmetric ? 'sym' : 'asym'}${f.fitted ? ', fitted steps' : ''}`;
+  },
+  defaultTile: () => INT_DEFAULT_TILE,
+  // … and, when asymmetric, an n-bit zero point per group (n = element width, as GPTQ packs it).
+  storage: (f, rows, cols) =>
+    storageBreakdown(
+      rows * cols,
+      f.bits,
+      tileCount(rows, cols, f.tile) * (INT_SCALE_BITS + (f.symmetric ? 0 : f.bits)),
+    ),
+  fakeQuantize(data, rows, cols, f, out) {
+    if (f.symmetric) fakeQuantizeIntSymmetric(data, rows, cols, f, out);
+    else fakeQuantizeIntAsymmetric(data, rows, cols, f, out);
+  },
+};

@@ -3,8 +3,11 @@
  * and rounding of a real value to them: round to nearest, ties to even, saturating at the largest
  * normal (the conversion OCP MX specifies for elements; FP8 "saturation mode").
  */
-import type { MinifloatName } from './format';
 import { ROUND_HALF_EVEN_MAGIC } from './float32';
+
+export type MinifloatName = 'e2m1' | 'e2m3' | 'e3m2' | 'e4m3' | 'e5m2';
+
+export const MINIFLOAT_NAMES: readonly MinifloatName[] = ['e2m1', 'e2m3', 'e3m2', 'e4m3', 'e5m2'];
 
 export interface MinifloatSpec {
   readonly name: MinifloatName;

@@ -14,10 +14,28 @@
  * Microsoft's `microxcaling` emulator rounds halves away from zero by default; the spec and this
  * code round half to even.
  */
-import type { MxfpFormat } from './format';
 import { floorLog2, pow2 } from './float32';
-import { MINIFLOATS, roundMinifloatMagnitude, roundToMinifloat } from './minifloat';
-import { TileAbsMax, bandAbsMax, bitsView, tileGrid } from './tiling';
+import {
+  FormatSyntaxError,
+  blockOption,
+  isFlag,
+  parseTile,
+  requireValue,
+  sameTile,
+  storageBreakdown,
+  tileLabel,
+  type FormatFamily,
+  type Tile,
+} from './formatFamily';
+import { MINIFLOATS, roundMinifloatMagnitude, roundToMinifloat, type MinifloatName } from './minifloat';
+import { TileAbsMax, bandAbsMax, bitsView, tileCount, tileGrid } from './tiling';
+
+/** OCP MX floating point: minifloat elements with a shared E8M0 (power-of-two) scale per tile. */
+export interface MxfpFormat {
+  readonly kind: 'mxfp';
+  readonly element: MinifloatName;
+  readonly tile: Tile;
+}
 
 const E8M0_MIN_EXPONENT = -127;
 const E8M0_MAX_EXPONENT = 127;
@@ -87,3 +105,56 @@ export function fakeQuantizeMxfp(
     }
   }
 }
+
+/** OCP MX v1.0 block size. */
+const MXFP_DEFAULT_TILE: Tile = [1, 32];
+/** One E8M0 scale per tile. */
+const MXFP_SCALE_BITS = 8;
+
+/**
+ * Element types per width; the first is the default. OCP lists both variants for MXFP6/MXFP8;
+ * E2M3 and E4M3 are the ones inference stacks use for weights.
+ */
+const MXFP_ELEMENTS: Readonly<Record<string, readonly [MinifloatName, ...MinifloatName[]]>> = {
+  '4': ['e2m1'],
+  '6': ['e2m3', 'e3m2'],
+  '8': ['e4m3', 'e5m2'],
+};
+
+export const mxfpFamily: FormatFamily<MxfpFormat> = {
+  kind: 'mxfp',
+  syntax: 'mxfp4 | mxfp6[:e2m3|:e3m2] | mxfp8[:e4m3|:e5m2] [:block=<n>|<r>x<c>]',
+  summary: 'mxfp4, mxfp6, mxfp8',
+  weightChoices: ['mxfp4', 'mxfp6', 'mxfp8'],
+  factorChoices: ['mxfp8'],
+  tiling: 'free',
+  parse(base, options) {
+    const match = /^mxfp(\d+)$/.exec(base);
+    if (!match) return undefined;
+    const width = match[1] ?? '';
+    const allowed = MXFP_ELEMENTS[width];
+    if (!allowed) throw new FormatSyntaxError('MXFP comes in 4, 6 and 8 bits');
+    let element = allowed[0];
+    let tile = MXFP_DEFAULT_TILE;
+    for (const option of options) {
+      const named = allowed.find((e) => isFlag(option, e));
+      if (option.key === 'block') tile = parseTile(requireValue(option));
+      else if (named) element = named;
+      else throw new FormatSyntaxError(`"${option.key}" is not an option of mxfp${width}`);
+    }
+    return { kind: 'mxfp', element, tile };
+  },
+  print(f) {
+    const width = MINIFLOATS[f.element].bits;
+    const isDefault = MXFP_ELEMENTS[String(width)]?.[0] === f.element;
+    return `mxfp${width}${isDefault ? '' : `:${f.element}`}${blockOption(f.tile, MXFP_DEFAULT_TILE)}`;
+  },
+  label(f) {
+    const tile = sameTile(f.tile, MXFP_DEFAULT_TILE) ? '' : `, ${tileLabel(f.tile)}`;
+    return `MXFP${MINIFLOATS[f.element].bits} (${f.element.toUpperCase()}${tile})`;
+  },
+  defaultTile: () => MXFP_DEFAULT_TILE,
+  storage: (f, rows, cols) =>
+    storageBreakdown(rows * cols, MINIFLOATS[f.element].bits, tileCount(rows, cols, f.tile) * MXFP_SCALE_BITS),
+  fakeQuantize: fakeQuantizeMxfp,
+};

@@ -14,9 +14,37 @@
  * Hot loops avoid data-dependent branches (signs are applied from the sign bit, maxima taken on
  * integer bit patterns): mispredictions on random signs cost more than the arithmetic.
  */
-import type { MxintFormat } from './format';
 import { ROUND_HALF_EVEN_MAGIC, pow2 } from './float32';
-import { TileAbsMax, bandAbsMax, bitsView, tileGrid } from './tiling';
+import {
+  FormatSyntaxError,
+  blockOption,
+  isFlag,
+  parseElementBits,
+  parseTile,
+  requireValue,
+  storageBreakdown,
+  tileLabel,
+  type FormatFamily,
+  type Tile,
+} from './formatFamily';
+import { TileAbsMax, bandAbsMax, bitsView, tileCount, tileGrid } from './tiling';
+
+/**
+ * MXINT: sign–magnitude integers sharing a power-of-two exponent per tile.
+ * - `lqer`: the official LQER `block_fp` quantizer (ceil exponent, bit-exact; docs/algorithms.md §2.1).
+ * - `qera`: the official QERA `mxint` quantizer (floor exponent from the float32 exponent field).
+ */
+export interface MxintFormat {
+  readonly kind: 'mxint';
+  /** Element width w: 1 sign bit + (w−1) magnitude bits; 2…8. */
+  readonly bits: number;
+  /** Width of the shared exponent; 8 in every published configuration. */
+  readonly exponentBits: number;
+  readonly tile: Tile;
+  readonly flavour: MxintFlavour;
+}
+
+export type MxintFlavour = 'lqer' | 'qera';
 
 /** torch.isclose(x, 0): |x| ≤ atol + rtol·0 with atol = 1e-8, compared in float32. */
 const CLOSE_TO_ZERO = Math.fround(1e-8);
@@ -205,3 +233,63 @@ export function fakeQuantizeMxintQera(
     }
   }
 }
+
+/** LQER paper: 16 consecutive input channels; QERA's default `block_size=32` along the last axis. */
+const LQER_TILE: Tile = [1, 16];
+const QERA_TILE: Tile = [1, 32];
+
+function defaultMxintTile(flavour: MxintFlavour): Tile {
+  return flavour === 'lqer' ? LQER_TILE : QERA_TILE;
+}
+
+export const mxintFamily: FormatFamily<MxintFormat> = {
+  kind: 'mxint',
+  syntax: 'mxint<2-8>[:block=<n>|<r>x<c>][:exp=<bits>][:lqer|:qera]   e.g. mxint4, mxint3:block=32, mxint8:block=16x1',
+  summary: 'mxint2…8',
+  weightChoices: ['mxint2', 'mxint3', 'mxint4', 'mxint6', 'mxint8'],
+  factorChoices: ['mxint8', 'mxint6', 'mxint4'],
+  tiling: 'free',
+  parse(base, options) {
+    const match = /^mxint(\d+)$/.exec(base);
+    if (!match) return undefined;
+    const bits = parseElementBits(match[1] ?? '');
+    let tile: Tile | undefined;
+    let exponentBits = 8;
+    let flavour: MxintFlavour = 'lqer';
+    for (const option of options) {
+      if (option.key === 'block') tile = parseTile(requireValue(option));
+      else if (option.key === 'exp') {
+        exponentBits = Number(requireValue(option));
+        if (!Number.isInteger(exponentBits) || exponentBits < 2 || exponentBits > 8) {
+          throw new FormatSyntaxError('the shared exponent width (exp=) must be 2…8 bits');
+        }
+      } else if (isFlag(option, 'lqer')) flavour = 'lqer';
+      else if (isFlag(option, 'qera')) flavour = 'qera';
+      else throw new FormatSyntaxError(`"${option.key}" is not an MXINT option`);
+    }
+    if (flavour === 'qera' && exponentBits !== 8) {
+      throw new FormatSyntaxError(
+        'the QERA flavour reads the float32 exponent field, so its shared exponent is always 8 bits',
+      );
+    }
+    return { kind: 'mxint', bits, exponentBits, tile: tile ?? defaultMxintTile(flavour), flavour };
+  },
+  print(f) {
+    const exp = f.exponentBits === 8 ? '' : `:exp=${f.exponentBits}`;
+    const flavour = f.flavour === 'lqer' ? '' : ':qera';
+    return `mxint${f.bits}${blockOption(f.tile, defaultMxintTile(f.flavour))}${exp}${flavour}`;
+  },
+  label(f) {
+    const extras = [tileLabel(f.tile)];
+    if (f.exponentBits !== 8) extras.push(`${f.exponentBits}-bit exp`);
+    if (f.flavour === 'qera') extras.push('QERA rounding');
+    return `MXINT${f.bits} (${extras.join(', ')})`;
+  },
+  defaultTile: (f) => defaultMxintTile(f.flavour),
+  // One shared exponent of `exponentBits` (8: E8M0-like) per tile.
+  storage: (f, rows, cols) => storageBreakdown(rows * cols, f.bits, tileCount(rows, cols, f.tile) * f.exponentBits),
+  fakeQuantize(data, rows, cols, f, out) {
+    if (f.flavour === 'lqer') fakeQuantizeMxintLqer(data, rows, cols, f, out);
+    else fakeQuantizeMxintQera(data, rows, cols, f, out);
+  },
+};

@@ -13,9 +13,15 @@
  *   the tensor max) dequantizes to zero, which is what x / 0 → ±6 → ·0 gives in ModelOpt.
  * - An all-zero tensor comes out as it went in. Outputs carry the input's sign bit.
  */
-import type { Nvfp4Format } from './format';
+import { blockOnlyNaming, parseBlockOnly, storageBreakdown, type FormatFamily, type Tile } from './formatFamily';
 import { MINIFLOATS, roundToMinifloat } from './minifloat';
-import { TileAbsMax, bandAbsMax, bitsView, tensorAbsMax, tileGrid } from './tiling';
+import { TileAbsMax, bandAbsMax, bitsView, tensorAbsMax, tileCount, tileGrid } from './tiling';
+
+/** NVIDIA NVFP4: E2M1 elements, an FP8-E4M3 scale per tile and one FP32 scale per tensor. */
+export interface Nvfp4Format {
+  readonly kind: 'nvfp4';
+  readonly tile: Tile;
+}
 
 export function fakeQuantizeNvfp4(
   data: Float32Array,
@@ -67,3 +73,28 @@ export function fakeQuantizeNvfp4(
     }
   }
 }
+
+/** The NVFP4 micro-block. */
+const NVFP4_DEFAULT_TILE: Tile = [1, 16];
+/** One FP8-E4M3 scale per tile, plus one FP32 scale for the whole tensor. */
+const NVFP4_BLOCK_SCALE_BITS = 8;
+const NVFP4_TENSOR_SCALE_BITS = 32;
+
+export const nvfp4Family: FormatFamily<Nvfp4Format> = {
+  kind: 'nvfp4',
+  syntax: 'nvfp4[:block=<n>|<r>x<c>]',
+  summary: 'nvfp4',
+  weightChoices: ['nvfp4'],
+  factorChoices: [],
+  tiling: 'free',
+  parse: (base, options) =>
+    base === 'nvfp4' ? { kind: 'nvfp4', tile: parseBlockOnly('nvfp4', options, NVFP4_DEFAULT_TILE) } : undefined,
+  ...blockOnlyNaming('nvfp4', NVFP4_DEFAULT_TILE, 'NVFP4'),
+  storage: (f, rows, cols) =>
+    storageBreakdown(
+      rows * cols,
+      MINIFLOATS.e2m1.bits,
+      tileCount(rows, cols, f.tile) * NVFP4_BLOCK_SCALE_BITS + NVFP4_TENSOR_SCALE_BITS,
+    ),
+  fakeQuantize: fakeQuantizeNvfp4,
+};

@@ -9,7 +9,7 @@
  * band is read before any element of it is written, `out` may be the input array itself.
  */
 import { QuantLensError } from '../errors';
-import type { Tile } from './format';
+import type { Tile } from './formatFamily';
 
 export interface TileGrid {
   readonly rows: number;

@@ -4,7 +4,7 @@
  * external resource, so it opens anywhere and can be attached to a ticket.
  */
 import type { LayerAnalysis } from '../methods/analyzeLayer';
-import { METHODS } from '../methods/methods';
+import { METHODS, isScaled } from '../methods/methods';
 import { metricsAtRank, type RankMetrics } from '../methods/metricsAtRank';
 import { lineChartSvg } from './svgChart';
 
@@ -104,7 +104,7 @@ export function htmlReport(r: ReportInput): string {
           lineChartSvg(
             [
               { label: 'E (before scaling)', y: normalizedSpectrum(a.sigmaPlain), className: 's-a' },
-              ...(a.sigmaScaled !== a.sigmaPlain && a.method !== 'lqer'
+              ...(a.sigmaScaled !== a.sigmaPlain && isScaled(a.method)
                 ? [
                     {
                       label: `${METHODS[a.method].label} scaled error`,
