@@ -5,8 +5,9 @@
  */
 import * as vscode from 'vscode';
 import { posix } from 'node:path';
+import { CHECKPOINT_FILE_NAMES } from '../engine/readers/registry';
 
-export const CHECKPOINT_GLOB = '**/{*.safetensors,*.safetensors.index.json,*.onnx,*.gguf,*.bin,*.pt,*.pth,model.json}';
+export const CHECKPOINT_GLOB = `**/{${CHECKPOINT_FILE_NAMES.join(',')}}`;
 const EXCLUDE = '**/{node_modules,.git}/**';
 const MAX_FILES = 20_000;
 

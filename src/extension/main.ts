@@ -1,7 +1,9 @@
 /** Extension entry point: wires the engine, the sessions, the editors, the tree and the commands. */
 import * as vscode from 'vscode';
 import { statSync, readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { pickInFolder } from '../engine/readers/open';
+import { CHECKPOINT_FILE_NAMES, readerForName } from '../engine/readers/registry';
 import {
   analyzeAll,
   compareCheckpointMethods,
@@ -11,6 +13,7 @@ import {
 } from './batchActions';
 import { setCalibration } from './calibrationCommand';
 import { CalibrationService } from './calibrationService';
+import { COMMANDS, type CommandId } from './commandIds';
 import { CheckpointEditorProvider, OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from './checkpointEditor';
 import { CheckpointFolderIndex } from './checkpointFolders';
 import { ComparisonPanels } from './comparisonPanel';
@@ -23,11 +26,12 @@ import { LAYERS_VIEW_ID, LayersTreeProvider } from './layersTree';
 import { Reporter } from './logging';
 import { SessionRegistry } from './sessionRegistry';
 
-const CHECKPOINT_EXTENSIONS = ['safetensors', 'onnx', 'gguf', 'bin', 'pt', 'pth', 'json'];
+/** The file dialog's filter: the last extension of every checkpoint file name the readers offer. */
+const CHECKPOINT_EXTENSIONS = [...new Set(CHECKPOINT_FILE_NAMES.map((g) => g.slice(g.lastIndexOf('.') + 1)))];
 
 /** The overview editor that opens a checkpoint file: the default one where it is the default. */
 export function overviewViewType(path: string): string {
-  return /\.(safetensors|gguf)$/i.test(path) ? OVERVIEW_VIEW_TYPE : OVERVIEW_OPTIONAL_VIEW_TYPE;
+  return readerForName(basename(path))?.editor === 'default' ? OVERVIEW_VIEW_TYPE : OVERVIEW_OPTIONAL_VIEW_TYPE;
 }
 
 /** A folder stands for the checkpoint file in it (the reader's own choice); a file stands for itself. */
@@ -103,28 +107,13 @@ export function activate(context: vscode.ExtensionContext): void {
     return s;
   };
 
-  const command = (id: string, what: string, fn: (...args: never[]) => unknown) =>
-    vscode.commands.registerCommand(id, reporter.guard(what, fn as (...args: unknown[]) => unknown));
-
-  context.subscriptions.push(
-    log,
-    engine,
-    calibration,
-    jobs,
-    sessions,
-    panels,
-    comparisons,
-    tree,
-    treeView,
-    new CheckpointFolderIndex(log),
-    ...CheckpointEditorProvider.register(editorProvider),
-    panels.register(),
-    comparisons.register(),
-    command('quantLens.inspectCheckpoint', 'Inspect Checkpoint', async (uri?: vscode.Uri) => {
+  // Typed by COMMANDS: a contributed command without a handler, or a handler for an unknown id, fails to compile.
+  const handlers: Record<CommandId, (...args: never[]) => unknown> = {
+    'quantLens.inspectCheckpoint': async (uri?: vscode.Uri) => {
       const target = uri instanceof vscode.Uri ? uri : await pickCheckpoint();
       if (target) await openOverview(target);
-    }),
-    command('quantLens.compareCheckpoints', 'Compare Checkpoints', async (uri?: vscode.Uri, uris?: vscode.Uri[]) => {
+    },
+    'quantLens.compareCheckpoints': async (uri?: vscode.Uri, uris?: vscode.Uri[]) => {
       // From the explorer with several files selected: those files; from the palette: two dialogs.
       const selected = (Array.isArray(uris) ? uris : []).filter((u) => u instanceof vscode.Uri);
       if (selected.length > 2) {
@@ -143,50 +132,72 @@ export function activate(context: vscode.ExtensionContext): void {
       const a = checkpointFile(first);
       const b = await pickSecondCheckpoint(a);
       if (b) comparisons.show(a, b);
-    }),
-    command('quantLens.compareWith', 'Compare with', async (uri?: vscode.Uri) => {
+    },
+    'quantLens.compareWith': async (uri?: vscode.Uri) => {
       if (!(uri instanceof vscode.Uri)) return vscode.commands.executeCommand('quantLens.compareCheckpoints');
       const a = checkpointFile(uri);
       const b = await pickSecondCheckpoint(a);
       if (b) comparisons.show(a, b);
-    }),
-    command('quantLens.inspectLayer', 'Inspect Layer', async () => {
+    },
+    'quantLens.inspectLayer': async () => {
       const session = activeSession();
       if (!session) return;
       await session.ready;
       const layer = await pickLayer(session);
       if (layer) panels.show(session, layer);
-    }),
-    command('quantLens.openLayer', 'Open Layer', (checkpoint?: string, layer?: string) => {
+    },
+    'quantLens.openLayer': (checkpoint?: string, layer?: string) => {
       const session = typeof checkpoint === 'string' ? sessions.get(checkpoint) : sessions.active;
       if (session && typeof layer === 'string') panels.show(session, layer);
-    }),
-    command('quantLens.analyzeAll', 'Analyze All Layers', async () => {
+    },
+    'quantLens.analyzeAll': async () => {
       const session = activeSession();
       if (session) await analyzeAll(session, services);
-    }),
-    command('quantLens.compareMethods', 'Compare Methods', async () => {
+    },
+    'quantLens.compareMethods': async () => {
       const panel = panels.active;
       if (panel) return panel.compareMethods();
       const session = activeSession();
       if (session) await compareCheckpointMethods(session, services);
-    }),
-    command('quantLens.setCalibration', 'Set Calibration', () => setCalibration(engine, calibration, jobs)),
-    command('quantLens.exportCheckpoint', 'Export Quantized Checkpoint', async () => {
+    },
+    'quantLens.setCalibration': () => setCalibration(engine, calibration, jobs),
+    'quantLens.exportCheckpoint': async () => {
       const session = activeSession();
       if (session) await exportQuantizedCheckpoint(session, services);
-    }),
-    command('quantLens.exportReport', 'Export Report', async () => {
+    },
+    'quantLens.exportReport': async () => {
       const session = activeSession();
       if (session) await exportReport(session, services);
-    }),
-    command('quantLens.cancelAnalysis', 'Cancel Running Analysis', () => {
+    },
+    'quantLens.cancelAnalysis': () => {
       const n = jobs.cancelAll();
       log.info(n ? `cancelled ${n} running job(s)` : 'nothing to cancel');
-    }),
-    command('quantLens.sortLayersByError', 'Sort Layers', () => tree.setSort('error')),
-    command('quantLens.sortLayersByStructure', 'Sort Layers', () => tree.setSort('structure')),
-    command('quantLens.showLog', 'Show Log', () => log.show()),
+    },
+    'quantLens.sortLayersByError': () => tree.setSort('error'),
+    'quantLens.sortLayersByStructure': () => tree.setSort('structure'),
+    'quantLens.showLog': () => log.show(),
+  };
+
+  context.subscriptions.push(
+    log,
+    engine,
+    calibration,
+    jobs,
+    sessions,
+    panels,
+    comparisons,
+    tree,
+    treeView,
+    new CheckpointFolderIndex(log),
+    ...CheckpointEditorProvider.register(editorProvider),
+    panels.register(),
+    comparisons.register(),
+    ...Object.entries(handlers).map(([id, fn]) =>
+      vscode.commands.registerCommand(
+        id,
+        reporter.guard(COMMANDS[id as CommandId].replace(/…$/, ''), fn as (...args: unknown[]) => unknown),
+      ),
+    ),
   );
   void vscode.commands.executeCommand('setContext', 'quantLens.analysisRunning', false);
 }

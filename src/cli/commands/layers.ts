@@ -2,13 +2,14 @@
 import { relative } from 'node:path';
 import type { Checkpoint, LinearLayer } from '../../engine/readers/checkpoint';
 import { openCheckpoint } from '../../engine/readers/open';
+import { CHECKPOINT_READERS } from '../../engine/readers/registry';
 import { parse, requirePositional } from '../args';
 import { formatTable } from '../table';
 
 export const layersHelp = `quant-lens layers <checkpoint> [--json] [--all] [--check] [--metadata] [--tensors]
   Lists the linear layers of a checkpoint in [out, in] orientation, grouped by block.
-  <checkpoint> is a file (.safetensors, .gguf, .onnx, .bin/.pt/.pth, TF.js model.json),
-  a shard index (*.index.json) or a folder holding one.
+  <checkpoint> is a checkpoint file or a folder holding one. Readers:
+  ${CHECKPOINT_READERS.map((r) => r.label).join(', ')}.
   --json       one JSON document: format, architecture, files, metadata, warnings, layers
   --all        include layers not quantized by default (embeddings, lm_head, routers, …)
   --check      read every listed layer and report NaN / Inf values per layer

@@ -108,3 +108,43 @@ export function elementCount(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/**
+ * One checkpoint reader: which files it opens and how. Each reader file exports its entry;
+ * readers/registry.ts lists them, and everything that needs to know the checkpoint files (open.ts,
+ * the extension's file pickers, folder index and custom editors, the manifest test, the CLI's help)
+ * reads that list. File-name globs use `*` only and are matched case-insensitively.
+ */
+export interface CheckpointReader {
+  /** Unique key, e.g. 'safetensors-index'. */
+  readonly id: string;
+  /** What the opened Checkpoint's `format` is. */
+  readonly format: CheckpointFormat;
+  /** For help text and messages: "safetensors shard index". */
+  readonly label: string;
+  /**
+   * The file names the UI offers it for (explorer menu, file pickers, folder index, custom editor
+   * selectors). A `*.ext` glob also decides the reader by name; an exact name (`model.json`) and
+   * any `.json` file are decided by content (`sniffJson`).
+   */
+  readonly fileNames: readonly string[];
+  /** Globs it also claims by name without the UI offering them (rare or ambiguous: `*.ckpt`). */
+  readonly alsoNamed?: readonly string[];
+  /**
+   * Globs whose presence in a workspace activates the extension, when narrower than `fileNames`
+   * (`pytorch_model*.bin` rather than every `*.bin`).
+   */
+  readonly activation?: readonly string[];
+  /** The overview is the default editor of its files, or offered under "Open With…". */
+  readonly editor: 'default' | 'option';
+  /**
+   * Which file to open in a folder: `preferred` when present, else the one file matching `any`
+   * (several are an error naming them as `what` files). Readers are tried in registry order.
+   */
+  readonly inFolder: { readonly preferred?: string; readonly any?: readonly string[]; readonly what: string };
+  /** Recognises the format from a file's first 16 bytes when the name does not say. */
+  sniff?(head: Uint8Array): boolean;
+  /** Recognises a JSON file (shard index, TF.js manifest) from its parsed top-level object. */
+  sniffJson?(json: Readonly<Record<string, unknown>>): boolean;
+  open(path: string): Promise<Checkpoint>;
+}

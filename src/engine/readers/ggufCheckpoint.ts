@@ -4,7 +4,7 @@
  * Quantized weights dequantize to float32: re-quantizing an already quantized source is worth
  * inspecting too.
  */
-import { elementCount, type Checkpoint, type TensorInfo } from './checkpoint';
+import { elementCount, type Checkpoint, type CheckpointReader, type TensorInfo } from './checkpoint';
 import { discoverLinearLayers } from './discovery';
 import { RandomAccessFile } from './fileAccess';
 import { GGML_TYPES, ggmlCodec } from './gguf/ggmlTypes';
@@ -74,3 +74,15 @@ export async function openGguf(path: string): Promise<Checkpoint> {
     throw e;
   }
 }
+
+export const ggufReader: CheckpointReader = {
+  id: 'gguf',
+  format: 'gguf',
+  label: 'GGUF',
+  fileNames: ['*.gguf'],
+  editor: 'default',
+  inFolder: { any: ['*.gguf'], what: 'GGUF' },
+  // The magic "GGUF".
+  sniff: (b) => b.length >= 4 && b[0] === 0x47 && b[1] === 0x47 && b[2] === 0x55 && b[3] === 0x46,
+  open: openGguf,
+};

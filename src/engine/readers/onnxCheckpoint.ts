@@ -4,7 +4,7 @@
  * Gemm with a constant operand, 1×1 Conv) with their orientation, node and activation input.
  */
 import { dirname } from 'node:path';
-import type { Checkpoint, LinearLayer, OnnxLinearSite, TensorInfo } from './checkpoint';
+import type { Checkpoint, CheckpointReader, LinearLayer, OnnxLinearSite, TensorInfo } from './checkpoint';
 import { analyseName, compareLayers, detectFamily, discoverLinearLayers } from './discovery';
 import { configMetadata, readHfConfig } from './hfConfig';
 import { TableCheckpoint, type StoredTensor } from './tableCheckpoint';
@@ -159,3 +159,15 @@ export async function openOnnx(path: string): Promise<Checkpoint> {
     throw e;
   }
 }
+
+export const onnxReader: CheckpointReader = {
+  id: 'onnx',
+  format: 'onnx',
+  label: 'ONNX',
+  fileNames: ['*.onnx'],
+  editor: 'option',
+  inFolder: { preferred: 'model.onnx', any: ['*.onnx'], what: 'ONNX' },
+  // A ModelProto starts with ir_version (field 1, varint) in every exporter we know.
+  sniff: (b) => b.length >= 2 && b[0] === 0x08 && b[1]! > 0 && b[1]! < 0x20,
+  open: openOnnx,
+};

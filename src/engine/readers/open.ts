@@ -1,31 +1,15 @@
 /**
- * Opens any supported checkpoint: a file (chosen by its name, or by its first bytes when the name
- * does not say), a shard index, or a folder holding one of them.
+ * Opens any supported checkpoint: a file (its reader chosen by its name, its JSON content or its
+ * first bytes), a shard index, or a folder holding one of them. The readers are listed in
+ * registry.ts.
  */
 import { readdirSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { QuantLensError } from '../errors';
-import type { Checkpoint } from './checkpoint';
-import { openGguf } from './ggufCheckpoint';
-import { openOnnx } from './onnxCheckpoint';
-import { openPytorchFile, openPytorchIndex } from './pytorchCheckpoint';
-import { openSafetensorsFile, openSafetensorsIndex } from './safetensorsCheckpoint';
+import type { Checkpoint, CheckpointReader } from './checkpoint';
+import { CHECKPOINT_READERS, matchesGlob, readerForName } from './registry';
 import { readJsonFile } from './shardIndex';
-import { openTfjs } from './tfjsCheckpoint';
-
-export type DetectedFormat =
-  'safetensors' | 'safetensors-index' | 'pytorch' | 'pytorch-index' | 'onnx' | 'gguf' | 'tfjs';
-
-const OPENERS: Record<DetectedFormat, (path: string) => Promise<Checkpoint>> = {
-  safetensors: openSafetensorsFile,
-  'safetensors-index': openSafetensorsIndex,
-  pytorch: openPytorchFile,
-  'pytorch-index': openPytorchIndex,
-  onnx: openOnnx,
-  gguf: openGguf,
-  tfjs: openTfjs,
-};
 
 async function firstBytes(path: string, n: number): Promise<Uint8Array> {
   const h = await open(path, 'r');
@@ -38,30 +22,17 @@ async function firstBytes(path: string, n: number): Promise<Uint8Array> {
   }
 }
 
-/** Recognises a format from the first bytes of a file. */
-export function sniff(b: Uint8Array): DetectedFormat | null {
-  if (b.length >= 4 && b[0] === 0x47 && b[1] === 0x47 && b[2] === 0x55 && b[3] === 0x46) return 'gguf';
-  if (b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04) return 'pytorch';
-  if (b.length >= 3 && b[0] === 0x80 && b[1] === 0x02 && b[2] === 0x8a) return 'pytorch'; // legacy torch.save: refused with a clear message
-  // safetensors: a little-endian u64 header length below 2^32, then '{' (Netron's test).
-  if (b.length >= 9 && b[4] === 0 && b[5] === 0 && b[6] === 0 && b[7] === 0 && b[8] === 0x7b) return 'safetensors';
-  // ONNX: a ModelProto starts with ir_version (field 1, varint) in every exporter we know.
-  if (b.length >= 2 && b[0] === 0x08 && b[1]! > 0 && b[1]! < 0x20) return 'onnx';
-  return null;
+/** The id of the reader that recognises these first bytes of a file, or null. */
+export function sniff(b: Uint8Array): string | null {
+  return CHECKPOINT_READERS.find((r) => r.sniff?.(b))?.id ?? null;
 }
 
-async function detectJson(path: string): Promise<DetectedFormat> {
+async function detectJson(path: string): Promise<CheckpointReader> {
   const json = await readJsonFile(path, 256 << 20, 'JSON file');
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
     const o = json as Record<string, unknown>;
-    if ('weightsManifest' in o || 'modelTopology' in o) return 'tfjs';
-    const map = o.weight_map;
-    if (typeof map === 'object' && map !== null) {
-      const files = Object.values(map);
-      if (files.length > 0 && files.every((f) => typeof f === 'string' && f.endsWith('.safetensors')))
-        return 'safetensors-index';
-      return 'pytorch-index';
-    }
+    const reader = CHECKPOINT_READERS.find((r) => r.sniffJson?.(o));
+    if (reader) return reader;
   }
   throw new QuantLensError(
     'unsupported',
@@ -70,53 +41,38 @@ async function detectJson(path: string): Promise<DetectedFormat> {
   );
 }
 
-export async function detectFileFormat(path: string): Promise<DetectedFormat> {
-  const name = basename(path).toLowerCase();
-  if (name.endsWith('.safetensors.index.json')) return 'safetensors-index';
-  if (name.endsWith('.bin.index.json') || name.endsWith('.pt.index.json')) return 'pytorch-index';
-  if (name.endsWith('.json')) return detectJson(path);
-  if (name.endsWith('.safetensors')) return 'safetensors';
-  if (name.endsWith('.gguf')) return 'gguf';
-  if (name.endsWith('.onnx')) return 'onnx';
-  if (/\.(bin|pt|pth|ckpt)$/.test(name)) return 'pytorch';
-  const f = sniff(await firstBytes(path, 16));
-  if (f) return f;
+/** The reader for a file: by its name, else (JSON) by its content, else by its first bytes. */
+export async function detectReader(path: string): Promise<CheckpointReader> {
+  const name = basename(path);
+  const byName = readerForName(name);
+  if (byName) return byName;
+  if (name.toLowerCase().endsWith('.json')) return detectJson(path);
+  const head = await firstBytes(path, 16);
+  const bySniff = CHECKPOINT_READERS.find((r) => r.sniff?.(head));
+  if (bySniff) return bySniff;
   throw new QuantLensError(
     'unsupported',
-    'not a checkpoint format Quant Lens reads (safetensors, ONNX, GGUF, PyTorch, TF.js)',
+    `not a checkpoint format Quant Lens reads (${[...new Set(CHECKPOINT_READERS.map((r) => r.format))].join(', ')})`,
     path,
   );
 }
 
-/** Which file in a folder to open, in order of preference. */
+/** Which file in a folder to open: the first reader, in registry order, that finds its file. */
 export function pickInFolder(folder: string, names: string[]): string {
-  const has = (n: string) => names.includes(n);
-  const ends = (s: string) => names.filter((n) => n.toLowerCase().endsWith(s)).sort();
-  const one = (list: string[], what: string): string | null => {
-    if (list.length === 1) return list[0]!;
-    if (list.length > 1) {
+  for (const reader of CHECKPOINT_READERS) {
+    const { preferred, any = [], what } = reader.inFolder;
+    if (preferred && names.includes(preferred)) return join(folder, preferred);
+    const matches = names.filter((n) => any.some((g) => matchesGlob(n, g))).sort();
+    if (matches.length === 1) return join(folder, matches[0]!);
+    if (matches.length > 1) {
       throw new QuantLensError(
         'bad-argument',
-        `the folder holds ${list.length} ${what} files (${list.slice(0, 4).join(', ')}${list.length > 4 ? ', …' : ''}) and no index; open one of them`,
+        `the folder holds ${matches.length} ${what} files (${matches.slice(0, 4).join(', ')}${matches.length > 4 ? ', …' : ''}) and no index; open one of them`,
         folder,
       );
     }
-    return null;
-  };
-  const choice =
-    (has('model.safetensors.index.json') ? 'model.safetensors.index.json' : null) ??
-    one(ends('.safetensors.index.json'), 'safetensors index') ??
-    (has('model.safetensors') ? 'model.safetensors' : null) ??
-    one(ends('.safetensors'), '.safetensors') ??
-    (has('pytorch_model.bin.index.json') ? 'pytorch_model.bin.index.json' : null) ??
-    (has('pytorch_model.bin') ? 'pytorch_model.bin' : null) ??
-    one([...ends('.pt'), ...ends('.pth')], 'PyTorch') ??
-    (has('model.onnx') ? 'model.onnx' : null) ??
-    one(ends('.onnx'), 'ONNX') ??
-    one(ends('.gguf'), 'GGUF') ??
-    (has('model.json') ? 'model.json' : null);
-  if (!choice) throw new QuantLensError('unsupported', 'the folder holds no checkpoint Quant Lens reads', folder);
-  return join(folder, choice);
+  }
+  throw new QuantLensError('unsupported', 'the folder holds no checkpoint Quant Lens reads', folder);
 }
 
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
@@ -127,5 +83,5 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     throw new QuantLensError('not-found', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, path);
   }
   const file = isDir ? pickInFolder(path, readdirSync(path)) : path;
-  return OPENERS[await detectFileFormat(file)](file);
+  return (await detectReader(file)).open(file);
 }

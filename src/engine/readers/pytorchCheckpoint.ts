@@ -7,7 +7,7 @@
  */
 import { basename, dirname } from 'node:path';
 import { QuantLensError, throwIfCancelled } from '../errors';
-import { elementCount, type Checkpoint, type TensorInfo } from './checkpoint';
+import { elementCount, type Checkpoint, type CheckpointReader, type TensorInfo } from './checkpoint';
 import { discoverLinearLayers } from './discovery';
 import { ELEMENT_BITS, byteLengthOf, decodableReason, decodeInto, type ElementType } from './dtypes';
 import { RandomAccessFile } from './fileAccess';
@@ -307,3 +307,32 @@ export async function openPytorchIndex(indexPath: string): Promise<Checkpoint> {
     throw e;
   }
 }
+
+export const pytorchIndexReader: CheckpointReader = {
+  id: 'pytorch-index',
+  format: 'pytorch',
+  label: 'PyTorch shard index',
+  fileNames: [],
+  alsoNamed: ['*.bin.index.json', '*.pt.index.json'],
+  editor: 'option',
+  inFolder: { preferred: 'pytorch_model.bin.index.json', what: 'PyTorch index' },
+  sniffJson: (o) => typeof o.weight_map === 'object' && o.weight_map !== null,
+  open: openPytorchIndex,
+};
+
+export const pytorchReader: CheckpointReader = {
+  id: 'pytorch',
+  format: 'pytorch',
+  label: 'PyTorch',
+  fileNames: ['*.bin', '*.pt', '*.pth'],
+  alsoNamed: ['*.ckpt'],
+  // Any *.bin is too common to wake the extension for; Hugging Face names its weights this way.
+  activation: ['pytorch_model*.bin', '*.pt', '*.pth'],
+  editor: 'option',
+  inFolder: { preferred: 'pytorch_model.bin', any: ['*.pt', '*.pth'], what: 'PyTorch' },
+  // A zip archive (torch.save since 1.6), or the legacy pickle format, refused with a clear message on open.
+  sniff: (b) =>
+    (b.length >= 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04) ||
+    (b.length >= 3 && b[0] === 0x80 && b[1] === 0x02 && b[2] === 0x8a),
+  open: openPytorchFile,
+};

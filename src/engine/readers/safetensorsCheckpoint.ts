@@ -4,7 +4,7 @@
  */
 import { basename, dirname } from 'node:path';
 import { QuantLensError } from '../errors';
-import { elementCount, type Checkpoint } from './checkpoint';
+import { elementCount, type Checkpoint, type CheckpointReader } from './checkpoint';
 import { discoverLinearLayers } from './discovery';
 import { RandomAccessFile } from './fileAccess';
 import { configMetadata, readHfConfig } from './hfConfig';
@@ -126,3 +126,29 @@ export async function openSafetensorsIndex(indexPath: string): Promise<Checkpoin
     throw e;
   }
 }
+
+export const safetensorsIndexReader: CheckpointReader = {
+  id: 'safetensors-index',
+  format: 'safetensors',
+  label: 'safetensors shard index',
+  fileNames: ['*.safetensors.index.json'],
+  editor: 'option',
+  inFolder: { preferred: 'model.safetensors.index.json', any: ['*.safetensors.index.json'], what: 'safetensors index' },
+  sniffJson: (o) => {
+    const files = typeof o.weight_map === 'object' && o.weight_map !== null ? Object.values(o.weight_map) : [];
+    return files.length > 0 && files.every((f) => typeof f === 'string' && f.endsWith('.safetensors'));
+  },
+  open: openSafetensorsIndex,
+};
+
+export const safetensorsReader: CheckpointReader = {
+  id: 'safetensors',
+  format: 'safetensors',
+  label: 'safetensors',
+  fileNames: ['*.safetensors'],
+  editor: 'default',
+  inFolder: { preferred: 'model.safetensors', any: ['*.safetensors'], what: '.safetensors' },
+  // A little-endian u64 header length below 2^32, then '{' (Netron's test).
+  sniff: (b) => b.length >= 9 && b[4] === 0 && b[5] === 0 && b[6] === 0 && b[7] === 0 && b[8] === 0x7b,
+  open: openSafetensorsFile,
+};

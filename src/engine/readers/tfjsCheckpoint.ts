@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { QuantLensError } from '../errors';
-import { elementCount, type Checkpoint, type LinearLayer, type TensorInfo } from './checkpoint';
+import { elementCount, type Checkpoint, type CheckpointReader, type LinearLayer, type TensorInfo } from './checkpoint';
 import { analyseName, compareLayers, discoverLinearLayers } from './discovery';
 import { halfToFloat } from './dtypes';
 import { ConcatenatedFiles, RandomAccessFile } from './fileAccess';
@@ -248,3 +248,14 @@ export async function openTfjs(path: string): Promise<Checkpoint> {
     throw e;
   }
 }
+
+export const tfjsReader: CheckpointReader = {
+  id: 'tfjs',
+  format: 'tfjs',
+  label: 'TF.js model.json',
+  fileNames: ['model.json'],
+  editor: 'option',
+  inFolder: { preferred: 'model.json', what: 'TF.js' },
+  sniffJson: (o) => 'weightsManifest' in o || 'modelTopology' in o,
+  open: openTfjs,
+};

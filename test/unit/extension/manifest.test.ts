@@ -1,8 +1,16 @@
-/** The manifest's contributions agree with the code that registers them. */
+/**
+ * package.json repeats lists the code owns (commands, format and method choices, checkpoint file
+ * names); VS Code reads only the manifest, so these tests hold the two together.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FACTOR_FORMAT_CHOICES, WEIGHT_FORMAT_CHOICES } from '../../../src/engine/quantizers';
+import { METHOD_NAMES } from '../../../src/engine/methods/methods';
+import { CHECKPOINT_FILE_NAMES, CHECKPOINT_READERS } from '../../../src/engine/readers/registry';
+import { BLOCK_SIZE_CHOICES, DEFAULT_SETTINGS, MAX_SLIDER_RANK } from '../../../src/shared/quantSettings';
+import { COMMANDS, INTERNAL_COMMANDS } from '../../../src/extension/commandIds';
 
 interface Manifest {
   activationEvents: string[];
@@ -11,79 +19,91 @@ interface Manifest {
     menus: Record<string, { command: string; when?: string }[]>;
     customEditors: { viewType: string; priority: string; selector: { filenamePattern: string }[] }[];
     views: Record<string, { id: string }[]>;
-    configuration: { properties: Record<string, { default: unknown }> };
+    configuration: { properties: Record<string, { default: unknown; enum?: unknown[]; maximum?: number }> };
   };
 }
 
 const root = join(import.meta.dirname, '../../..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Manifest;
-const main = readFileSync(join(root, 'src/extension/main.ts'), 'utf8');
-const registered = [...main.matchAll(/command\(\s*'(quantLens\.\w+)'/g)].map((m) => m[1]!);
+const settings = manifest.contributes.configuration.properties;
 
-test('every registered command is contributed with the "Quant Lens" category, and only those', () => {
-  const contributed = manifest.contributes.commands.map((c) => c.command);
-  assert.deepEqual([...registered].sort(), [...contributed].sort());
+const escape = (s: string): string => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+
+/** The explorer `when` clause for "a checkpoint file", from the readers' file names. */
+function checkpointFileClause(): string {
+  const extensions = CHECKPOINT_FILE_NAMES.filter((g) => /^\*\.[^.*]+$/.test(g)).map((g) => g.slice(2));
+  const suffixes = CHECKPOINT_FILE_NAMES.filter((g) => g.startsWith('*') && !/^\*\.[^.*]+$/.test(g));
+  const exact = CHECKPOINT_FILE_NAMES.filter((g) => !g.includes('*'));
+  return [
+    `resourceExtname =~ /^\\.(${extensions.join('|')})$/`,
+    ...suffixes.map((g) => `resourceFilename =~ /${escape(g.slice(1))}$/`),
+    ...exact.map((n) => `resourceFilename == ${n}`),
+  ].join(' || ');
+}
+
+test('the contributed commands are the ones main.ts has handlers for, with their titles, in the "Quant Lens" category', () => {
+  assert.deepEqual(
+    manifest.contributes.commands.map((c) => [c.command, c.title]),
+    Object.entries(COMMANDS),
+  );
   for (const c of manifest.contributes.commands) assert.equal(c.category, 'Quant Lens', c.command);
 });
 
 test('menus name only contributed commands, and internal ones stay out of the palette', () => {
-  const contributed = new Set(manifest.contributes.commands.map((c) => c.command));
   for (const [menu, items] of Object.entries(manifest.contributes.menus)) {
-    for (const item of items) assert.ok(contributed.has(item.command), `${menu}: ${item.command}`);
+    for (const item of items) assert.ok(item.command in COMMANDS, `${menu}: ${item.command}`);
   }
   const hidden = manifest.contributes.menus.commandPalette!.filter((m) => m.when === 'false').map((m) => m.command);
-  assert.deepEqual(hidden.sort(), [
-    'quantLens.compareWith',
-    'quantLens.openLayer',
-    'quantLens.sortLayersByError',
-    'quantLens.sortLayersByStructure',
-  ]);
+  assert.deepEqual(hidden.sort(), [...INTERNAL_COMMANDS].sort());
 });
 
-test('the explorer offers Inspect Checkpoint on every checkpoint format and on folders', () => {
-  const when = manifest.contributes.menus['explorer/context']!.find(
-    (m) => m.command === 'quantLens.inspectCheckpoint',
-  )!.when!;
-  for (const ext of ['safetensors', 'onnx', 'gguf', 'bin', 'pt', 'pth']) assert.ok(when.includes(ext), ext);
-  assert.ok(when.includes('safetensors\\.index\\.json') && when.includes('model.json'));
-  assert.ok(when.includes('explorerResourceIsFolder && resourcePath in quantLens.checkpointFolders'));
+test('the settings offer exactly the methods, formats and block sizes the code knows, with its defaults', () => {
+  assert.deepEqual(settings['quantLens.method']!.enum, ['auto', ...METHOD_NAMES]);
+  assert.deepEqual(settings['quantLens.weightFormat']!.enum, WEIGHT_FORMAT_CHOICES);
+  assert.deepEqual(settings['quantLens.factorFormat']!.enum, FACTOR_FORMAT_CHOICES);
+  assert.deepEqual(settings['quantLens.blockSize']!.enum, BLOCK_SIZE_CHOICES);
+  assert.equal(settings['quantLens.method']!.default, 'auto');
+  assert.equal(settings['quantLens.weightFormat']!.default, DEFAULT_SETTINGS.weightFormat);
+  assert.equal(settings['quantLens.blockSize']!.default, DEFAULT_SETTINGS.blockSize);
+  assert.equal(settings['quantLens.factorFormat']!.default, DEFAULT_SETTINGS.factorFormat);
+  assert.equal(settings['quantLens.rank']!.default, DEFAULT_SETTINGS.rank);
+  assert.equal(settings['quantLens.rank']!.maximum, MAX_SLIDER_RANK);
+  assert.equal(settings['quantLens.calibration']!.default, '');
 });
 
-test('the explorer offers Compare with… on one checkpoint and Compare Checkpoints… on a multiple selection', () => {
+test("the explorer offers Inspect, Compare with… and Compare Checkpoints… on exactly the readers' files and on checkpoint folders", () => {
   const explorer = manifest.contributes.menus['explorer/context']!;
   const inspect = explorer.find((m) => m.command === 'quantLens.inspectCheckpoint')!.when!;
-  const compareWith = explorer.find((m) => m.command === 'quantLens.compareWith')!.when!;
-  const compareTwo = explorer.find((m) => m.command === 'quantLens.compareCheckpoints')!.when!;
-  assert.equal(compareWith, `!listMultiSelection && (${inspect})`);
-  assert.equal(compareTwo, `listMultiSelection && (${inspect})`);
-  const titles = new Map(manifest.contributes.commands.map((c) => [c.command, c.title]));
-  assert.equal(titles.get('quantLens.compareCheckpoints'), 'Compare Checkpoints…');
-  assert.equal(titles.get('quantLens.compareWith'), 'Compare with…');
-  assert.ok(
-    manifest.activationEvents.includes('onWebviewPanel:quantLens.compare'),
-    'comparisons revive after a reload',
+  assert.equal(
+    inspect,
+    `(!explorerResourceIsFolder && (${checkpointFileClause()})) || (explorerResourceIsFolder && resourcePath in quantLens.checkpointFolders)`,
   );
-  assert.ok(main.includes('comparisons.register()'), 'the comparison panels register their serializer');
+  assert.equal(
+    explorer.find((m) => m.command === 'quantLens.compareWith')!.when,
+    `!listMultiSelection && (${inspect})`,
+  );
+  assert.equal(
+    explorer.find((m) => m.command === 'quantLens.compareCheckpoints')!.when,
+    `listMultiSelection && (${inspect})`,
+  );
 });
 
-test('the overview is the default editor for safetensors and GGUF, an option for the rest', () => {
+test("the overview editor's selectors and the workspace activation follow the readers", () => {
   const [byDefault, optional] = manifest.contributes.customEditors;
+  const patterns = (editor: 'default' | 'option') =>
+    CHECKPOINT_READERS.filter((r) => r.editor === editor).flatMap((r) => r.fileNames);
   assert.equal(byDefault!.priority, 'default');
   assert.deepEqual(
     byDefault!.selector.map((s) => s.filenamePattern),
-    ['*.safetensors', '*.gguf'],
+    patterns('default'),
   );
   assert.equal(optional!.priority, 'option');
-  assert.ok(main.includes('OVERVIEW_VIEW_TYPE') && main.includes('OVERVIEW_OPTIONAL_VIEW_TYPE'));
-  assert.ok(manifest.activationEvents.includes('onWebviewPanel:quantLens.layer'), 'panels revive after a reload');
-});
-
-test('settings default to MXINT4 / block 16 / MXINT8 / automatic method / rank 32', () => {
-  const p = manifest.contributes.configuration.properties;
-  assert.equal(p['quantLens.weightFormat']!.default, 'mxint4');
-  assert.equal(p['quantLens.blockSize']!.default, 16);
-  assert.equal(p['quantLens.factorFormat']!.default, 'mxint8');
-  assert.equal(p['quantLens.method']!.default, 'auto');
-  assert.equal(p['quantLens.rank']!.default, 32);
-  assert.equal(p['quantLens.calibration']!.default, '');
+  assert.deepEqual(
+    optional!.selector.map((s) => s.filenamePattern),
+    patterns('option'),
+  );
+  assert.deepEqual(
+    manifest.activationEvents.filter((e) => e.startsWith('workspaceContains:')),
+    CHECKPOINT_READERS.flatMap((r) => r.activation ?? r.fileNames).map((g) => `workspaceContains:**/${g}`),
+  );
 });
