@@ -9,7 +9,7 @@ import { QuantLensError } from '../errors';
 import type { Checkpoint, CheckpointFormat, LinearLayer } from '../readers/checkpoint';
 import type { StatsFile } from '../calibration/statsFile';
 import type { AnalysisSettings } from '../methods/analyzeLayer';
-import type { MethodName } from '../methods/methods';
+import { METHODS, type MethodName } from '../methods/methods';
 import type { Recipe } from '../methods/recipe';
 import { formatToString, parseFormat } from '../quantizers';
 
@@ -76,7 +76,7 @@ export function planExport(o: PlanOptions): ExportPlan {
   const ckpt = o.checkpoint;
   const recipe = o.recipe ?? null;
   const byName = new Map(ckpt.linearLayers.map((l) => [l.name, l]));
-  const corrects = o.settings.method !== 'rtn';
+  const corrects = METHODS[o.settings.method].corrects;
   const chosen: { layer: LinearLayer; format: string; rank: number }[] = [];
   if (recipe) {
     const names = Object.keys(recipe.layers);
