@@ -43,6 +43,7 @@ run('1/3 calibrate on 200 rendered text lines (activation statistics at every li
   '256',
   '--out',
   stats,
+  '--force',
 ]);
 run('2/3 inspect: MXINT4 weights, L²QER rank 16, MXINT8 A/B', [
   'inspect',
@@ -57,6 +58,7 @@ run('2/3 inspect: MXINT4 weights, L²QER rank 16, MXINT8 A/B', [
   '64',
   '--html',
   report,
+  '--force',
 ]);
 run('3/3 eval: character error rate on 200 held-out lines', [
   'eval',

@@ -1,8 +1,11 @@
 /**
  * quant-lens: the command-line face of the engine, for batch runs and automation.
- * Exit codes: 0 ok, 2 bad input (the message names the file and the problem), 1 internal error.
+ * Exit codes: 0 ok, 2 bad input (the message names the file and the problem), 1 internal error,
+ * 128 + n after signal n (130 for SIGINT, 143 for SIGTERM), with no temporary file left behind.
  */
 import { isQuantLensError, errorMessage } from '../engine/errors';
+import { disableOrtTelemetry } from '../engine/ort';
+import { removeTemporaryOutputs } from '../engine/writers/safeOutput';
 import { layersCommand, layersHelp } from './commands/layers';
 import { calibrateCommand, calibrateHelp } from './commands/calibrate';
 import { evalCommand, evalHelp } from './commands/eval';
@@ -35,6 +38,27 @@ function usage(): string {
   ].join('\n\n');
 }
 
+/**
+ * A file-system error about a path the user gave (a file that cannot be read, a folder that
+ * vanished): the user's problem, told as such, without a stack trace.
+ */
+function systemError(e: unknown): string | null {
+  if (!(e instanceof Error)) return null;
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err.code !== 'string' || typeof err.path !== 'string' || !err.syscall) return null;
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or folder',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EISDIR: 'is a folder',
+    ENOTDIR: 'a part of the path is not a folder',
+    EIO: 'input/output error',
+    ELOOP: 'too many levels of symbolic links',
+    ENAMETOOLONG: 'the name is too long',
+  };
+  return `${err.path}: ${reasons[err.code] ?? err.code}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -57,6 +81,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`quant-lens: ${e.message}\n`);
       return e.code === 'cancelled' ? 130 : 2;
     }
+    const system = systemError(e);
+    if (system) {
+      process.stderr.write(`quant-lens: ${system}\n`);
+      return 2;
+    }
     process.stderr.write(
       `quant-lens: internal error: ${errorMessage(e)}\n${e instanceof Error ? (e.stack ?? '') : ''}\n`,
     );
@@ -64,7 +93,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+/**
+ * An interrupted command removes its temporary files (outputs being written, edited models for
+ * onnxruntime) and exits at once with 128 + the signal's number, as a shell expects.
+ */
+function exitOnSignals(): void {
+  process.on('exit', () => removeTemporaryOutputs());
+  for (const [name, n] of Object.entries(SIGNALS)) {
+    process.on(name, () => {
+      removeTemporaryOutputs();
+      process.exit(128 + n);
+    });
+  }
+}
+
 if (require.main === module) {
+  disableOrtTelemetry();
+  exitOnSignals();
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

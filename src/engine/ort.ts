@@ -9,7 +9,16 @@
  * (reproduced: 1 run in 6 of test/unit/calibration/worker.test.ts). So the pool must never
  * terminate a worker in the middle of a native call. The count and a "retired" flag live in a
  * SharedArrayBuffer the pool reads without waiting for the worker's event loop, which may be busy.
+ *
+ * Telemetry: onnxruntime-node's native library records about 80 events per process into
+ * ~/.cache/Microsoft/DeveloperTools/.onnxruntime/onnxruntime.db (queued for upload), with a device
+ * id beside it and a mat-debug-<pid>.log in the temporary folder, unless ORT_DISABLE_TELEMETRY=1
+ * is in the process environment when its first session is created. Quant Lens carries no
+ * telemetry, so the variable is always set first. The native library reads the process
+ * environment, which only the main thread can change (a worker's process.env is a private copy):
+ * the CLI, the extension host and the worker pool set it before any worker starts.
  */
+import { isMainThread } from 'node:worker_threads';
 import type * as OrtTypes from 'onnxruntime-node';
 import { QuantLensError } from './errors';
 
@@ -61,8 +70,18 @@ function countNativeCalls(m: Ort): void {
   cls.create = (...args: unknown[]) => counted(() => create(...args));
 }
 
+/** Sets ORT_DISABLE_TELEMETRY=1 in the process environment (main thread only; see above). */
+export function disableOrtTelemetry(): void {
+  if (isMainThread) process.env.ORT_DISABLE_TELEMETRY = '1';
+}
+
 export function ort(): Ort {
   if (!ortModule) {
+    disableOrtTelemetry();
+    if (process.env.ORT_DISABLE_TELEMETRY !== '1') {
+      // A worker started by something other than our pool: its parent never disabled telemetry.
+      throw new Error('onnxruntime is loaded only with ORT_DISABLE_TELEMETRY=1 set by the main thread');
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const m = require('onnxruntime-node') as Ort;
     countNativeCalls(m);

@@ -7,7 +7,6 @@
  */
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { QuantLensError } from '../engine/errors';
 import { optimumLowerBound } from '../engine/methods/allocation';
@@ -28,7 +27,8 @@ import {
   weightFormatString,
 } from '../shared/quantSettings';
 import type { AllocationSupport, AllocationView } from '../shared/webviewProtocol';
-import { defaultExportUri, exportQuantizedCheckpoint, type Services } from './batchActions';
+import { checkOutputFile, writeOutputText } from '../engine/writers/safeOutput';
+import { defaultExportUri, exportQuantizedCheckpoint, sessionInputs, type Services } from './batchActions';
 import type { CheckpointSession } from './checkpointSession';
 import { isCancellation, toUserFacingError } from './errors';
 
@@ -178,7 +178,15 @@ export async function exportRecipe(session: CheckpointSession, s: Services, raw:
     saveLabel: 'Save Recipe',
   });
   if (!target) return;
-  await writeFile(target.fsPath, JSON.stringify(recipe, null, 1) + '\n');
+  await writeOutputText(
+    await checkOutputFile(target.fsPath, {
+      inputs: sessionInputs(session, curves.calibration),
+      // The save dialog asked before choosing an existing file.
+      force: true,
+      option: 'the recipe',
+    }),
+    JSON.stringify(recipe, null, 1) + '\n',
+  );
   const lb = optimumLowerBound(result);
   s.engine.log.info(
     `recipe ${target.fsPath}: ${Object.keys(recipe.layers).length} layers at ${result.best.bitsPerWeight.toFixed(4)} bits/weight (${result.best.source}, objective ${result.best.objective.toExponential(4)}, optimum ≥ ${lb.toExponential(4)})`,

@@ -4,12 +4,12 @@
  * notification and reports into the session so its overview shows the same progress.
  */
 import * as vscode from 'vscode';
-import { writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { QuantLensError } from '../engine/errors';
 import { METHOD_NAMES, METHODS, appliedRank } from '../engine/methods/methods';
 import { metricsAtRank } from '../engine/methods/metricsAtRank';
 import { htmlReport } from '../engine/report/htmlReport';
+import { checkOutputFile, checkpointInputs, writeOutputText, type OutputInput } from '../engine/writers/safeOutput';
 import type { LayerAnalysis } from '../engine/methods/layerAnalysis';
 import type { Recipe } from '../engine/methods/recipe';
 import type { LinearLayer } from '../shared/checkpointSummary';
@@ -288,6 +288,8 @@ export async function exportQuantizedCheckpoint(
           ...(calibration ? { calibration } : {}),
           dtype: 'F32',
           out: target.fsPath,
+          // The save dialog asked before choosing an existing file; inputs are still refused.
+          force: true,
         },
         {
           signal: ctx.signal,
@@ -309,6 +311,13 @@ export async function exportQuantizedCheckpoint(
       choice === reveal ? vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.path)) : undefined,
     )
     .then(undefined, (e: unknown) => s.engine.log.warn(`reveal: ${String(e)}`));
+}
+
+/** What a file written for a session must never replace: the checkpoint's files and the statistics. */
+export function sessionInputs(session: CheckpointSession, calibration: string | null | undefined): OutputInput[] {
+  const inputs = checkpointInputs({ path: session.path, files: session.summary?.files ?? [] });
+  if (calibration) inputs.push({ path: calibration, what: 'the calibration file' });
+  return inputs;
 }
 
 export async function exportReport(session: CheckpointSession, s: Services): Promise<void> {
@@ -338,6 +347,12 @@ export async function exportReport(session: CheckpointSession, s: Services): Pro
     saveLabel: 'Save Report',
   });
   if (!target) return;
+  const report = await checkOutputFile(target.fsPath, {
+    inputs: sessionInputs(session, s.calibration.path),
+    // The save dialog asked before choosing an existing file.
+    force: true,
+    option: 'the report',
+  });
   const html = htmlReport({
     title: `Quant Lens report: ${session.name} · ${describeSettings(session.settings)}`,
     checkpoint: session.path,
@@ -347,7 +362,7 @@ export async function exportReport(session: CheckpointSession, s: Services): Pro
     layers,
     generatedBy: `Quant Lens for VS Code, ${new Date().toISOString()}`,
   });
-  await writeFile(target.fsPath, html);
+  await writeOutputText(report, html);
   s.engine.log.info(`report: ${target.fsPath} (${layers.length} layers)`);
   const open = 'Open in Browser';
   void vscode.window

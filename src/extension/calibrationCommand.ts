@@ -130,7 +130,14 @@ async function calibrateOnnx(engine: EngineService, jobs: JobTracker): Promise<v
         try {
           return await engine.pool.call(
             'calibrate',
-            { model: model.fsPath, data: data.fsPath, out: out.fsPath, ...(tokenizer ? { tokenizer } : {}) },
+            {
+              model: model.fsPath,
+              data: data.fsPath,
+              out: out.fsPath,
+              // The save dialog asked before choosing an existing file; inputs are still refused.
+              force: true,
+              ...(tokenizer ? { tokenizer } : {}),
+            },
             {
               signal: controller.signal,
               onProgress: (p) => {

@@ -4,6 +4,8 @@ import { statSync, readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pickInFolder } from '../engine/readers/open';
 import { CHECKPOINT_FILE_NAMES, readerForName } from '../engine/readers/registry';
+import { disableOrtTelemetry } from '../engine/ort';
+import { removeTemporaryOutputs } from '../engine/writers/safeOutput';
 import {
   analyzeAll,
   compareCheckpointMethods,
@@ -68,7 +70,25 @@ async function pickSecondCheckpoint(first: vscode.Uri): Promise<vscode.Uri | und
   return second && checkpointFile(second);
 }
 
+/**
+ * No telemetry from onnxruntime (engine/ort.ts), before any worker starts; and no temporary file
+ * left when the window closes during an export or a calibration: the workers' temporary files are
+ * known here (worker/pool.ts) and removed on deactivation and when the host exits.
+ */
+function guardProcess(context: vscode.ExtensionContext): void {
+  disableOrtTelemetry();
+  const onExit = () => removeTemporaryOutputs();
+  process.on('exit', onExit);
+  context.subscriptions.push({
+    dispose: () => {
+      removeTemporaryOutputs();
+      process.off('exit', onExit);
+    },
+  });
+}
+
 export function activate(context: vscode.ExtensionContext): void {
+  guardProcess(context);
   const log = vscode.window.createOutputChannel('Quant Lens', { log: true });
   const reporter = new Reporter(log);
   const engine = new EngineService(context.extensionUri, log);

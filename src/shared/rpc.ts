@@ -33,3 +33,16 @@ export type ReplyMessage<T extends MethodTable> =
   | { kind: 'result'; id: number; result: T[keyof T]['result'] }
   | { kind: 'progress'; id: number; progress: T[keyof T]['progress'] }
   | { kind: 'error'; id: number; error: SerializedError };
+
+/**
+ * A worker's temporary file or folder appeared (alive) or went away: the pool removes the ones
+ * left when it terminates the worker, so a cancelled or interrupted write leaves nothing behind.
+ */
+export interface TemporaryPathMessage {
+  kind: 'temporary';
+  path: string;
+  alive: boolean;
+}
+
+/** Everything a worker posts to its pool. */
+export type WorkerMessage<T extends MethodTable> = ReplyMessage<T> | TemporaryPathMessage;

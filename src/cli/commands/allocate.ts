@@ -4,7 +4,6 @@
  * and writes the allocation as a recipe for `quant-lens export --recipe`.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { QuantLensError } from '../../engine/errors';
 import { StatsFile } from '../../engine/calibration/statsFile';
@@ -26,6 +25,7 @@ import { evaluateRecipes } from '../../engine/methods/recipeEvaluation';
 import { layerSensitivities, type LayerSensitivity } from '../../engine/methods/layerSensitivity';
 import { formatToString, parseFormat } from '../../engine/quantizers';
 import { openCheckpoint } from '../../engine/readers/open';
+import { checkOutputFile, checkpointInputs, writeOutputText, type OutputInput } from '../../engine/writers/safeOutput';
 import { parse, requirePositional } from '../args';
 import { analysisOptionSpec, resolveSettings, selectLayers } from '../analysisOptions';
 import { ProgressBar } from '../progress';
@@ -57,7 +57,7 @@ export const allocateHelp = `quant-lens allocate <checkpoint> (--budget-bits <b>
                           --sensitivity-format <fmt> (the first of --formats) set the probe
   --layer <name|/re/>     layers to allocate (repeatable; default the layers quantized by default)   --all
   --bins <n>              budget units of the exact DP (default 4000)   --no-exact  skip it
-  --out <recipe.json>     write the allocation as a recipe
+  --out <recipe.json>     write the allocation as a recipe   --force  replace it
   --eval-data <folder>    ONNX models: also measure the task metric (CER, perplexity) of the
                           allocation and of the uniform rank (--act-format, --max-samples, --dict apply)
   --json                  print the whole result as JSON
@@ -163,6 +163,7 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     'sensitivity-rank': { type: 'string' },
     'sensitivity-format': { type: 'string' },
     ...storeOptionSpec,
+    force: { type: 'boolean' },
   });
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const store = await resolveStore(values.store, [path, values.calib, values.out], cliWarn);
@@ -178,6 +179,15 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
   try {
     const recorded = stats?.info.metadata.calibration_data;
     const probeData = values['sensitivity-data'] ?? (recorded && existsSync(recorded) ? recorded : undefined);
+    let recipeOut = null;
+    if (values.out !== undefined) {
+      const inputs: OutputInput[] = [...checkpointInputs(ckpt)];
+      if (values.calib) inputs.push({ path: values.calib, what: 'the calibration file' });
+      if (probeData) inputs.push({ path: probeData, what: 'the sensitivity data' });
+      if (values['eval-data']) inputs.push({ path: values['eval-data'], what: 'the evaluation data' });
+      if (values.dict) inputs.push({ path: values.dict, what: 'the dictionary' });
+      recipeOut = await checkOutputFile(values.out, { inputs, force: !!values.force, option: '--out' });
+    }
     const objective = parseObjective(values.objective, !!stats, ckpt.format === 'onnx' && probeData !== undefined);
     const selected = selectLayers(ckpt.linearLayers, values.layer, values.all);
     const costOptions = { spectra: false, maxRank: settings.maxRank, variants: formats.length };
@@ -250,9 +260,9 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     });
     const meta = { method: settings.method, factorFormat: settings.factorFormat, objective, budget };
     const recipe = allocationRecipe(result.best, meta);
-    if (values.out) {
-      await writeFile(values.out, JSON.stringify(recipe, null, 1) + '\n');
-      process.stderr.write(`wrote ${values.out}\n`);
+    if (recipeOut) {
+      await writeOutputText(recipeOut, JSON.stringify(recipe, null, 1) + '\n');
+      process.stderr.write(`wrote ${recipeOut.path}\n`);
     }
     let evaluation: Awaited<ReturnType<typeof evaluateRecipes>> | null = null;
     if (values['eval-data']) {

@@ -16,6 +16,7 @@ export const calibrateHelp = `quant-lens calibrate <model.onnx> --data <folder|t
   --samples <n>       also keep n activation rows per layer (act_samples, for \`quant-lens reassemble\`)
   --layers <regex>    only layers whose name matches
   --threads <n>       onnxruntime threads (default: all cores)
+  --force             replace --out when it exists (never one of the inputs)
   --json              print a JSON summary`;
 
 export function positiveInt(v: string | undefined, flag: string): number | undefined {
@@ -48,6 +49,7 @@ export async function calibrateCommand(argv: string[], out: NodeJS.WritableStrea
     layers: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
+    force: { type: 'boolean' },
   });
   const model = requirePositional(positionals, 0, 'model path (.onnx)');
   if (!values.data) throw new QuantLensError('bad-argument', 'missing --data <folder of images | text file>');
@@ -58,6 +60,7 @@ export async function calibrateCommand(argv: string[], out: NodeJS.WritableStrea
     model,
     data: values.data,
     out: values.out,
+    force: !!values.force,
     ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
     seqLen: positiveInt(values['seq-len'], '--seq-len'),
     batchSize: positiveInt(values['batch-size'], '--batch-size'),

@@ -132,7 +132,11 @@ export async function exportCommand(argv: string[]): Promise<number> {
         force: !!values.force,
         dtype,
         ...(values['shard-size'] ? { shardBytes: parseByteSize(values['shard-size'], '--shard-size') } : {}),
-        inputs: [values.calib, values.recipe].filter((x): x is string => !!x),
+        inputs: [
+          ...(values.calib ? [{ path: values.calib, what: 'the calibration file' }] : []),
+          ...(values.recipe ? [{ path: values.recipe, what: 'the recipe' }] : []),
+        ],
+        outOption: '--out',
         onLayer: (done, _total, layer) => bar.update(done, layer),
       },
     );

@@ -2,13 +2,18 @@
  * `quant-lens inspect <checkpoint>`: per-layer quantization error, both spectra and the effect of
  * the low-rank correction, as a table, JSON Lines or a self-contained HTML report.
  */
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { QuantLensError, errorMessage, isQuantLensError } from '../../engine/errors';
 import { METHODS } from '../../engine/methods/methods';
 import { metricsAtRank } from '../../engine/methods/metricsAtRank';
 import { htmlReport } from '../../engine/report/htmlReport';
 import type { LayerAnalysis } from '../../engine/methods/analyzeLayer';
+import {
+  checkOutputFile,
+  checkpointInputs,
+  writeOutputText,
+  type CheckedOutput,
+} from '../../engine/writers/safeOutput';
 import { parse, requirePositional } from '../args';
 import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
 import { createEngine } from '../engine';
@@ -25,7 +30,7 @@ ${analysisOptionsHelp}
   --max-rank <R>          also compute the error curves up to rank R (default: --rank)
   --no-spectra            skip the full spectra (much faster on big layers)
   --json                  one JSON object per layer (JSON Lines) on stdout
-  --html <file>           write a self-contained HTML report with the spectra plots
+  --html <file>           write a self-contained HTML report with the spectra plots   --force  replace it
   --jobs <n>              analyse n layers in parallel worker threads (default 1)
 ${storeOptionsHelp}`;
 
@@ -69,6 +74,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     html: { type: 'string' },
     jobs: { type: 'string' },
     ...storeOptionSpec,
+    force: { type: 'boolean' },
   });
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const { settings, rank } = resolveSettings(values);
@@ -79,13 +85,21 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
   const store = await resolveStore(values.store, [path, values.calib, values.html], cliWarn);
   const shard = resolveShard(values.shard, store);
   const engine = createEngine(jobs);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
   try {
     const summary = await engine.call('openCheckpoint', { path: resolve(path) });
     const calibration = values.calib ? resolve(values.calib) : undefined;
     if (calibration) await engine.call('calibrationInfo', { path: calibration });
+    let report: CheckedOutput | null = null;
+    if (values.html !== undefined) {
+      report = await checkOutputFile(values.html, {
+        inputs: [
+          ...checkpointInputs(summary),
+          ...(values.calib ? [{ path: values.calib, what: 'the calibration file' }] : []),
+        ],
+        force: !!values.force,
+        option: '--html',
+      });
+    }
     const selected = selectLayers(summary.linearLayers, values.layer, values.all);
     const costOptions = { spectra: settings.spectra !== false, maxRank: settings.maxRank };
     const layers = shard ? shardOf(selected, shard, (l) => estimatedCost(l.shape, costOptions)) : selected;
@@ -115,7 +129,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
               ...(calibration ? { calibration } : {}),
               ...(store ? { store: store.dir } : {}),
             },
-            { signal: controller.signal, onProgress: (p) => bar.update(done, `${layer.name} · ${p.step}`, p.fraction) },
+            { onProgress: (p) => bar.update(done, `${layer.name} · ${p.step}`, p.fraction) },
           );
           results[i] = a;
           if (a.stored) {
@@ -169,7 +183,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
         out.write('* output error estimated from per-channel RMS only (no act_gram in the calibration file)\n');
       }
     }
-    if (values.html) {
+    if (report) {
       const html = htmlReport({
         title: `Quant Lens report: ${path}`,
         checkpoint: summary.path,
@@ -179,13 +193,12 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
         layers: ok,
         generatedBy: `quant-lens inspect, ${new Date().toISOString()}`,
       });
-      await writeFile(values.html, html);
-      process.stderr.write(`wrote ${values.html}\n`);
+      await writeOutputText(report, html);
+      process.stderr.write(`wrote ${report.path}\n`);
     }
     for (const f of failures) process.stderr.write(`quant-lens: ${f}\n`);
     return failures.length ? 2 : 0;
   } finally {
-    process.off('SIGINT', onSigint);
     await engine.dispose();
   }
 }

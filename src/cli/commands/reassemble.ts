@@ -10,6 +10,7 @@ import { StatsFile, writeStatsFile } from '../../engine/calibration/statsFile';
 import { sampleActivations } from '../../engine/calibration/activationSamples';
 import { analyzeReassembly, reassemblySites, type ReassemblyResult } from '../../engine/methods/qllm';
 import { openCheckpoint } from '../../engine/readers/open';
+import { checkOutputFile, checkpointInputs, type CheckedOutput } from '../../engine/writers/safeOutput';
 import { parse, requirePositional } from '../args';
 import { selectLayers } from '../analysisOptions';
 import { ProgressBar } from '../progress';
@@ -26,7 +27,7 @@ export const reassembleHelp = `quant-lens reassemble <checkpoint> (--calib <stat
   --calib <stats>         statistics with N.act_samples (activation rows)
   --calib-data <path>     ONNX models: sample the activations now (images folder or text file)
   --samples <n>           rows to sample per layer with --calib-data (default 2048)
-  --save-samples <file>   write the sampled statistics (act_mean_abs, act_rms, act_samples)
+  --save-samples <file>   write the sampled statistics (act_mean_abs, act_rms, act_samples)   --force  replace it
   --tokenizer <file>      with --calib-data for language models   --batch-size <n>  --max-samples <n>
   --layer <name|/re/>     layers whose sites to analyse (repeatable; default the layers quantized by default)   --all
   --w-bits <n>            weight bits, per output channel (default 4)
@@ -87,8 +88,15 @@ export async function reassembleCommand(argv: string[], out: NodeJS.WritableStre
     rank: { type: 'string' },
     'ab-format': { type: 'string' },
     json: { type: 'boolean' },
+    force: { type: 'boolean' },
   });
   const path = requirePositional(positionals, 0, 'checkpoint path');
+  if (values['save-samples'] !== undefined && !values['calib-data']) {
+    throw new QuantLensError(
+      'bad-argument',
+      '--save-samples needs --calib-data (it saves the activations sampled now)',
+    );
+  }
   if (!values.calib === !values['calib-data']) {
     throw new QuantLensError('bad-argument', 'give one of --calib <stats with act_samples> and --calib-data <path>');
   }
@@ -102,6 +110,18 @@ export async function reassembleCommand(argv: string[], out: NodeJS.WritableStre
   const ckpt = await openCheckpoint(resolve(path));
   let stats: StatsFile | null = null;
   try {
+    let saveTo: CheckedOutput | null = null;
+    if (values['save-samples'] !== undefined) {
+      saveTo = await checkOutputFile(values['save-samples'], {
+        inputs: [
+          ...checkpointInputs(ckpt),
+          { path: values['calib-data']!, what: 'the calibration data' },
+          ...(values.tokenizer ? [{ path: values.tokenizer, what: 'the tokenizer' }] : []),
+        ],
+        force: !!values.force,
+        option: '--save-samples',
+      });
+    }
     const layers = selectLayers(ckpt.linearLayers, values.layer, values.all);
     let sampled: Map<string, LayerStatistics> | null = null;
     if (values['calib-data']) {
@@ -116,8 +136,8 @@ export async function reassembleCommand(argv: string[], out: NodeJS.WritableStre
         threads: positiveInt(values.threads, '--threads'),
         layers: { all: true },
       });
-      if (values['save-samples']) {
-        await writeStatsFile(values['save-samples'], sampled, {
+      if (saveTo) {
+        await writeStatsFile(saveTo, sampled, {
           source_model: path,
           producer: 'quant-lens reassemble',
         });

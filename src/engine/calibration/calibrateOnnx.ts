@@ -17,6 +17,7 @@ import {
 import { describeModelIO } from './modelInputs';
 import { statsGraph } from './statsGraph';
 import { writeStatsFile } from './statsFile';
+import { checkOutputFile, type OutputInput } from '../writers/safeOutput';
 import { sampleActivations } from './activationSamples';
 import { openEditedSession, type OrtTensor, type SessionOptions } from '../evaluation/session';
 
@@ -130,17 +131,46 @@ export async function calibrateOnnx(o: CalibrateOptions): Promise<CalibrationRes
   }
 }
 
-/** Calibrates and writes the statistics file. */
-export async function calibrateToFile(o: CalibrateOptions & { out: string }): Promise<CalibrationResult> {
+/** What a calibration reads: the model, its external data files, the data and the tokenizer. */
+async function calibrationInputs(o: CalibrateOptions): Promise<OutputInput[]> {
+  const inputs: OutputInput[] = [{ path: o.model, what: 'the model' }];
+  const m = await openOnnxLinearModel(o.model);
+  try {
+    for (const w of m.model.weightSources().values()) {
+      const d = w.tensor.data;
+      if (d.kind === 'external') inputs.push({ path: d.path, what: 'an external data file of the model' });
+    }
+  } finally {
+    await m.close();
+  }
+  inputs.push({ path: o.data, what: 'the calibration data' });
+  if (o.tokenizer) inputs.push({ path: o.tokenizer, what: 'the tokenizer' });
+  return inputs;
+}
+
+/**
+ * Calibrates and writes the statistics file. The output is checked before the calibration runs,
+ * so a name that would destroy an input (or exists, without `force`) costs nothing.
+ */
+export async function calibrateToFile(
+  o: CalibrateOptions & { out: string; force?: boolean; outOption?: string },
+): Promise<CalibrationResult> {
+  const rules = { inputs: await calibrationInputs(o), force: !!o.force, option: o.outOption ?? '--out' };
+  const out = await checkOutputFile(o.out, rules);
   const r = await calibrateOnnx(o);
-  await writeStatsFile(o.out, r.stats, {
-    source_model: o.model,
-    calibration_data: o.data,
-    calibration_samples: String(r.samples),
-    calibration_batches: String(r.batches),
-    batch_size: String(o.batchSize ?? (r.kind === 'text' ? 2 : 8)),
-    ...(r.kind === 'text' ? { seq_len: String(o.seqLen ?? 128) } : {}),
-    producer: 'quant-lens calibrate (onnxruntime)',
-  });
+  await writeStatsFile(
+    out,
+    r.stats,
+    {
+      source_model: o.model,
+      calibration_data: o.data,
+      calibration_samples: String(r.samples),
+      calibration_batches: String(r.batches),
+      batch_size: String(o.batchSize ?? (r.kind === 'text' ? 2 : 8)),
+      ...(r.kind === 'text' ? { seq_len: String(o.seqLen ?? 128) } : {}),
+      producer: 'quant-lens calibrate (onnxruntime)',
+    },
+    o.signal,
+  );
   return r;
 }

@@ -13,6 +13,7 @@ import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } f
 import { decodeToFloat32 } from '../readers/dtypes';
 import { elementCount } from '../readers/checkpoint';
 import { f32Bytes, f64Bytes, writeSafetensorsFile, type TensorToWrite } from '../writers/safetensorsWriter';
+import type { CheckedOutput } from '../writers/safeOutput';
 import type { LayerStatistics } from './accumulator';
 import type { LayerCalibration } from '../methods/analyzeLayer';
 
@@ -137,9 +138,10 @@ export function decodeStat(bytes: Uint8Array, count: number): Float32Array {
 }
 
 export async function writeStatsFile(
-  path: string,
+  out: CheckedOutput,
   stats: Map<string, LayerStatistics>,
   extraMetadata: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Promise<void> {
   const tensors: TensorToWrite[] = [];
   const tokens: Record<string, number> = {};
@@ -166,11 +168,16 @@ export async function writeStatsFile(
       });
     }
   }
-  await writeSafetensorsFile(path, tensors, {
-    format: 'quant-lens-stats',
-    version: '1',
-    tokens: JSON.stringify(tokens),
-    act_mean_abs: 'max over calibration batches of the per-batch mean |x| per input channel (LQER semantics)',
-    ...extraMetadata,
-  });
+  await writeSafetensorsFile(
+    out,
+    tensors,
+    {
+      format: 'quant-lens-stats',
+      version: '1',
+      tokens: JSON.stringify(tokens),
+      act_mean_abs: 'max over calibration batches of the per-batch mean |x| per input channel (LQER semantics)',
+      ...extraMetadata,
+    },
+    signal,
+  );
 }

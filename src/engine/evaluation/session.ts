@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import type { OnnxModel } from '../onnx/model';
 import { ort, type Ort } from '../ort';
+import { trackTemporaryOutput } from '../writers/safeOutput';
 
 export { ort, type Ort };
 import { editModel, editModelToFile, type GraphEdits } from './graphEdit';
@@ -70,6 +71,8 @@ export async function openEditedSession(
     return { session, dispose: () => session.release() };
   }
   const folder = await mkdtemp(join(tmpdir(), 'quant-lens-eval-'));
+  // Tracked so that a signal, or a worker terminated in mid-load, removes them too (safeOutput.ts).
+  trackTemporaryOutput(folder, true);
   try {
     let linked = true;
     for (const [location, path] of external) {
@@ -85,22 +88,28 @@ export async function openEditedSession(
     const file = linked
       ? join(folder, 'model.onnx')
       : join(model.external.folder, `.quant-lens-${randomBytes(6).toString('hex')}.onnx`);
-    await editModelToFile(model, edits, file);
+    if (!linked) trackTemporaryOutput(file, true);
     let session: OrtSession;
     try {
+      await editModelToFile(model, edits, file);
       session = await ort().InferenceSession.create(file, sessionOptions(options));
     } finally {
-      if (!linked) await unlink(file).catch(() => undefined);
+      if (!linked) {
+        await unlink(file).catch(() => undefined);
+        trackTemporaryOutput(file, false);
+      }
     }
     return {
       session,
       dispose: async () => {
         await session.release();
         await rm(folder, { recursive: true, force: true });
+        trackTemporaryOutput(folder, false);
       },
     };
   } catch (e) {
     await rm(folder, { recursive: true, force: true });
+    trackTemporaryOutput(folder, false);
     throw e;
   }
 }

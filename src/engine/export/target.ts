@@ -5,6 +5,7 @@
  * table, so adding a target is one module and one row.
  */
 import type { ExportPlan, ExportSelection } from './plan';
+import type { CheckedOutput, OutputInput } from '../writers/safeOutput';
 
 export type ExportDType = 'F32' | 'BF16' | 'F16';
 
@@ -26,10 +27,17 @@ export interface ExportRun {
   /** Largest shard of a sharded checkpoint, in bytes (targets that shard). */
   shardBytes?: number;
   /** Files the command reads besides the checkpoint (calibration, recipe): never overwritten. */
-  inputs?: string[];
+  inputs?: OutputInput[];
+  /** How the user named the output, for messages: "--out", "the export". */
+  outOption?: string;
   signal?: AbortSignal;
   /** Called as each layer's W_q (and factors) are computed. */
   onLayer?: (done: number, total: number, layer: string) => void;
+}
+
+/** What a target's write receives: the run, with its output checked. */
+export interface ExportWrite extends ExportRun {
+  output: CheckedOutput;
 }
 
 export interface ExportOutcome {
@@ -62,7 +70,11 @@ export interface ExportTarget {
   readonly dtypes: readonly ExportDType[];
   /** Everything in the selection this target cannot express; empty when it can write it all. */
   refusals(selection: ExportSelection): ExportRefusal[];
-  write(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome>;
+  /**
+   * Writes `run.output`, already checked by runExport against the checkpoint's files and
+   * `run.inputs` (a file or a folder as `output` says), through safeOutput.ts's writers only.
+   */
+  write(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcome>;
 }
 
 /** One message naming the target, the layers and the values it cannot express. */

@@ -7,6 +7,7 @@ import { QuantLensError } from '../errors';
 import { planExport, type ExportSelection, type PlanOptions } from './plan';
 import { correctionNote, refusalMessage, type ExportOutcome, type ExportRun, type ExportTarget } from './target';
 import { quantLensTarget } from './targets/quantLens';
+import { checkOutputFile, checkOutputFolder, checkpointInputs } from '../writers/safeOutput';
 
 export const EXPORT_TARGETS = {
   'quant-lens': quantLensTarget,
@@ -53,7 +54,15 @@ export async function runExport(targetId: string, planOptions: PlanOptions, run:
   const refusals = target.refusals(plan);
   if (refusals.length)
     throw new QuantLensError('bad-argument', refusalMessage(target, refusals), planOptions.recipeFile);
-  const outcome = await target.write(plan, run);
+  // Before any layer is computed: an output that would destroy an input costs nothing.
+  const rules = {
+    inputs: [...checkpointInputs(plan.checkpoint), ...(run.inputs ?? [])],
+    force: !!run.force,
+    ...(run.outOption ? { option: run.outOption } : {}),
+  };
+  const output =
+    target.output === 'folder' ? await checkOutputFolder(run.out, rules) : await checkOutputFile(run.out, rules);
+  const outcome = await target.write(plan, { ...run, output });
   const note = correctionNote(target, plan);
   if (note) outcome.notes.push(note);
   return outcome;

@@ -1,13 +1,13 @@
 /**
  * Streaming safetensors writer: the header is computed from the tensor list up front, then each
  * tensor's bytes are produced and written in order, so exporting a large checkpoint never holds
- * more than one tensor in memory. Writes to a temporary name and renames at the end, so an
- * interrupted export never leaves a truncated file behind under the real name.
+ * more than one tensor in memory. The file goes through safeOutput.ts: a checked destination, a
+ * temporary name, a rename when complete.
  */
-import { open, rename, unlink } from 'node:fs/promises';
 import { ELEMENT_BITS, floatToHalf, type ElementType } from '../readers/dtypes';
 import { elementCount } from '../readers/checkpoint';
-import { QuantLensError } from '../errors';
+import { QuantLensError, throwIfCancelled } from '../errors';
+import { writeOutputFile, type CheckedOutput } from './safeOutput';
 
 export interface TensorToWrite {
   name: string;
@@ -44,31 +44,28 @@ export function encodeHeader(tensors: Omit<TensorToWrite, 'bytes'>[], metadata?:
 }
 
 export async function writeSafetensorsFile(
-  path: string,
+  out: CheckedOutput,
   tensors: TensorToWrite[],
   metadata?: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<void> {
-  const tmp = `${path}.partial-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  let ok = false;
-  try {
-    await fh.write(encodeHeader(tensors, metadata));
-    for (const t of tensors) {
-      if (signal?.aborted) throw new QuantLensError('cancelled', 'cancelled');
-      const bytes = await t.bytes();
-      const expected = byteLengthOf(t.dtype, t.shape);
-      if (bytes.length !== expected) {
-        throw new Error(`tensor "${t.name}": produced ${bytes.length} bytes, expected ${expected}`);
+  const header = encodeHeader(tensors, metadata);
+  await writeOutputFile(
+    out,
+    async (sink) => {
+      await sink.write(header);
+      for (const t of tensors) {
+        throwIfCancelled(signal);
+        const bytes = await t.bytes();
+        const expected = byteLengthOf(t.dtype, t.shape);
+        if (bytes.length !== expected) {
+          throw new Error(`tensor "${t.name}": produced ${bytes.length} bytes, expected ${expected}`);
+        }
+        await sink.write(bytes);
       }
-      await fh.write(bytes);
-    }
-    ok = true;
-  } finally {
-    await fh.close();
-    if (!ok) await unlink(tmp).catch(() => undefined);
-  }
-  await rename(tmp, path);
+    },
+    signal,
+  );
 }
 
 /** Little-endian bytes of a float32 array (a view, no copy, when aligned). */

@@ -10,6 +10,7 @@ import { openCheckpoint } from '../../../src/engine/readers/open';
 import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
 import { writeStatsFile } from '../../../src/engine/calibration/statsFile';
 import { rng } from '../methods/helpers';
+import { scratchOutput } from '../../helpers/output';
 
 function run(args: string[]) {
   const r = spawnSync(process.execPath, [cliScript(), ...args], { encoding: 'utf8' });
@@ -52,7 +53,7 @@ async function statsFor(dir: string) {
     stats.set(name, acc.finish());
   }
   const path = join(dir, 'stats.safetensors');
-  await writeStatsFile(path, stats);
+  await writeStatsFile(await scratchOutput(path), stats);
   return path;
 }
 

@@ -20,6 +20,7 @@ import { exportCommand } from '../../../src/cli/commands/export';
 import { createHandlers } from '../../../src/worker/handlers';
 import { f32Tensor, writeSafetensors } from '../../helpers/safetensorsWriter';
 import { activations, weights } from './helpers';
+import { scratchOutput } from '../../helpers/output';
 
 const H = 32;
 const layerNames = {
@@ -68,7 +69,7 @@ async function writeStats(path: string): Promise<void> {
     for (let b = 0; b < 4; b++) acc.addBatch(activations(64, nIn, 7 + b), 64);
     stats.set(name, acc.finish());
   }
-  await writeStatsFile(path, stats);
+  await writeStatsFile(await scratchOutput(path), stats);
 }
 
 test('allocate → recipe → export --recipe, and the worker method returns the same allocation', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
 import { StatsFile, writeStatsFile } from '../../../src/engine/calibration/statsFile';
 import { l2qerScale, qeraApproxScale } from '../../../src/engine/methods/scales';
+import { scratchOutput } from '../../helpers/output';
 
 test('act_mean_abs is the max over batches of per-batch mean |x|; rms and gram pool all tokens', () => {
   const acc = new ActivationAccumulator(2, { gram: true });
@@ -56,7 +57,7 @@ test('stats files round-trip and refuse a statistic that does not fit the layer'
   const path = join(dir, 'stats.safetensors');
   const acc = new ActivationAccumulator(3, { gram: true });
   acc.addBatch(new Float32Array([1, 2, 3, 4, 5, 6]), 2);
-  await writeStatsFile(path, new Map([['layer.weight', acc.finish()]]));
+  await writeStatsFile(await scratchOutput(path), new Map([['layer.weight', acc.finish()]]));
   const f = await StatsFile.open(path);
   try {
     assert.ok(f.has('layer.weight', 'act_mean_abs') && f.has('layer.weight', 'act_gram'));

@@ -20,7 +20,7 @@ import {
 } from '../../writers/safetensorsWriter';
 import { layerRecords, type ExportPlan } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
-import type { ExportDType, ExportOutcome, ExportRun, ExportTarget } from '../target';
+import type { ExportDType, ExportOutcome, ExportTarget, ExportWrite } from '../target';
 
 export function encodeAs(a: Float32Array, dtype: ExportDType): Uint8Array {
   if (dtype === 'BF16') return bf16Bytes(a);
@@ -91,7 +91,7 @@ export const quantLensTarget: ExportTarget = {
   write: writeQuantLensSafetensors,
 };
 
-async function writeQuantLensSafetensors(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome> {
+async function writeQuantLensSafetensors(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcome> {
   const ckpt = plan.checkpoint;
   const dtype = run.dtype ?? 'F32';
   const planned = new Map(plan.layers.map((l) => [l.name, l]));
@@ -121,7 +121,7 @@ async function writeQuantLensSafetensors(plan: ExportPlan, run: ExportRun): Prom
   const layers = layerRecords(plan);
   try {
     await writeSafetensorsFile(
-      run.out,
+      run.output,
       out,
       {
         ...ckpt.metadata,
@@ -141,5 +141,6 @@ async function writeQuantLensSafetensors(plan: ExportPlan, run: ExportRun): Prom
   } finally {
     await files.close();
   }
-  return { target: quantLensTarget.id, path: run.out, files: [run.out], layers, tensors: out.length, notes: [] };
+  const path = run.output.path;
+  return { target: quantLensTarget.id, path, files: [run.output.destination], layers, tensors: out.length, notes: [] };
 }
