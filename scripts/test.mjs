@@ -7,6 +7,8 @@ const steps = [
   ['typecheck', 'typecheck'],
   ['lint', 'lint'],
   ['unit tests', 'test:unit'],
+  // A real single-node Slurm cluster (root + slurm-wlm + munge; skips loudly without them).
+  ['Slurm job array', 'test:slurm'],
   ['e2e (code-server + Chromium)', 'test:e2e'],
   ['extension-host suite', 'test:exthost'],
 ];
