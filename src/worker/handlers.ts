@@ -148,7 +148,12 @@ export function createHandlers(
       return analyzeLayer(
         { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
         settings,
-        { signal: ctx.signal, onProgress: (fraction, step) => ctx.progress({ fraction, step }) },
+        {
+          signal: ctx.signal,
+          onProgress: (fraction, step) => ctx.progress({ fraction, step }),
+          // The weight was read for this call alone: E may take its place.
+          consumeWeight: true,
+        },
       );
     },
     async storedAnalyses(p, ctx) {

@@ -1,7 +1,10 @@
 /**
- * Gram matrices in float64. A float32 product would carry errors near 1e-7·‖M‖² into every
- * eigenvalue, i.e. about 3e-4·σ₁ on the small singular values, too close to our 1e-3·σ₁ bound;
- * so M is widened to float64 (exact) and multiplied there.
+ * Gram matrices, returned in float64. By default M is widened to float64 (exact) and multiplied
+ * there. With `precision: 'float32'` a float32 M is multiplied as it is, three times faster
+ * through onnxruntime; the product then carries rounding errors of order 1e-7 relative in each
+ * entry, which moves eigenvalues by a few 1e-7·σ₁² at most: harmless for a flat (noise-like)
+ * spectrum, not for the small top values of a spectrum with a few dominant ones. Callers check
+ * the result (analyzeLayer's float32GramSuffices) and fall back to float64.
  */
 import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
@@ -30,6 +33,8 @@ export interface GramOptions extends LinalgOptions {
    * symmetricEigenvalues' `scale`); on the 'rows' side it is M·diag(c²)·Mᵀ and needs one.
    */
   columnScale?: Float32Array | Float64Array;
+  /** Arithmetic of the product (see above); the result is float64 either way. Default 'float64'. */
+  precision?: 'float64' | 'float32';
   /** Where to put the result (length ≥ n²); by default a new array. */
   out?: Float64Array;
   kernels?: Kernels;
@@ -80,9 +85,20 @@ export async function gramInto(
     out.fill(0, 0, n * n);
     return;
   }
-  const x = ws.f64('gram-operand', n * inner);
-  if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
-  else widen(m.data, m.rows, m.cols, x, opts.columnScale);
+  let x: FloatArray;
+  if (opts.precision === 'float32') {
+    // A float32 M on the rows side without a scale is its own operand.
+    if (side === 'rows' && !opts.columnScale && m.data instanceof Float32Array) x = m.data;
+    else {
+      x = ws.f32('gram-operand32', n * inner);
+      if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
+      else widen(m.data, m.rows, m.cols, x, opts.columnScale);
+    }
+  } else {
+    x = ws.f64('gram-operand', n * inner);
+    if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
+    else widen(m.data, m.rows, m.cols, x, opts.columnScale);
+  }
   await clock.tick();
   const total = (n * (n + 1)) / 2;
   for (let i0 = 0; i0 < n; i0 += BLOCK) {
@@ -107,8 +123,8 @@ export async function gramInto(
   }
 }
 
-/** x (rows×cols, float64) = M·diag(c). */
-function widen(src: FloatArray, rows: number, cols: number, x: Float64Array, c?: Float32Array | Float64Array): void {
+/** x (rows×cols) = M·diag(c). */
+function widen(src: FloatArray, rows: number, cols: number, x: FloatArray, c?: Float32Array | Float64Array): void {
   if (!c) {
     x.set(src.subarray(0, rows * cols));
     return;
@@ -119,12 +135,12 @@ function widen(src: FloatArray, rows: number, cols: number, x: Float64Array, c?:
   }
 }
 
-/** x (cols×rows, float64) = (M·diag(c))ᵀ, in tiles so that both sides stay in cache. */
+/** x (cols×rows) = (M·diag(c))ᵀ, in tiles so that both sides stay in cache. */
 function transposeWiden(
   src: FloatArray,
   rows: number,
   cols: number,
-  x: Float64Array,
+  x: FloatArray,
   c?: Float32Array | Float64Array,
 ): void {
   const T = 64;

@@ -41,6 +41,11 @@ export interface TripletOptions extends LinalgOptions {
    * is below about 1e-4·‖M‖_F.
    */
   exactResidual?: boolean;
+  /**
+   * Decompose N = M·diag(s) instead of M. The scale is applied to the thin operands inside the
+   * products, so N is never formed (it would cost a copy of M; see workspace.ts on fresh memory).
+   */
+  columnScale?: Float32Array | Float64Array;
   kernels?: Kernels;
 }
 
@@ -55,6 +60,11 @@ export interface SingularTriplets<T extends FloatArray = FloatArray> {
   residual: number;
   /** ‖M‖_F, so that callers can show the captured share of the energy. */
   frobenius: number;
+  /**
+   * All ℓ Ritz values (descending): estimates of σ₁…σ_ℓ, each at most the true value, the top r
+   * of them equal to `sigma`. Cheap hints about the spectrum's shape past rank r.
+   */
+  ritz: Float64Array;
   /** ℓ and q actually used. */
   sampled: number;
   powerIterations: number;
@@ -90,6 +100,12 @@ export async function topSingularTriplets<T extends FloatArray>(
   const step = () => progress.set(++done / steps);
 
   const mm = { data: m.data, dims: [rows, cols] };
+  if (opts.columnScale && opts.columnScale.length !== cols) {
+    throw new Error(`topSingularTriplets: columnScale has ${opts.columnScale.length} entries, expected ${cols}`);
+  }
+  const scaleData = columnScaleIn(dtype, cols, opts.columnScale);
+  const scaleCol = { data: scaleData, dims: [cols, 1] };
+  const scaleRow = { data: scaleData, dims: [1, cols] };
   // Y = M·Ω, then q rounds of Z = Mᵀ·orth(Y), Y = M·orth(Z); orth via the previous block's Gram.
   let x: FloatArray = gaussian(dtype, cols * l, opts.seed ?? 1);
   let rinv: Float64Array = identity(l);
@@ -101,6 +117,7 @@ export async function topSingularTriplets<T extends FloatArray>(
       M: mm,
       X: { data: x, dims: [transposed ? rows : cols, l] },
       Rinv: { data: castTo(dtype, rinv), dims: [l, l] },
+      S: scaleCol,
     });
     clock.check();
     y = out.Y!.data as FloatArray;
@@ -145,6 +162,7 @@ export async function topSingularTriplets<T extends FloatArray>(
     Y: { data: y, dims: [rows, l] },
     R1: { data: first.rinv, dims: [l, l] },
     R2: { data: second.rinv, dims: [l, l] },
+    S: scaleRow,
   });
   clock.check();
   step();
@@ -164,17 +182,22 @@ export async function topSingularTriplets<T extends FloatArray>(
     Q: { data: qBasis, dims: [rows, l] },
     E: { data: eig.vectors, dims: [r, l] },
     Sinv: { data: sinv, dims: [1, r] },
+    S: scaleRow,
   });
   clock.check();
   const u = { data: fac.U!.data as T, rows, cols: r };
   const vt = { data: fac.Vt!.data as T, rows: r, cols };
-  const fro2 = sumOfSquares(m.data);
+  const fro2 = opts.columnScale ? scaledSumOfSquares(m.data, cols, opts.columnScale) : sumOfSquares(m.data);
   let captured = 0;
   for (let i = 0; i < r; i++) captured += sigma[i]! * sigma[i]!;
   let residual = Math.sqrt(Math.max(0, fro2 - captured));
-  if (opts.exactResidual) residual = await exactResidual(k, m, u, sigma, vt, clock);
+  if (opts.exactResidual) {
+    if (opts.columnScale) throw new Error('topSingularTriplets: exactResidual is not available with a columnScale');
+    residual = await exactResidual(k, m, u, sigma, vt, clock);
+  }
+  const ritz = Float64Array.from(eig.values, (x) => Math.sqrt(Math.max(0, x)));
   progress.set(1, true);
-  return { u, sigma, vt, residual, frobenius: Math.sqrt(fro2), sampled: l, powerIterations: q };
+  return { u, sigma, vt, residual, frobenius: Math.sqrt(fro2), ritz, sampled: l, powerIterations: q };
 }
 
 /** ‖M − U·diag(σ)·Vᵀ‖_F by block rows of GEMMs (in M's dtype, summed in float64). */
@@ -291,6 +314,28 @@ function gaussian(dtype: DType, n: number, seed: number): FloatArray {
     if (i + 1 < n) out[i + 1] = rad * Math.sin(2 * Math.PI * u2);
   }
   return out;
+}
+
+/** The scale as a tensor in M's dtype (ones when there is none). */
+function columnScaleIn(dtype: DType, cols: number, s: Float32Array | Float64Array | undefined): FloatArray {
+  const out = dtype === 'float32' ? new Float32Array(cols) : new Float64Array(cols);
+  if (s) out.set(s);
+  else out.fill(1);
+  return out;
+}
+
+/** ‖M·diag(s)‖²_F for a row-major M with `cols` columns. */
+function scaledSumOfSquares(a: FloatArray, cols: number, s: Float32Array | Float64Array): number {
+  const colSq = new Float64Array(cols);
+  for (let i = 0; i < a.length; i += cols) {
+    for (let j = 0; j < cols; j++) {
+      const x = a[i + j]!;
+      colSq[j]! += x * x;
+    }
+  }
+  let total = 0;
+  for (let j = 0; j < cols; j++) total += colSq[j]! * s[j]! * s[j]!;
+  return total;
 }
 
 function sumOfSquares(a: FloatArray): number {

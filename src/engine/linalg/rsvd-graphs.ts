@@ -33,18 +33,19 @@ export function powerStepKey(dtype: DType, transposed: boolean): string {
 }
 
 /**
- * Y = op(M)·(X·R⁻¹) and G = YᵀY (float64), op(M) = M or Mᵀ. X and R⁻¹ are in M's dtype.
+ * Y = op(N)·(X·R⁻¹) and G = YᵀY (float64) for N = M·diag(s), op(N) = N or Nᵀ. X, R⁻¹ and the
+ * column scale S (c×1) are in M's dtype. The scale multiplies the thin operand (before the product
+ * with M, or after the one with Mᵀ), so a scaled matrix is never formed.
  */
 export function powerStepGraph(dtype: DType, transposed: boolean): Uint8Array {
+  const nodes: NodeSpec[] = [{ op: 'MatMul', inputs: ['X', 'Rinv'], outputs: ['Q'] }];
+  if (transposed) nodes.push(gemm('M', 'Q', 'Yu', true), { op: 'Mul', inputs: ['Yu', 'S'], outputs: ['Y'] });
+  else nodes.push({ op: 'Mul', inputs: ['Q', 'S'], outputs: ['Qs'] }, gemm('M', 'Qs', 'Y'));
+  nodes.push(cast('Y', 'float64', 'Yd'), gemm('Yd', 'Yd', 'G', true));
   return buildModel({
     name: 'rsvd_step',
-    inputs: [v('M', dtype, 'r', 'c'), v('X', dtype, 'p', 'l'), v('Rinv', dtype, 'l', 'l')],
-    nodes: [
-      { op: 'MatMul', inputs: ['X', 'Rinv'], outputs: ['Q'] },
-      gemm('M', 'Q', 'Y', transposed),
-      cast('Y', 'float64', 'Yd'),
-      gemm('Yd', 'Yd', 'G', true),
-    ],
+    inputs: [v('M', dtype, 'r', 'c'), v('X', dtype, 'p', 'l'), v('Rinv', dtype, 'l', 'l'), v('S', dtype, 'c', 'one')],
+    nodes,
     outputs: [v('Y', dtype, 'q', 'l'), v('G', 'float64', 'l', 'l')],
   });
 }
@@ -73,8 +74,8 @@ export function projectKey(dtype: DType): string {
 }
 
 /**
- * Q = (Y·R1⁻¹)·R2⁻¹ (float64, returned) and C = B·Bᵀ (float64) for B = Qᵀ·M, the small matrix
- * whose eigenvectors rotate Q onto the left singular vectors.
+ * Q = (Y·R1⁻¹)·R2⁻¹ (float64, returned) and C = B·Bᵀ (float64) for B = Qᵀ·N, N = M·diag(s)
+ * (S is 1×c), the small matrix whose eigenvectors rotate Q onto the left singular vectors.
  */
 export function projectGraph(dtype: DType): Uint8Array {
   return buildModel({
@@ -84,13 +85,15 @@ export function projectGraph(dtype: DType): Uint8Array {
       v('Y', dtype, 'r', 'l'),
       v('R1', 'float64', 'l', 'l'),
       v('R2', 'float64', 'l', 'l'),
+      v('S', dtype, 'one', 'c'),
     ],
     nodes: [
       cast('Y', 'float64', 'Yd'),
       { op: 'MatMul', inputs: ['Yd', 'R1'], outputs: ['Q1'] },
       { op: 'MatMul', inputs: ['Q1', 'R2'], outputs: ['Q'] },
       cast('Q', dtype, 'Qm'),
-      gemm('Qm', 'M', 'B', true),
+      gemm('Qm', 'M', 'Bu', true),
+      { op: 'Mul', inputs: ['Bu', 'S'], outputs: ['B'] },
       cast('B', 'float64', 'Bd'),
       gemm('Bd', 'Bd', 'C', false, true),
     ],
@@ -103,8 +106,9 @@ export function factorsKey(dtype: DType): string {
 }
 
 /**
- * U = Q·Eᵀ (E: eigenvectors as rows, k×ℓ) and Vᵀ = diag(1/σ)·Uᵀ·M, both in M's dtype.
- * Vᵀ is formed from M itself rather than from B, so σᵢ·vᵢ = Mᵀuᵢ holds to M's precision.
+ * U = Q·Eᵀ (E: eigenvectors as rows, k×ℓ) and Vᵀ = diag(1/σ)·Uᵀ·N, N = M·diag(s) (S is 1×c),
+ * both in M's dtype. Vᵀ is formed from M itself rather than from B, so σᵢ·vᵢ = Nᵀuᵢ holds to M's
+ * precision.
  */
 export function factorsGraph(dtype: DType): Uint8Array {
   return buildModel({
@@ -114,13 +118,15 @@ export function factorsGraph(dtype: DType): Uint8Array {
       v('Q', 'float64', 'r', 'l'),
       v('E', 'float64', 'k', 'l'),
       v('Sinv', 'float64', 'one', 'k'),
+      v('S', dtype, 'one', 'c'),
     ],
     nodes: [
       gemm('Q', 'E', 'Ud', false, true),
       { op: 'Mul', inputs: ['Ud', 'Sinv'], outputs: ['Us'] },
       cast('Ud', dtype, 'U'),
       cast('Us', dtype, 'Usm'),
-      gemm('Usm', 'M', 'Vt', true),
+      gemm('Usm', 'M', 'Vtu', true),
+      { op: 'Mul', inputs: ['Vtu', 'S'], outputs: ['Vt'] },
     ],
     outputs: [v('U', dtype, 'r', 'k'), v('Vt', dtype, 'k', 'c')],
   });

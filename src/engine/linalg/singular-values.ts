@@ -12,6 +12,10 @@ import { sharedWorkspace, type Workspace } from './workspace';
 export interface SingularValueOptions extends LinalgOptions {
   /** Gram side; 'auto' (default) takes the smaller. */
   side?: GramSide;
+  /** Singular values of M·diag(c) instead of M (gram.ts: the scale is folded into the product). */
+  columnScale?: Float32Array | Float64Array;
+  /** Arithmetic of the Gram product (see gram.ts). */
+  precision?: 'float64' | 'float32';
   kernels?: Kernels;
   workspace?: Workspace;
 }
@@ -26,7 +30,12 @@ export async function singularValues(m: Mat, opts: SingularValueOptions = {}): P
   const ws = opts.workspace ?? sharedWorkspace();
   const a = ws.f64('a0', n * n);
   const shared = { ...(opts.kernels ? { kernels: opts.kernels } : {}), workspace: ws };
-  await gramInto(m, side, a, { ...subProgress(opts, 0, GRAM_SHARE), ...shared });
+  await gramInto(m, side, a, {
+    ...subProgress(opts, 0, GRAM_SHARE),
+    ...shared,
+    ...(opts.columnScale ? { columnScale: opts.columnScale } : {}),
+    ...(opts.precision ? { precision: opts.precision } : {}),
+  });
   const ev = await eigenvaluesInPlace(a, n, { ...subProgress(opts, GRAM_SHARE, 1), ...shared });
   return squareRoots(ev, Math.min(m.rows, m.cols));
 }

@@ -6,6 +6,7 @@
  */
 export class Workspace {
   private readonly buffers = new Map<string, Float64Array>();
+  private readonly buffers32 = new Map<string, Float32Array>();
 
   /**
    * A view of `length` doubles under `name`, growing the buffer when needed. The contents are
@@ -20,15 +21,27 @@ export class Workspace {
     return buf.subarray(0, length);
   }
 
+  /** As {@link f64}, for float32 buffers. */
+  f32(name: string, length: number): Float32Array {
+    let buf = this.buffers32.get(name);
+    if (!buf || buf.length < length) {
+      buf = new Float32Array(Math.max(length, 1));
+      this.buffers32.set(name, buf);
+    }
+    return buf.subarray(0, length);
+  }
+
   /** Bytes currently held. */
   get bytes(): number {
     let total = 0;
     for (const b of this.buffers.values()) total += b.byteLength;
+    for (const b of this.buffers32.values()) total += b.byteLength;
     return total;
   }
 
   release(): void {
     this.buffers.clear();
+    this.buffers32.clear();
   }
 }
 

@@ -28,7 +28,7 @@ import {
   type NumberFormat,
 } from '../quantizers';
 import { METHODS, appliedRank, isScaled, type ScaleKind } from './methods';
-import { rankCurves, type FactorQuantization, type MetricWeight } from './rankCurves';
+import { denseQuadratic, rankCurves, type FactorQuantization, type MetricWeight, type RankCurve } from './rankCurves';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
 import type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind } from './layerAnalysis';
@@ -46,6 +46,19 @@ export interface LayerInput {
 export interface AnalyzeOptions {
   signal?: AbortSignal;
   onProgress?: (fraction: number, step: string) => void;
+  /**
+   * Progressive analysis: called with earlier, partial results before the full one is returned:
+   * first the metrics and exact curves up to rank max(FIRST_RANK, firstRank) with the top of both
+   * spectra, then (when it adds something) the curves to the full rank. Each carries `preview`.
+   */
+  onPartial?: (partial: LayerAnalysis) => void;
+  /** Rank the first partial result must cover (the slider's current rank). */
+  firstRank?: number;
+  /**
+   * The caller read W for this analysis only: its storage may be overwritten (by E), which saves
+   * a copy of the layer's size.
+   */
+  consumeWeight?: boolean;
 }
 
 /** Default relative ridge for QERA-exact; raised ×10 until the Cholesky factor exists. */
@@ -87,32 +100,16 @@ function checkSettings(s: AnalysisSettings, input: LayerInput): void {
   }
 }
 
-function transposeToF64(w: Float32Array, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows * cols);
-  const T = 64;
-  for (let i0 = 0; i0 < rows; i0 += T) {
-    const i1 = Math.min(rows, i0 + T);
-    for (let j0 = 0; j0 < cols; j0 += T) {
-      const j1 = Math.min(cols, j0 + T);
-      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = w[i * cols + j]!;
-    }
-  }
-  return out;
-}
-
-function sumSq(a: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
-  return s;
-}
-
 /** Everything derived from W and the method before any decomposition. */
 export interface PreparedLayer {
-  wq: Float32Array;
-  /** E' = (W − W_q)ᵀ, [in, out], float64. */
-  errorT: Mat<Float64Array>;
-  /** E = W − W_q, [out, in], float32 (for the Gram of the plain spectrum). */
+  /** E = W − W_q, [out, in], float32 (its stored layout: no transposed or widened copy). */
   error: Mat<Float32Array>;
+  /** Σ_o E[o, i]² per input channel. */
+  errorColumnSq: Float64Array;
+  /** Σ_o W[o, i]² per input channel, when a diagonal output metric needs it. */
+  weightColumnSq: Float64Array | null;
+  weightSq: number;
+  errorSq: number;
   scale: Float64Array | null;
   /** Cholesky factor of R + δI (QERA-exact). */
   chol: Mat<Float64Array> | null;
@@ -122,31 +119,127 @@ export interface PreparedLayer {
   stepFit: StepFitSummary | null;
 }
 
-export async function prepareLayer(
+/**
+ * E = W − W_q into `e` (which may be W's or W_q's own storage) and the norms, in one pass over the
+ * weight. Fresh memory costs about as much per byte as this whole pass, so nothing else is
+ * allocated.
+ */
+function errorPass(
+  data: Float32Array,
+  wq: Float32Array,
+  e: Float32Array,
+  out: number,
+  nIn: number,
+  weightColumns: boolean,
+): Pick<PreparedLayer, 'errorColumnSq' | 'weightColumnSq' | 'weightSq' | 'errorSq' | 'nonFinite'> {
+  const colE = new Float64Array(nIn);
+  const colW = weightColumns ? new Float64Array(nIn) : null;
+  let nonFinite = 0;
+  let weightSq = 0;
+  for (let o = 0; o < out; o++) {
+    const row = o * nIn;
+    if (colW) {
+      // Before the loop below: E may be written over W.
+      for (let i = 0; i < nIn; i++) {
+        const w = data[row + i]!;
+        colW[i]! += w * w;
+      }
+    }
+    for (let i = 0; i < nIn; i++) {
+      const w = data[row + i]!;
+      const d = Math.fround(w - wq[row + i]!);
+      e[row + i] = d;
+      colE[i]! += d * d;
+      weightSq += w * w;
+      if (!Number.isFinite(w)) nonFinite++;
+    }
+  }
+  let errorSq = 0;
+  for (let i = 0; i < nIn; i++) errorSq += colE[i]!;
+  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
+}
+
+async function quantizeInto(
   input: LayerInput,
   s: AnalysisSettings,
+  out: Float32Array,
   signal?: AbortSignal,
-): Promise<PreparedLayer> {
+): Promise<{ wq: Float32Array; stepFit: StepFitSummary | null }> {
+  const { out: rows, in: nIn, data } = input;
+  const wFmt = parseFormat(s.weightFormat);
+  if (wFmt.kind === 'int' && wFmt.fitted) {
+    // Fitted step sizes: the objective is the best error the layer's calibration supports.
+    const fit = await fitStepSizes(data, rows, nIn, wFmt, { ...stepFitMetric(input.calibration, nIn), signal });
+    out.set(fit.wq);
+    return { wq: out, stepFit: fit.summary };
+  }
+  if (!isQuantized(wFmt)) {
+    out.set(data);
+    return { wq: out, stepFit: null };
+  }
+  return { wq: fakeQuantize(data, rows, nIn, wFmt, { out }), stepFit: null };
+}
+
+/**
+ * Rows per band when E can be formed band by band (each band quantized on its own gives the same
+ * W_q: tiles never cross a band), or null when the format needs the whole matrix at once (NVFP4's
+ * per-tensor scale, tiles spanning all rows, fitted step sizes).
+ */
+function bandRows(fmt: NumberFormat): number | null {
+  if (!isQuantized(fmt) || fmt.kind === 'nvfp4' || (fmt.kind === 'int' && fmt.fitted)) return null;
+  const t = tileOf(fmt);
+  if (!t || t[0] <= 0) return null;
+  return t[0] * Math.max(1, Math.ceil(64 / t[0]));
+}
+
+/**
+ * Quantizes W and prepares the error. Where E goes matters on big layers, whose analysis would
+ * otherwise spend more on page faults for fresh memory than on most of its arithmetic:
+ * - `consume`: E overwrites W in the input's own storage, band by band (W_q of a band in a small
+ *   scratch); for callers that read W for this analysis only;
+ * - `into`: a reused workspace buffer;
+ * - otherwise a new array, and W_q is kept.
+ */
+async function prepareError(
+  input: LayerInput,
+  s: AnalysisSettings,
+  signal: AbortSignal | undefined,
+  where: { consume?: boolean; into?: Float32Array } = {},
+): Promise<PreparedLayer & { wq: Float32Array | null }> {
   const { out, in: nIn, data } = input;
   if (data.length !== out * nIn) throw new Error(`weight has ${data.length} values, expected ${out}×${nIn}`);
   const wFmt = parseFormat(s.weightFormat);
-  let nonFinite = 0;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
+  const weightColumns = !!input.calibration?.rms && !input.calibration.gram;
+  const band = where.consume ? bandRows(wFmt) : null;
+  let e: Float32Array;
+  let wq: Float32Array | null = null;
+  let norms: ReturnType<typeof errorPass>;
   let stepFit: StepFitSummary | null = null;
-  let wq: Float32Array;
-  if (!isQuantized(wFmt)) wq = Float32Array.from(data);
-  else if (wFmt.kind === 'int' && wFmt.fitted) {
-    // Fitted step sizes: the objective is the best error the layer's calibration supports.
-    const fit = await fitStepSizes(data, out, nIn, wFmt, { ...stepFitMetric(input.calibration, nIn), signal });
-    wq = fit.wq;
-    stepFit = fit.summary;
-  } else wq = fakeQuantize(data, out, nIn, wFmt);
-  const e = new Float32Array(data.length);
-  for (let i = 0; i < e.length; i++) e[i] = data[i]! - wq[i]!;
-  const errorT = mat(transposeToF64(e, out, nIn), nIn, out);
+  if (band !== null) {
+    e = data;
+    const scratch = new Float32Array(Math.min(out, band) * nIn);
+    const parts: ReturnType<typeof errorPass>[] = [];
+    for (let r0 = 0; r0 < out; r0 += band) {
+      const rows = Math.min(band, out - r0);
+      const w = data.subarray(r0 * nIn, (r0 + rows) * nIn);
+      const q = fakeQuantize(w, rows, nIn, wFmt, { out: scratch.subarray(0, rows * nIn) });
+      parts.push(errorPass(w, q, w, rows, nIn, weightColumns));
+      if ((r0 / band) % 64 === 63) throwIfCancelled(signal);
+    }
+    norms = mergeNorms(parts, nIn);
+  } else {
+    // With a buffer for E (or W's own), W_q is formed there and overwritten by E in place.
+    e = where.consume ? data : (where.into ?? new Float32Array(data.length));
+    const keepWq = !where.consume && where.into === undefined;
+    const qz = await quantizeInto(input, s, keepWq || where.consume ? new Float32Array(data.length) : e, signal);
+    stepFit = qz.stepFit;
+    if (keepWq) wq = qz.wq;
+    throwIfCancelled(signal);
+    norms = errorPass(data, qz.wq, e, out, nIn, weightColumns);
+  }
   throwIfCancelled(signal);
   const { scale, chol, ridge } = await scaleFor(METHODS[s.method].scale, input.calibration, nIn, s.ridge, signal);
-  return { wq, errorT, error: mat(e, out, nIn), scale, chol, ridge, nonFinite, stepFit };
+  return { ...norms, wq, error: mat(e, out, nIn), scale, chol, ridge, stepFit };
 }
 
 interface MethodScale {
@@ -193,20 +286,39 @@ async function scaleFor(
   }
 }
 
-/** M: the scaled error the method decomposes, [in, out]. */
-async function scaledError(p: PreparedLayer): Promise<Mat<Float64Array>> {
-  const E = p.errorT;
-  if (p.chol) {
-    // M = Lᵀ·E'
-    return kernels().matmul(p.chol, E, { transA: true });
+function mergeNorms(parts: ReturnType<typeof errorPass>[], nIn: number): ReturnType<typeof errorPass> {
+  const colE = new Float64Array(nIn);
+  const colW = parts[0]?.weightColumnSq ? new Float64Array(nIn) : null;
+  let weightSq = 0;
+  let errorSq = 0;
+  let nonFinite = 0;
+  for (const p of parts) {
+    for (let i = 0; i < nIn; i++) colE[i]! += p.errorColumnSq[i]!;
+    if (colW) for (let i = 0; i < nIn; i++) colW[i]! += p.weightColumnSq![i]!;
+    weightSq += p.weightSq;
+    errorSq += p.errorSq;
+    nonFinite += p.nonFinite;
   }
-  if (!p.scale) return E;
-  const m = new Float64Array(E.data.length);
-  for (let i = 0; i < E.rows; i++) {
-    const s = p.scale[i]!;
-    for (let j = 0; j < E.cols; j++) m[i * E.cols + j] = s * E.data[i * E.cols + j]!;
-  }
-  return mat(m, E.rows, E.cols);
+  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
+}
+
+/** Quantizes W and prepares the error, keeping W_q (export and evaluation need it). */
+export async function prepareLayer(
+  input: LayerInput,
+  s: AnalysisSettings,
+  signal?: AbortSignal,
+): Promise<PreparedLayer & { wq: Float32Array }> {
+  const p = await prepareError(input, s, signal);
+  return { ...p, wq: p.wq! };
+}
+
+/**
+ * Nᵀ for the matrix N = M'ᵀ [out, in] the method decomposes, when it differs from E by more than a
+ * column scale (QERA-exact: M' = Lᵀ·E', so N = E·L); float32, as the randomized SVD runs there.
+ */
+async function whitenedError(p: PreparedLayer): Promise<Mat<Float32Array>> {
+  const L = mat(Float32Array.from(p.chol!.data), p.chol!.rows, p.chol!.cols);
+  return kernels().matmul(p.error, L);
 }
 
 export interface Factors {
@@ -215,50 +327,73 @@ export interface Factors {
   B: Mat<Float64Array>;
   sigma: Float64Array;
   residual: number;
+  /** ‖M‖_F of the matrix decomposed, so that Σ_{i>k} σᵢ² = ‖M‖² − Σ_{i≤k} σᵢ² for k ≤ R. */
+  frobenius: number;
+  /** The randomized SVD's Ritz values past rank R (hints at the spectrum's shape). */
+  ritz: Float64Array;
 }
 
-/** Top-R factors of the method: A = S⁻¹U (or L⁻ᵀU), B = Σ Vᵀ. */
+/**
+ * Top-R factors of the method: A = S⁻¹U (or L⁻ᵀU), B = Σ Vᵀ, for M = S·E' (or Lᵀ·E'). The
+ * randomized SVD works on Mᵀ = E·S in E's stored layout, with the scale folded into its thin
+ * products, and runs in float32: the factors are quantized to 8 bits or fewer afterwards.
+ */
 export async function computeFactors(p: PreparedLayer, rank: number, signal?: AbortSignal): Promise<Factors> {
-  const M = await scaledError(p);
-  const nIn = M.rows;
-  const nOut = M.cols;
+  const E = p.error;
+  const nOut = E.rows;
+  const nIn = E.cols;
+  const empty = new Float64Array(0);
   if (rank === 0)
     return {
-      A: mat(new Float64Array(0), nIn, 0),
-      B: mat(new Float64Array(0), 0, nOut),
-      sigma: new Float64Array(0),
+      A: mat(empty, nIn, 0),
+      B: mat(empty, 0, nOut),
+      sigma: empty,
       residual: 0,
+      frobenius: 0,
+      ritz: empty,
     };
   // A zero error (a weight the format represents exactly, e.g. all zeros) has nothing to correct,
   // and the randomized SVD cannot orthonormalize a zero sample: its best rank-k factors are zero.
-  if (M.data.every((v) => v === 0)) {
+  if (p.errorSq === 0) {
     return {
       A: mat(new Float64Array(nIn * rank), nIn, rank),
       B: mat(new Float64Array(rank * nOut), rank, nOut),
       sigma: new Float64Array(rank),
       residual: 0,
+      frobenius: 0,
+      ritz: new Float64Array(rank),
     };
   }
-  // The randomized SVD runs in float32: the factors are quantized to 8 bits or fewer afterwards.
-  const M32 = mat(Float32Array.from(M.data), nIn, nOut);
-  const t = await topSingularTriplets(M32, rank, { signal });
-  const U = mat(Float64Array.from(t.u.data), nIn, rank);
+  const t = p.chol
+    ? await topSingularTriplets(await whitenedError(p), rank, { signal })
+    : await topSingularTriplets(E, rank, { signal, ...(p.scale ? { columnScale: p.scale } : {}) });
+  // SVD of Mᵀ = U_N Σ V_Nᵀ: M's left vectors are V_N, its right ones U_N.
+  const U = new Float64Array(nIn * rank);
+  for (let j = 0; j < rank; j++) {
+    const row = j * nIn;
+    for (let i = 0; i < nIn; i++) U[i * rank + j] = t.vt.data[row + i]!;
+  }
   let A: Mat<Float64Array>;
-  if (p.chol) A = await solveTriangular(p.chol, U, { transpose: true, signal });
+  if (p.chol) A = await solveTriangular(p.chol, mat(U, nIn, rank), { transpose: true, signal });
   else if (p.scale) {
-    const a = new Float64Array(U.data.length);
     for (let i = 0; i < nIn; i++) {
       const inv = 1 / p.scale[i]!;
-      for (let j = 0; j < rank; j++) a[i * rank + j] = inv * U.data[i * rank + j]!;
+      for (let j = 0; j < rank; j++) U[i * rank + j]! *= inv;
     }
-    A = mat(a, nIn, rank);
-  } else A = U;
+    A = mat(U, nIn, rank);
+  } else A = mat(U, nIn, rank);
   const b = new Float64Array(rank * nOut);
-  for (let j = 0; j < rank; j++) {
-    const sj = t.sigma[j]!;
-    for (let c = 0; c < nOut; c++) b[j * nOut + c] = sj * t.vt.data[j * nOut + c]!;
+  for (let o = 0; o < nOut; o++) {
+    for (let j = 0; j < rank; j++) b[j * nOut + o] = t.sigma[j]! * t.u.data[o * rank + j]!;
   }
-  return { A, B: mat(b, rank, nOut), sigma: t.sigma, residual: t.residual };
+  return {
+    A,
+    B: mat(b, rank, nOut),
+    sigma: t.sigma,
+    residual: t.residual,
+    frobenius: t.frobenius,
+    ritz: t.ritz,
+  };
 }
 
 /** Metric weights: identity for the weight error; R or diag(rms²) for the output error. */
@@ -276,20 +411,11 @@ function objectiveWeight(p: PreparedLayer, input: LayerInput): MetricWeight {
   return { kind: 'identity' };
 }
 
-async function weightedNorm(w: MetricWeight, xT: Mat<Float64Array>): Promise<number> {
-  if (w.kind === 'identity') return sumSq(xT.data);
-  if (w.kind === 'diagonal') {
-    let s = 0;
-    for (let i = 0; i < xT.rows; i++) {
-      let r = 0;
-      for (let j = 0; j < xT.cols; j++) r += xT.data[i * xT.cols + j]! ** 2;
-      s += w.d[i]! * r;
-    }
-    return s;
-  }
-  const RX = await kernels().matmul(w.R, xT);
+/** ‖W'‖²_Q for the identity or a diagonal Q, from the per-channel sums of the error pass. */
+function diagonalNorm(w: MetricWeight, p: PreparedLayer): number {
+  if (w.kind !== 'diagonal' || !p.weightColumnSq) return p.weightSq;
   let s = 0;
-  for (let i = 0; i < xT.data.length; i++) s += xT.data[i]! * RX.data[i]!;
+  for (let i = 0; i < w.d.length; i++) s += w.d[i]! * p.weightColumnSq[i]!;
   return s;
 }
 
@@ -303,6 +429,45 @@ function tailEnergy(sigma: Float64Array, R: number): Float64Array {
     if (k < sigma.length) acc -= sigma[k]! ** 2;
   }
   return out;
+}
+
+/** Σ_{i>k} σᵢ² for k ≤ R from the top values and the total energy ‖M‖²_F. */
+function tailFromTop(sigma: Float64Array, totalSq: number, R: number): Float64Array {
+  const out = new Float64Array(R + 1);
+  let acc = totalSq;
+  for (let k = 0; k <= R; k++) {
+    out[k] = Math.max(0, acc);
+    if (k < sigma.length) acc -= sigma[k]! ** 2;
+  }
+  return out;
+}
+
+/** Rank the first result of a progressive analysis covers at least (the slider's current rank may ask more). */
+export const FIRST_RANK = 64;
+
+/**
+ * Order from which the spectra start from a float32 Gram. Below it the float64 product costs
+ * little, and the float32 test below would look at the smallest values of a small matrix.
+ */
+const FLOAT32_GRAM_MIN_ORDER = 512;
+
+/**
+ * Whether a spectrum computed from a float32 Gram meets the bars (top 64 σ within 1e-4 relative,
+ * all within 1e-3·σ₁). The float32 product perturbs each eigenvalue by a few units of 1e-7·σ₁²
+ * at most (measured on MXINT4 errors of 4096² and 14336×4096 layers: 4e-9 relative on the top 64,
+ * 2.5e-5·σ₁ on all σ), i.e. σ_64 is good to 1e-4 relative as long as σ_64² ≫ 1e-3·σ₁²; a margin of
+ * 60× gives σ_64 ≥ 0.25·σ₁. Quantization errors are noise-like (σ_64 ≈ 0.9·σ₁); a spectrum with a
+ * few dominant values fails the test and is recomputed from a float64 Gram.
+ */
+export function float32GramSuffices(sigma: Float64Array): boolean {
+  if (sigma.length === 0 || !(sigma[0]! > 0)) return true;
+  return sigma[Math.min(64, sigma.length) - 1]! >= 0.25 * sigma[0]!;
+}
+
+interface Stage {
+  R: number;
+  factors: Factors;
+  curves: RankCurve[];
 }
 
 export async function analyzeLayer(
@@ -326,102 +491,191 @@ export async function analyzeLayer(
   const rankTile = Math.max(fac.aRankTile, fac.bRankTile);
   const R = appliedRank(s.method, Math.min(minDim, s.maxRank));
   // Decompose up to the next whole tile so that full tiles below any k are quantized as at rank R.
-  const Rdec = Math.min(minDim, Math.ceil(R / rankTile) * rankTile);
+  const decompositionRank = (r: number) => Math.min(minDim, Math.ceil(r / rankTile) * rankTile);
+  const spectra = s.spectra !== false;
+  const scaled = isScaled(s.method);
+  const ws = sharedWorkspace();
 
   report(0, 'quantize');
-  const p = await time('quantize', () => prepareLayer(input, s, signal));
-  const scaled = isScaled(s.method);
-
-  let sigmaPlain: Float64Array = new Float64Array(0);
-  let sigmaScaled: Float64Array = new Float64Array(0);
-  if (s.spectra !== false) {
-    report(0.05, 'spectrum of E');
-    // The Gram lives in the thread's workspace: the next layer of the same size reuses its pages.
-    const n = Math.min(input.out, input.in);
-    const g = await time('gram', () => gram(p.error, { signal, out: sharedWorkspace().f64('analysis-gram', n * n) }));
-    sigmaPlain = await time('spectrum', () =>
-      singularValuesFromGram(g, { signal, onProgress: (f) => report(0.05 + 0.4 * f, 'spectrum of E') }),
-    );
-    if (!scaled) sigmaScaled = sigmaPlain;
-    else {
-      report(0.45, 'spectrum of the scaled error');
-      const onProgress = (f: number) => report(0.45 + 0.4 * f, 'spectrum of the scaled error');
-      // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
-      if (p.scale && g.side === 'columns') {
-        sigmaScaled = await time('spectrum', () => singularValuesFromGram(g, { scale: p.scale!, signal, onProgress }));
-      } else
-        sigmaScaled = await time('spectrum', async () => singularValues(await scaledError(p), { signal, onProgress }));
-    }
-  }
-
-  report(0.85, 'factors');
-  const factors = await time('factors', () => computeFactors(p, Rdec, signal));
-  const aQuant: FactorQuantization = {
-    quantize: (d, r, c) => fakeQuantize(d, r, c, fac.a),
-    rankTile: fac.aRankTile,
-  };
-  const bQuant: FactorQuantization = {
-    quantize: (d, r, c) => fakeQuantize(d, r, c, fac.b),
-    rankTile: fac.bRankTile,
-  };
-  const factorsQuantized = isQuantized(parseFormat(s.factorFormat));
   const out = outputWeight(input);
+  // A dense output metric needs W itself, which E may replace below.
+  const outR = out.weight?.kind === 'dense' ? out.weight.R : null;
+  const denseOutputSq = outR
+    ? await time('norms', () => denseQuadratic(mat(input.data, input.out, input.in), outR, signal))
+    : null;
+  const where = opts.consumeWeight ? { consume: true } : { into: ws.f32('analysis-error', input.data.length) };
+  const p = await time('quantize', () => prepareError(input, s, signal, where));
   const objective = objectiveWeight(p, input);
   const weights: MetricWeight[] = [{ kind: 'identity' }];
   if (out.weight) weights.push(out.weight);
   weights.push(objective);
-  report(0.9, 'error curves');
-  const curves = await time('curves', () =>
-    rankCurves(
-      {
-        errorT: p.errorT,
-        A: factors.A,
-        B: factors.B,
-        ...(factorsQuantized ? { aQuant, bQuant } : {}),
-        signal,
-      },
-      weights,
-    ),
-  );
-  const cut = (a: Float64Array) => a.slice(0, R + 1);
-  const wT = mat(transposeToF64(input.data, input.out, input.in), input.in, input.out);
-  const outputSq = out.weight ? await weightedNorm(out.weight, wT) : null;
-  const objectiveIdeal = sigmaScaled.length ? tailEnergy(sigmaScaled, R) : cut(curves[curves.length - 1]!.errSq);
-  report(1, 'done');
-  return {
-    name: input.name,
-    shape: [input.out, input.in],
-    method: s.method,
-    weightFormat: formatToString(parseFormat(s.weightFormat)),
-    factorFormat: formatToString(parseFormat(s.factorFormat)),
-    factorTiling: s.factorTiling,
-    maxRank: R,
-    sigmaPlain,
-    sigmaScaled,
-    scale: p.scale,
-    activation: {
-      meanAbs: input.calibration?.meanAbs ?? null,
-      rms: input.calibration?.rms ?? null,
-      tokens: input.calibration?.tokens ?? null,
-    },
-    norms: { weightSq: sumSq(input.data), errorSq: sumSq(p.error.data), outputSq },
-    curves: {
-      weightErrSq: cut(curves[0]!.errSq),
-      outputErrSq: out.weight ? cut(curves[1]!.errSq) : null,
-      objectiveErrSq: cut(curves[curves.length - 1]!.errSq),
-      objectiveIdealSq: objectiveIdeal,
-    },
-    outputErrorKind: out.kind,
-    factorResidual:
-      Rdec > 0
-        ? {
-            achieved: factors.residual,
-            optimal: sigmaScaled.length ? Math.sqrt(tailEnergy(sigmaScaled, Rdec)[Rdec]!) : null,
-          }
-        : null,
-    ridge: p.ridge,
-    nonFinite: p.nonFinite,
-    ...(p.stepFit ? { stepFit: p.stepFit } : {}),
-    timings,
+  const outputSq = out.weight ? (denseOutputSq ?? diagonalNorm(out.weight, p)) : null;
+  const factorsQuantized = isQuantized(parseFormat(s.factorFormat));
+  const aQuant: FactorQuantization = { quantize: (d, r, c) => fakeQuantize(d, r, c, fac.a), rankTile: fac.aRankTile };
+  const bQuant: FactorQuantization = { quantize: (d, r, c) => fakeQuantize(d, r, c, fac.b), rankTile: fac.bRankTile };
+
+  const stage = async (rank: number, from: number, to: number): Promise<Stage> => {
+    report(from, 'factors');
+    const factors = await time('factors', () => computeFactors(p, decompositionRank(rank), signal));
+    report(from + 0.6 * (to - from), 'error curves');
+    const curves = await time('curves', () =>
+      rankCurves(
+        {
+          error: p.error,
+          columnSq: p.errorColumnSq,
+          A: factors.A,
+          B: factors.B,
+          ...(factorsQuantized ? { aQuant, bQuant } : {}),
+          signal,
+        },
+        weights,
+      ),
+    );
+    return { R: rank, factors, curves };
   };
+
+  const assemble = (
+    st: Stage,
+    sigmaPlain: Float64Array,
+    sigmaScaled: Float64Array,
+    fullSpectra: boolean,
+    preview: LayerAnalysis['preview'],
+  ): LayerAnalysis => {
+    const cut = (a: Float64Array) => a.slice(0, st.R + 1);
+    const Rdec = st.factors.sigma.length;
+    const energy = st.factors.frobenius ** 2;
+    const objectiveIdeal = fullSpectra
+      ? tailEnergy(sigmaScaled, st.R)
+      : Rdec > 0 || st.R === 0
+        ? tailFromTop(st.factors.sigma, st.R === 0 ? st.curves[st.curves.length - 1]!.base : energy, st.R)
+        : cut(st.curves[st.curves.length - 1]!.errSq);
+    return {
+      name: input.name,
+      shape: [input.out, input.in],
+      method: s.method,
+      weightFormat: formatToString(parseFormat(s.weightFormat)),
+      factorFormat: formatToString(parseFormat(s.factorFormat)),
+      factorTiling: s.factorTiling,
+      maxRank: st.R,
+      sigmaPlain,
+      sigmaScaled,
+      scale: p.scale,
+      activation: {
+        meanAbs: input.calibration?.meanAbs ?? null,
+        rms: input.calibration?.rms ?? null,
+        tokens: input.calibration?.tokens ?? null,
+      },
+      norms: { weightSq: p.weightSq, errorSq: p.errorSq, outputSq },
+      curves: {
+        weightErrSq: cut(st.curves[0]!.errSq),
+        outputErrSq: out.weight ? cut(st.curves[1]!.errSq) : null,
+        objectiveErrSq: cut(st.curves[st.curves.length - 1]!.errSq),
+        objectiveIdealSq: objectiveIdeal,
+      },
+      outputErrorKind: out.kind,
+      factorResidual:
+        Rdec > 0
+          ? {
+              achieved: st.factors.residual,
+              optimal: fullSpectra ? Math.sqrt(tailEnergy(sigmaScaled, Rdec)[Rdec]!) : null,
+            }
+          : null,
+      ridge: p.ridge,
+      nonFinite: p.nonFinite,
+      ...(p.stepFit ? { stepFit: p.stepFit } : {}),
+      ...(preview ? { preview } : {}),
+      timings: { ...timings },
+    };
+  };
+
+  // First result (progressive analysis): curves to a small rank and the top of both spectra.
+  let first: Stage | undefined;
+  let firstTopPlain: Float64Array | undefined;
+  const firstRank = Math.min(R, Math.max(FIRST_RANK, opts.firstRank ?? 0));
+  if (opts.onPartial && (firstRank < R || spectra)) {
+    first = await stage(firstRank, 0.05, 0.25);
+    const topScaled = first.factors.sigma;
+    let topPlain = topScaled;
+    if (scaled && spectra && p.errorSq > 0 && firstRank > 0) {
+      report(0.25, 'top of the spectrum of E');
+      topPlain = (await time('factors', () => topSingularTriplets(p.error, decompositionRank(firstRank), { signal })))
+        .sigma;
+    }
+    firstTopPlain = topPlain;
+    opts.onPartial(
+      assemble(first, spectra ? topPlain : new Float64Array(0), spectra ? topScaled : new Float64Array(0), false, {
+        finalMaxRank: R,
+        spectra,
+      }),
+    );
+  }
+  const full = first && first.R === R ? first : await stage(R, first ? 0.3 : 0.05, first ? 0.45 : 0.2);
+  if (!spectra) {
+    report(1, 'done');
+    return assemble(full, new Float64Array(0), new Float64Array(0), false, undefined);
+  }
+  if (opts.onPartial && full !== first) {
+    // The curves are complete; the spectra are still coming.
+    const top = full.factors.sigma;
+    opts.onPartial(
+      assemble(full, scaled ? (firstTopPlain ?? top) : top, top, false, { finalMaxRank: R, spectra: true }),
+    );
+  }
+  const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, {
+    signal,
+    time,
+    onProgress: (f, step) => report(0.45 + 0.55 * f, step),
+  });
+  report(1, 'done');
+  return assemble(full, sigmaPlain, sigmaScaled, true, undefined);
+}
+
+interface SpectraOptions {
+  signal?: AbortSignal;
+  time: <T>(label: string, f: () => Promise<T> | T) => Promise<T>;
+  onProgress: (fraction: number, step: string) => void;
+}
+
+/**
+ * Both spectra of a layer: σ(E) and σ of the method's scaled error. One Gram serves both where
+ * it can (diag(s)·EᵀE·diag(s) on the input side); it is formed in float32 for big layers and
+ * redone in float64 for a spectrum that float32GramSuffices rejects.
+ */
+async function layerSpectra(
+  p: PreparedLayer,
+  scaled: boolean,
+  o: SpectraOptions,
+): Promise<{ sigmaPlain: Float64Array; sigmaScaled: Float64Array }> {
+  const { signal, time } = o;
+  const E = p.error;
+  const n = Math.min(E.rows, E.cols);
+  const ws = sharedWorkspace();
+  const gramOut = ws.f64('analysis-gram', n * n);
+  let precision: 'float32' | 'float64' = n >= FLOAT32_GRAM_MIN_ORDER ? 'float32' : 'float64';
+  let g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
+  const plain = async () =>
+    time('spectrum', () =>
+      singularValuesFromGram(g, { signal, onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E') }),
+    );
+  let sigmaPlain = await plain();
+  if (precision === 'float32' && !float32GramSuffices(sigmaPlain)) {
+    precision = 'float64';
+    g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
+    sigmaPlain = await plain();
+  }
+  if (!scaled) return { sigmaPlain, sigmaScaled: sigmaPlain };
+  const onProgress = (f: number) => o.onProgress(0.5 + 0.5 * f, 'spectrum of the scaled error');
+  const scaledSpectrum = async (): Promise<Float64Array> => {
+    if (p.chol) return singularValues(await whitenedError(p), { signal, onProgress, precision });
+    // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
+    if (g.side === 'columns') return singularValuesFromGram(g, { scale: p.scale!, signal, onProgress });
+    return singularValues(E, { signal, onProgress, columnScale: p.scale!, precision });
+  };
+  let sigmaScaled = await time('spectrum', scaledSpectrum);
+  if (precision === 'float32' && !float32GramSuffices(sigmaScaled)) {
+    precision = 'float64';
+    if (g.side === 'columns' && !p.chol) g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
+    sigmaScaled = await time('spectrum', scaledSpectrum);
+  }
+  return { sigmaPlain, sigmaScaled };
 }

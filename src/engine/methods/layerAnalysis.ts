@@ -81,5 +81,12 @@ export interface LayerAnalysis {
   nonFinite: number;
   /** Fitted step sizes (weight formats `int…:fitted`): the objective and its value before and after. */
   stepFit?: StepFitSummary;
+  /**
+   * Set on an early, partial result of a progressive analysis (absent on a complete one). Its
+   * numbers are exact as far as they go: the curves stop at `maxRank` (the full result has
+   * `finalMaxRank`), and, when `spectra`, sigmaPlain / sigmaScaled hold only the top values (from
+   * the randomized SVD) until the full spectra arrive.
+   */
+  preview?: { finalMaxRank: number; spectra: boolean };
   timings: Record<string, number>;
 }

@@ -8,14 +8,20 @@
  *
  *   ‖E' − C_k‖²_Q = ‖E'‖²_Q − 2·Σ_j ãⱼᵀ·Q·E'·b̃ⱼ + Σ_{j,l} (ãⱼᵀQãₗ)(b̃ⱼᵀb̃ₗ),
  *
- * so a handful of GEMMs (Q·E'·B̃ᵀ, Ãᵀ·Q·Ã, B̃·B̃ᵀ) gives the error for every k at once, with an
- * O(R²) prefix sum. One subtlety makes it exact rather than approximate: when a factor's
- * quantization tiles run along the rank dimension (the paper's [1,16] blocks on A), the last,
- * partial tile of Ã_k is quantized on its own (zero-padded, its shared exponent taken over only
- * the columns present), so its columns differ from those of Ã_R. Those "partial-tile variants"
- * are quantized separately for every k and enter through extra GEMMs against the full factors.
+ * so a handful of GEMMs (B̃·E, Ãᵀ·Q·Ã, B̃·B̃ᵀ) gives the error for every k at once, with an
+ * O(R²) prefix sum. The one product with the big matrix, B̃·E = (E'·B̃ᵀ)ᵀ, reads E in its stored
+ * [out, in] layout (no transposed or widened copy: fresh memory costs more than the product, see
+ * linalg/workspace.ts); the metric weight is applied to its small result.
+ *
+ * One subtlety makes it exact rather than approximate: when a factor's quantization tiles run
+ * along the rank dimension (the paper's [1,16] blocks on A), the last, partial tile of Ã_k is
+ * quantized on its own (zero-padded, its shared exponent taken over only the columns present), so
+ * its columns differ from those of Ã_R. Those "partial-tile variants" are quantized separately for
+ * every k and enter through extra GEMMs against the full factors; the other factor's variants are
+ * its own rows, so only the tiled factor's cost anything.
  */
-import { kernels, mat, type Mat } from '../linalg/kernels';
+import { kernels, mat, type FloatArray, type Mat } from '../linalg/kernels';
+import { buildModel, OnnxType, type OnnxTypeCode } from '../onnx/builder';
 import { throwIfCancelled } from '../errors';
 
 /** Fake-quantizes a row-major rows×cols matrix (one of the low-rank factors). */
@@ -32,8 +38,10 @@ export type MetricWeight =
   { kind: 'identity' } | { kind: 'diagonal'; d: Float64Array } | { kind: 'dense'; R: Mat<Float64Array> };
 
 export interface CurveInputs {
-  /** E' = (W − W_q)ᵀ, [in, out]. */
-  errorT: Mat<Float64Array>;
+  /** E = W − W_q, [out, in], float32 or float64. */
+  error: Mat<FloatArray>;
+  /** Σ_o E[o, i]² per input channel i (length in), when the caller has it already. */
+  columnSq?: Float64Array;
   /** Unquantized factors A [in, R] and B [R, out]. */
   A: Mat<Float64Array>;
   B: Mat<Float64Array>;
@@ -65,21 +73,29 @@ function rowsF32(m: Mat<Float64Array>, r0: number, r1: number): Float32Array {
   return Float32Array.from(m.data.subarray(r0 * m.cols, r1 * m.cols));
 }
 
-function toF64(a: Float32Array): Float64Array {
-  return Float64Array.from(a);
+/** Transpose of a row-major rows×cols float32 block, widened: [cols, rows]. */
+function transposedF64(a: Float32Array | Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
+  return out;
 }
 
-/** Quantized factors at full rank, and for every rank k inside a partial tile, the partial tile's variant. */
+/**
+ * The quantized factors, both with their rank index first: Ãᵀ [R, in] and B̃ [R, out], and the
+ * partial-tile variants of whichever factor has tiles along the rank ([V, in] for A, [V, out] for
+ * B). The other factor's "variant" rows are its own rows (prefix + j), so no copy is made of them.
+ */
 interface QuantizedFactors {
-  A: Mat<Float64Array>;
+  At: Mat<Float64Array>;
   B: Mat<Float64Array>;
-  /** Variant columns of A for rank k (in × w), stacked: column offset per k in aOffset. */
-  aVariants: Mat<Float64Array> | null;
-  bVariants: Mat<Float64Array> | null; // variant rows of B, stacked (Σw × out)
+  aVariantsT: Mat<Float64Array> | null;
+  bVariants: Mat<Float64Array> | null;
   /** For each k, the start of its partial tile (prefix of full-quantized columns). */
   prefix: Int32Array;
-  /** For each k, where its variant columns/rows start in the stacked variant matrices (−1: none). */
+  /** For each k, where its variant rows start in the stacked variants (−1: none). */
   variantOffset: Int32Array;
+  /** Rank index each variant row stands for. */
+  variantSource: Int32Array;
 }
 
 function quantizeFactors(inp: CurveInputs): QuantizedFactors {
@@ -91,8 +107,9 @@ function quantizeFactors(inp: CurveInputs): QuantizedFactors {
     throw new Error(`factor tiles along the rank differ (${tA} vs ${tB}); exact curves need them equal`);
   }
   const t = Math.max(tA, tB);
-  const Aq = aQuant ? mat(toF64(aQuant.quantize(columnsF32(A, 0, R), A.rows, R)), A.rows, R) : A;
-  const Bq = bQuant ? mat(toF64(bQuant.quantize(rowsF32(B, 0, R), R, B.cols)), R, B.cols) : B;
+  const Aq = aQuant ? aQuant.quantize(columnsF32(A, 0, R), A.rows, R) : A.data;
+  const At = mat(transposedF64(Aq, A.rows, R), R, A.rows);
+  const Bq = bQuant ? mat(Float64Array.from(bQuant.quantize(rowsF32(B, 0, R), R, B.cols)), R, B.cols) : B;
   const prefix = new Int32Array(R + 1);
   const variantOffset = new Int32Array(R + 1).fill(-1);
   let total = 0;
@@ -104,56 +121,168 @@ function quantizeFactors(inp: CurveInputs): QuantizedFactors {
       total += k - m;
     }
   }
-  if (total === 0) return { A: Aq, B: Bq, aVariants: null, bVariants: null, prefix, variantOffset };
-
-  // Variant columns of A: only A's tiles straddle ranks if tA > 1; otherwise the full columns are reused.
-  const aV = new Float64Array(A.rows * total);
-  const bV = new Float64Array(total * B.cols);
+  const variantSource = new Int32Array(total);
   for (let k = 1; k <= R; k++) {
     const off = variantOffset[k]!;
-    if (off < 0) continue;
-    const m = prefix[k]!;
-    const w = k - m;
-    const aCols = tA > 1 ? aQuant!.quantize(columnsF32(A, m, k), A.rows, w) : columnsF32(Aq, m, k);
-    for (let i = 0; i < A.rows; i++) {
-      for (let j = 0; j < w; j++) aV[i * total + off + j] = aCols[i * w + j]!;
-    }
-    const bRows = tB > 1 ? bQuant!.quantize(rowsF32(B, m, k), w, B.cols) : rowsF32(Bq, m, k);
-    for (let j = 0; j < w * B.cols; j++) bV[off * B.cols + j] = bRows[j]!;
+    for (let j = 0; off >= 0 && j < k - prefix[k]!; j++) variantSource[off + j] = prefix[k]! + j;
   }
-  return {
-    A: Aq,
-    B: Bq,
-    aVariants: mat(aV, A.rows, total),
-    bVariants: mat(bV, total, B.cols),
-    prefix,
-    variantOffset,
-  };
+  let aVariantsT: Mat<Float64Array> | null = null;
+  let bVariants: Mat<Float64Array> | null = null;
+  if (total > 0 && tA > 1) {
+    const aV = new Float64Array(total * A.rows);
+    for (let k = 1; k <= R; k++) {
+      const off = variantOffset[k]!;
+      if (off < 0) continue;
+      const m = prefix[k]!;
+      const w = k - m;
+      aV.set(transposedF64(aQuant!.quantize(columnsF32(A, m, k), A.rows, w), A.rows, w), off * A.rows);
+    }
+    aVariantsT = mat(aV, total, A.rows);
+  }
+  if (total > 0 && tB > 1) {
+    const bV = new Float64Array(total * B.cols);
+    for (let k = 1; k <= R; k++) {
+      const off = variantOffset[k]!;
+      if (off < 0) continue;
+      const m = prefix[k]!;
+      bV.set(bQuant!.quantize(rowsF32(B, m, k), k - m, B.cols), off * B.cols);
+    }
+    bVariants = mat(bV, total, B.cols);
+  }
+  return { At, B: Bq, aVariantsT, bVariants, prefix, variantOffset, variantSource };
 }
 
-/** Q·X for X [in, n] under a metric weight. */
-async function applyWeight(q: MetricWeight, x: Mat<Float64Array>): Promise<Mat<Float64Array>> {
+const LEFT_KEY = 'curves:left-product';
+/** Y = X[:, o0:o1]·E_blk in float64, E_blk (float32) widened inside onnxruntime. */
+function leftProductGraph(): Uint8Array {
+  const D = OnnxType.DOUBLE;
+  const i64 = (name: string) => ({ name, elemType: OnnxType.INT64, dims: [1] });
+  return buildModel({
+    name: 'left_product',
+    inputs: [
+      { name: 'X', elemType: D, dims: ['p', 'o'] },
+      { name: 'E', elemType: OnnxType.FLOAT, dims: ['r', 'i'] },
+      i64('o0'),
+      i64('o1'),
+    ],
+    initializers: [
+      { name: 'ax1', elemType: OnnxType.INT64, dims: [1], raw: new Uint8Array(BigInt64Array.of(1n).buffer) },
+    ],
+    nodes: [
+      { op: 'Slice', inputs: ['X', 'o0', 'o1', 'ax1'], outputs: ['Xb'] },
+      { op: 'Cast', inputs: ['E'], outputs: ['Ed'], attributes: { to: { kind: 'int', value: D } } },
+      { op: 'MatMul', inputs: ['Xb', 'Ed'], outputs: ['Y'] },
+    ],
+    outputs: [{ name: 'Y', elemType: D, dims: ['p', 'i'] }],
+  });
+}
+
+/** Rows of a float32 E widened per call: keeps onnxruntime's float64 copy near 8 MB. */
+const LEFT_BLOCK_ELEMENTS = 1 << 20;
+
+/**
+ * X·E for a thin X [p, out] (float64) and E [out, in], in float64. A float32 E is widened block by
+ * block inside onnxruntime: a float32 product would lose ~1e-4 relative on curves that cancel
+ * down to a few percent of the error (high ranks, strongly weighted channels).
+ */
+export async function leftProduct(
+  x: Mat<Float64Array>,
+  e: Mat<FloatArray>,
+  signal?: AbortSignal,
+): Promise<Mat<Float64Array>> {
+  if (e.data instanceof Float64Array) return kernels().matmul(x, e as Mat<Float64Array>);
+  const acc = new Float64Array(x.rows * e.cols);
+  if (x.rows === 0) return mat(acc, 0, e.cols);
+  const block = Math.max(1, Math.floor(LEFT_BLOCK_ELEMENTS / Math.max(1, e.cols)));
+  for (let o0 = 0; o0 < e.rows; o0 += block) {
+    throwIfCancelled(signal);
+    const o1 = Math.min(e.rows, o0 + block);
+    const out = await kernels().run(LEFT_KEY, leftProductGraph, {
+      X: { data: x.data, dims: [x.rows, x.cols] },
+      E: { data: e.data.subarray(o0 * e.cols, o1 * e.cols), dims: [o1 - o0, e.cols] },
+      o0: { data: BigInt64Array.of(BigInt(o0)), dims: [1] },
+      o1: { data: BigInt64Array.of(BigInt(o1)), dims: [1] },
+    });
+    const y = out.Y!.data as Float64Array;
+    if (o0 === 0) acc.set(y);
+    else for (let i = 0; i < acc.length; i++) acc[i]! += y[i]!;
+  }
+  return mat(acc, x.rows, e.cols);
+}
+
+const DENSE_QUADRATIC_KEY = 'curves:dense-quadratic';
+/** Σ (X·R) ∘ X for a block of rows X (any float type, widened) and a symmetric R in float64. */
+function denseQuadraticGraph(elem: OnnxTypeCode): Uint8Array {
+  const D = OnnxType.DOUBLE;
+  return buildModel({
+    name: 'dense_quadratic',
+    inputs: [
+      { name: 'X', elemType: elem, dims: ['r', 'n'] },
+      { name: 'R', elemType: D, dims: ['n', 'n'] },
+    ],
+    nodes: [
+      { op: 'Cast', inputs: ['X'], outputs: ['Xd'], attributes: { to: { kind: 'int', value: D } } },
+      { op: 'MatMul', inputs: ['Xd', 'R'], outputs: ['XR'] },
+      { op: 'Mul', inputs: ['XR', 'Xd'], outputs: ['P'] },
+      { op: 'ReduceSum', inputs: ['P'], outputs: ['S'], attributes: { keepdims: { kind: 'int', value: 0 } } },
+    ],
+    outputs: [{ name: 'S', elemType: D, dims: [] }],
+  });
+}
+
+/**
+ * tr(X·R·Xᵀ) = Σ_rows xᵀRx for X [rows, n] in its stored layout (‖X'‖²_R in the transposed
+ * convention), by blocks of rows so that onnxruntime's widened copy stays small.
+ */
+export async function denseQuadratic(x: Mat<FloatArray>, r: Mat<Float64Array>, signal?: AbortSignal): Promise<number> {
+  const f32 = x.data instanceof Float32Array;
+  const key = `${DENSE_QUADRATIC_KEY}:${f32 ? 'f32' : 'f64'}`;
+  const block = Math.max(1, Math.floor((1 << 21) / Math.max(1, x.cols)));
+  let total = 0;
+  for (let r0 = 0; r0 < x.rows; r0 += block) {
+    throwIfCancelled(signal);
+    const r1 = Math.min(x.rows, r0 + block);
+    const out = await kernels().run(key, () => denseQuadraticGraph(f32 ? OnnxType.FLOAT : OnnxType.DOUBLE), {
+      X: { data: x.data.subarray(r0 * x.cols, r1 * x.cols), dims: [r1 - r0, x.cols] },
+      R: { data: r.data, dims: [r.rows, r.cols] },
+    });
+    total += (out.S!.data as Float64Array)[0]!;
+  }
+  return total;
+}
+
+/** Σ_o E[o, i]² per input column i, in float64. */
+export function columnSquares(e: Mat<FloatArray>): Float64Array {
+  const { rows, cols, data } = e;
+  const out = new Float64Array(cols);
+  for (let o = 0; o < rows; o++) {
+    const row = o * cols;
+    for (let i = 0; i < cols; i++) {
+      const x = data[row + i]!;
+      out[i]! += x * x;
+    }
+  }
+  return out;
+}
+
+/** Q applied along the input dimension of rows-first data X [p, in]: X·Q (Q is symmetric). */
+async function weightRows(q: MetricWeight, x: Mat<Float64Array>): Promise<Mat<Float64Array>> {
   if (q.kind === 'identity') return x;
-  if (q.kind === 'dense') return kernels().matmul(q.R, x);
+  if (q.kind === 'dense') return kernels().matmul(x, q.R);
   const out = new Float64Array(x.data.length);
-  for (let i = 0; i < x.rows; i++) {
-    const s = q.d[i]!;
-    const row = i * x.cols;
-    for (let j = 0; j < x.cols; j++) out[row + j] = s * x.data[row + j]!;
+  for (let r = 0; r < x.rows; r++) {
+    const row = r * x.cols;
+    for (let i = 0; i < x.cols; i++) out[row + i] = x.data[row + i]! * q.d[i]!;
   }
   return mat(out, x.rows, x.cols);
 }
 
-function dot(a: Float64Array, b: Float64Array): number {
+function rowDot(a: Mat<Float64Array>, i: number, b: Mat<Float64Array>, j: number): number {
+  const n = a.cols;
+  const ai = i * n;
+  const bj = j * n;
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
-
-/** Column j of X·Yᵀ-style products: Σ_i a[i, ja]·b[i, jb] for row-major a [n×ca], b [n×cb]. */
-function columnDot(a: Mat<Float64Array>, ja: number, b: Mat<Float64Array>, jb: number): number {
-  let s = 0;
-  for (let i = 0; i < a.rows; i++) s += a.data[i * a.cols + ja]! * b.data[i * b.cols + jb]!;
+  for (let c = 0; c < n; c++) s += a.data[ai + c]! * b.data[bj + c]!;
   return s;
 }
 
@@ -163,36 +292,47 @@ function columnDot(a: Mat<Float64Array>, ja: number, b: Mat<Float64Array>, jb: n
  */
 export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Promise<RankCurve[]> {
   const K = kernels();
-  const E = inp.errorT;
+  const E = inp.error;
   const q = quantizeFactors(inp);
-  const R = q.A.cols;
+  const R = q.At.rows;
   throwIfCancelled(inp.signal);
+  let colSq = inp.columnSq;
 
-  // Gram of B and the cross terms of B variants are independent of the metric weight.
+  // T = B̃·E = (E'·B̃ᵀ)ᵀ, [R, in]; the metric weight acts on it from the right.
+  const T = await leftProduct(q.B, E, inp.signal);
+  const Tv = q.bVariants ? await leftProduct(q.bVariants, E, inp.signal) : null;
+  throwIfCancelled(inp.signal);
   const GB = await K.matmul(q.B, q.B, { transB: true }); // R×R
   const GBv = q.bVariants ? await K.matmul(q.bVariants, q.B, { transB: true }) : null; // V×R
+  // Row of each variant in the matrices that hold it: its own row when that factor has variants,
+  // otherwise the row of the rank it stands for.
+  const aRow = (v: number) => (q.aVariantsT ? v : q.variantSource[v]!);
+  const bRow = (v: number) => (q.bVariants ? v : q.variantSource[v]!);
   const curves: RankCurve[] = [];
   for (const weight of weights) {
     throwIfCancelled(inp.signal);
-    const PE = await applyWeight(weight, E); // Q·E' [in, out]
-    const base = dot(E.data, PE.data);
-    const Y = await K.matmul(PE, q.B, { transB: true }); // Q·E'·B̃ᵀ [in, R]
-    const QA = await applyWeight(weight, q.A); // [in, R]
-    const GA = await K.matmul(q.A, QA, { transA: true }); // R×R
-    let GAv: Mat<Float64Array> | null = null;
-    let QAv: Mat<Float64Array> | null = null;
-    let Yv: Mat<Float64Array> | null = null;
-    if (q.aVariants && q.bVariants) {
-      GAv = await K.matmul(q.aVariants, QA, { transA: true }); // V×R: variantᵀ·Q·Ã
-      QAv = await applyWeight(weight, q.aVariants); // [in, V]
-      Yv = await K.matmul(PE, q.bVariants, { transB: true }); // [in, V]
+    let base: number;
+    if (weight.kind === 'dense') base = await denseQuadratic(E, weight.R, inp.signal);
+    else {
+      colSq ??= columnSquares(E);
+      base = 0;
+      for (let i = 0; i < colSq.length; i++) base += weight.kind === 'diagonal' ? weight.d[i]! * colSq[i]! : colSq[i]!;
     }
+    const Y = await weightRows(weight, T); // (Q·E'·B̃ᵀ)ᵀ [R, in]
+    const QAt = await weightRows(weight, q.At); // (Q·Ã)ᵀ [R, in]
+    const GA = await K.matmul(q.At, QAt, { transB: true }); // R×R
+    const Av = q.aVariantsT ?? q.At;
+    const QAv = q.aVariantsT ? await weightRows(weight, q.aVariantsT) : QAt;
+    const GAv = q.aVariantsT ? await K.matmul(q.aVariantsT, QAt, { transB: true }) : GA; // V×R: variantᵀ·Q·Ã
+    const Yv = Tv ? await weightRows(weight, Tv) : Y;
+    const Bv = q.bVariants ?? q.B;
+    const GBvar = GBv ?? GB;
     throwIfCancelled(inp.signal);
 
     // F[m] = −2 Σ_{j<m} z_j + Σ_{j,l<m} GA_jl·GB_jl with full-quantized columns only.
     const F = new Float64Array(R + 1);
     for (let m = 0; m < R; m++) {
-      const z = columnDot(q.A, m, Y, m);
+      const z = rowDot(q.At, m, Y, m);
       let cross = 0;
       for (let l = 0; l < m; l++) cross += GA.data[m * R + l]! * GB.data[m * R + l]!;
       F[m + 1] = F[m]! - 2 * z + GA.data[m * R + m]! * GB.data[m * R + m]! + 2 * cross;
@@ -206,17 +346,17 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
         const w = k - m;
         for (let j = 0; j < w; j++) {
           const vj = off + j;
-          e -= 2 * columnDot(q.aVariants!, vj, Yv!, vj);
+          const ja = aRow(vj);
+          const jb = bRow(vj);
+          e -= 2 * rowDot(Av, ja, Yv, jb);
           let cross = 0;
-          for (let l = 0; l < m; l++) cross += GAv!.data[vj * R + l]! * GBv!.data[vj * R + l]!;
+          for (let l = 0; l < m; l++) cross += GAv.data[ja * R + l]! * GBvar.data[jb * R + l]!;
           e += 2 * cross;
           for (let i = 0; i < w; i++) {
             const vi = off + i;
-            const ga = columnDot(q.aVariants!, vj, QAv!, vi);
-            let gb = 0;
-            const bj = vj * q.bVariants!.cols;
-            const bi = vi * q.bVariants!.cols;
-            for (let c = 0; c < q.bVariants!.cols; c++) gb += q.bVariants!.data[bj + c]! * q.bVariants!.data[bi + c]!;
+            // A factor without variants has these products in its Gram already.
+            const ga = q.aVariantsT ? rowDot(Av, ja, QAv, aRow(vi)) : GA.data[ja * R + aRow(vi)]!;
+            const gb = q.bVariants ? rowDot(Bv, jb, Bv, bRow(vi)) : GB.data[jb * R + bRow(vi)]!;
             e += ga * gb;
           }
         }

@@ -94,3 +94,56 @@ test('the reconstructed weight at rank k has exactly the error the curves report
     assert.ok(rel < 1e-5, `k=${k}: ${err} vs ${a.curves.weightErrSq[k]} (rel ${rel})`);
   }
 });
+
+test('an analysis that may consume the weight forms the same error, band by band, in every format', async () => {
+  const { prepareLayer } = await import('../../../src/engine/methods/analyzeLayer');
+  for (const weightFormat of ['mxint4', 'int4', 'mxfp4', 'fp8', 'nvfp4', 'mxint3:block=16x1', 'int4:fitted']) {
+    const input = layer(150, 48, 11);
+    const settings = { ...base, method: 'l2qer', weightFormat, spectra: false } as const;
+    const p = await prepareLayer(input, settings);
+    const kept = await analyzeLayer(input, settings);
+    const copy = { ...input, data: Float32Array.from(input.data) };
+    const consumed = await analyzeLayer(copy, settings, { consumeWeight: true });
+    const e = Float32Array.from(input.data, (w, i) => w - p.wq[i]!);
+    assert.deepEqual(copy.data, e, `${weightFormat}: E took W's place`);
+    for (const key of ['weightSq', 'errorSq', 'outputSq'] as const) {
+      assert.ok(
+        Math.abs(consumed.norms[key]! - kept.norms[key]!) <= 1e-12 * kept.norms[key]!,
+        `${weightFormat} ${key}`,
+      );
+    }
+    for (let k = 0; k <= consumed.maxRank; k++) {
+      const d = Math.abs(consumed.curves.weightErrSq[k]! - kept.curves.weightErrSq[k]!);
+      assert.ok(d <= 1e-9 * kept.curves.weightErrSq[0]!, `${weightFormat} k=${k}`);
+    }
+  }
+});
+
+test('a progressive analysis sends the first ranks and the top of both spectra first, then completes', async () => {
+  const input = layer(200, 160, 13);
+  const settings = { ...base, method: 'l2qer', factorFormat: 'mxint8', maxRank: 100 } as const;
+  const partials: import('../../../src/engine/methods/analyzeLayer').LayerAnalysis[] = [];
+  const full = await analyzeLayer(input, settings, { onPartial: (a) => partials.push(a), firstRank: 70 });
+  const whole = await analyzeLayer(input, settings);
+  assert.equal(partials.length, 2);
+  const [first, curves] = partials as [(typeof partials)[0], (typeof partials)[0]];
+  assert.deepEqual(first.preview, { finalMaxRank: 100, spectra: true });
+  assert.equal(first.maxRank, 70, 'covers the slider rank asked for');
+  assert.equal(curves.maxRank, 100);
+  assert.equal(full.preview, undefined);
+  assert.equal(full.sigmaPlain.length, 160);
+  // The first curves are exact for their own factors: the same as the full run's where the
+  // factors agree (the leading ranks), and the top of each spectrum matches the full spectrum.
+  for (let k = 0; k <= 8; k++) {
+    assert.ok(
+      Math.abs(first.curves.weightErrSq[k]! - whole.curves.weightErrSq[k]!) < 1e-3 * whole.curves.weightErrSq[0]!,
+    );
+  }
+  assert.equal(first.sigmaScaled.length, 80, 'top values up to the whole tile');
+  for (let i = 0; i < 4; i++) {
+    assert.ok(Math.abs(first.sigmaPlain[i]! - full.sigmaPlain[i]!) < 0.02 * full.sigmaPlain[i]!, `plain σ${i}`);
+    assert.ok(Math.abs(first.sigmaScaled[i]! - full.sigmaScaled[i]!) < 0.02 * full.sigmaScaled[i]!, `scaled σ${i}`);
+  }
+  assert.deepEqual(full.curves.weightErrSq, whole.curves.weightErrSq, 'the final result is the one-shot result');
+  assert.deepEqual(full.sigmaScaled, whole.sigmaScaled);
+});

@@ -8,6 +8,13 @@ function randMat(rows: number, cols: number, r: () => number): Mat<Float64Array>
   return mat(Float64Array.from({ length: rows * cols }, r), rows, cols);
 }
 
+/** E [out, in] from E' [in, out]: rankCurves reads the error in its stored layout. */
+function stored(eT: Mat<Float64Array>): Mat<Float64Array> {
+  const out = new Float64Array(eT.data.length);
+  for (let i = 0; i < eT.rows; i++) for (let o = 0; o < eT.cols; o++) out[o * eT.rows + i] = eT.data[i * eT.cols + o]!;
+  return mat(out, eT.cols, eT.rows);
+}
+
 /** A coarse tile quantizer (scale = tile max / 3, round) over [tr, tc] tiles, zero-padded at the edges. */
 function tileQuantizer(tr: number, tc: number): FactorQuantizer {
   return (data, rows, cols) => {
@@ -96,7 +103,13 @@ test('rank curves equal direct evaluation at every rank, with partial-tile quant
     const qa = tileQuantizer(aTile[0], aTile[1]);
     const qb = tileQuantizer(bTile[0], bTile[1]);
     const curves = await rankCurves(
-      { errorT: E, A, B, aQuant: { quantize: qa, rankTile: aTile[1] }, bQuant: { quantize: qb, rankTile: bTile[0] } },
+      {
+        error: stored(E),
+        A,
+        B,
+        aQuant: { quantize: qa, rankTile: aTile[1] },
+        bQuant: { quantize: qb, rankTile: bTile[0] },
+      },
       weights,
     );
     for (let wi = 0; wi < weights.length; wi++) {
@@ -125,7 +138,9 @@ test('with unquantized SVD factors the identity curve is the tail energy of the 
     A[i * o + i] = 1;
     B[i * o + i] = s;
   });
-  const [c] = await rankCurves({ errorT: mat(E, n, o), A: mat(A, n, o), B: mat(B, o, o) }, [{ kind: 'identity' }]);
+  const [c] = await rankCurves({ error: stored(mat(E, n, o)), A: mat(A, n, o), B: mat(B, o, o) }, [
+    { kind: 'identity' },
+  ]);
   for (let k = 0; k <= 5; k++) {
     const tail = sig.slice(k).reduce((a, s) => a + s * s, 0);
     assert.ok(Math.abs(c!.errSq[k]! - tail) < 1e-12, `k=${k}`);
