@@ -1,6 +1,6 @@
 /** `--store` and `--shard`, shared by `inspect` and `allocate` (docs/result-store.md). */
 import { resolve } from 'node:path';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { QuantLensError } from '../engine/errors';
 import { ResultStore } from '../engine/store/resultStore';
 import { parseShard, type Shard } from '../engine/store/shard';
@@ -33,8 +33,16 @@ export async function resolveStore(
   if (dir === undefined) return null;
   if (dir.trim() === '') throw new QuantLensError('bad-argument', '--store needs a folder');
   const abs = resolve(dir);
+  // Through links too: a store named by a link to the checkpoint is still the checkpoint.
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
   for (const input of inputs) {
-    if (input !== undefined && resolve(input) === abs) {
+    if (input !== undefined && real(input) === real(abs)) {
       throw new QuantLensError('bad-argument', '--store names an input of this command; give a separate folder', dir);
     }
   }

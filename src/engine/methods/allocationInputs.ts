@@ -30,13 +30,9 @@ export async function allocationInputs(o: AllocationInputOptions): Promise<Alloc
   for (const layer of o.layers) {
     throwIfCancelled(o.signal);
     if (o.results) {
-      const analyses = [];
-      for (const weightFormat of o.formats) {
-        const settings = { ...o.settings, weightFormat, spectra: false };
-        const a = await o.results.analyze(layer.name, settings, { signal: o.signal, warn: o.warn });
-        o.onAnalysis?.(a);
-        analyses.push(a);
-      }
+      const variants = o.formats.map((weightFormat) => ({ ...o.settings, weightFormat, spectra: false }));
+      const analyses = await o.results.analyzeVariants(layer.name, variants, { signal: o.signal, warn: o.warn });
+      for (const a of analyses) o.onAnalysis?.(a);
       out.push(allocationLayer(analyses));
       o.onLayer?.(out.length, o.layers.length, layer.name);
       continue;

@@ -11,6 +11,7 @@ import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:
 import { join } from 'node:path';
 import { QuantLensError } from '../errors';
 import { CorruptEntry, decodeEntry, encodeEntry } from './codec';
+import { trackTemporaryOutput } from '../writers/safeOutput';
 
 export const STORE_FORMAT = 'quant-lens-store';
 /** The folder layout and key scheme; a reader refuses a store with a higher version. */
@@ -202,15 +203,22 @@ export class ResultStore {
 
 const TEMP_SUFFIX = '.tmp';
 
-/** Write beside the target, then rename: on POSIX file systems (NFS included) the rename is atomic. */
+/**
+ * Write beside the target, then rename: on POSIX file systems (NFS included) the rename is atomic.
+ * Not fsynced: an entry that a crash leaves damaged fails its checksum and is recomputed. The
+ * temporary file is tracked so that SIGINT/SIGTERM (and a terminated worker) remove it.
+ */
 async function atomicWrite(path: string, data: Buffer | string): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
+  trackTemporaryOutput(tmp, true);
   try {
     await writeFile(tmp, data, { flag: 'wx' });
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
+  } finally {
+    trackTemporaryOutput(tmp, false);
   }
 }
 

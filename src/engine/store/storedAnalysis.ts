@@ -194,36 +194,66 @@ export class LayerResults {
     settings: AnalysisSettings,
     opts: StoredAnalyzeOptions = {},
   ): Promise<StoredLayerAnalysis> {
-    const warnings: string[] = [];
-    const warn = (m: string) => {
-      warnings.push(m);
+    return (await this.analyzeVariants(name, [settings], opts))[0]!;
+  }
+
+  /**
+   * One layer at several settings (allocate's candidate formats): what the store lacks is computed
+   * from one read of the weight.
+   */
+  async analyzeVariants(
+    name: string,
+    variants: AnalysisSettings[],
+    opts: StoredAnalyzeOptions = {},
+  ): Promise<StoredLayerAnalysis[]> {
+    const out: (StoredLayerAnalysis | null)[] = [];
+    const tried: (string | null)[] = [];
+    const warnings: string[][] = [];
+    const warnFor = (i: number) => (m: string) => {
+      warnings[i]!.push(m);
       opts.warn?.(m);
     };
-    const withWarnings = (a: StoredLayerAnalysis): StoredLayerAnalysis =>
-      a.stored ? { ...a, stored: { ...a.stored, warnings: [...a.stored.warnings, ...warnings] } } : a;
-    const { hit, tried } = await this.find(name, settings, { warn });
-    if (hit) return withWarnings(hit);
-    const layer = findLayer(this.source.checkpoint, name);
-    const ids = await this.identities();
-    const read = await this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn);
-    const { key, input } = this.resultKeyFor(layer, read.weight, read.calibration, settings);
-    // The same values under another path or file identity (a copy, a store computed elsewhere).
-    const byContent = key === tried ? null : await this.fromStore(key, warn);
-    if (byContent) return withWarnings(byContent);
-    const compute = opts.compute ?? analyzeLayer;
-    const t0 = performance.now();
-    const analysis = await compute(read.input, settings, { signal: opts.signal, onProgress: opts.onProgress });
-    const computeMs = performance.now() - t0;
-    await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);
-    return {
-      ...analysis,
-      stored: {
-        source: 'computed',
-        computedAt: new Date().toISOString(),
-        computeMs,
-        entry: this.source.store.entryPath('results', key),
-        warnings,
-      },
-    };
+    for (const [i, settings] of variants.entries()) {
+      warnings.push([]);
+      const found = await this.find(name, settings, { warn: warnFor(i) });
+      out.push(found.hit);
+      tried.push(found.tried);
+    }
+    let read: Awaited<ReturnType<LayerResults['readAndHash']>> | null = null;
+    for (const [i, settings] of variants.entries()) {
+      if (out[i]) continue;
+      const warn = warnFor(i);
+      const layer = findLayer(this.source.checkpoint, name);
+      if (!read) {
+        const ids = await this.identities();
+        read = await this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn);
+      }
+      const { key, input } = this.resultKeyFor(layer, read.weight, read.calibration, settings);
+      // The same values under another path or file identity (a copy, a store computed elsewhere).
+      const byContent = key === tried[i] ? null : await this.fromStore(key, warn);
+      if (byContent) {
+        out[i] = byContent;
+        continue;
+      }
+      const compute = opts.compute ?? analyzeLayer;
+      const t0 = performance.now();
+      const analysis = await compute(read.input, settings, { signal: opts.signal, onProgress: opts.onProgress });
+      const computeMs = performance.now() - t0;
+      await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);
+      out[i] = {
+        ...analysis,
+        stored: {
+          source: 'computed',
+          computedAt: new Date().toISOString(),
+          computeMs,
+          entry: this.source.store.entryPath('results', key),
+          warnings: [],
+        },
+      };
+    }
+    return out.map((a, i) => ({
+      ...a!,
+      stored: { ...a!.stored!, warnings: [...a!.stored!.warnings, ...warnings[i]!] },
+    }));
   }
 }

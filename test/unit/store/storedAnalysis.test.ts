@@ -236,3 +236,29 @@ test('opening a store: created with its marker; a file, a foreign folder or a ne
   await assert.rejects(ResultStore.open(newer), /store version 99 was written by a newer Quant Lens/);
   await assert.rejects(ResultStore.open(join(dir, 'missing'), { create: false }), /no result store here/);
 });
+
+test('several settings of one layer (allocate’s candidate formats) read the weight once, and only what is missing is computed', async () => {
+  const { path, storeDir } = await setup();
+  const store = await ResultStore.open(storeDir);
+  const { ckpt, reads } = countReads(await openCheckpoint(path));
+  const results = new LayerResults({ store, checkpoint: ckpt, stats: null });
+  const variants = ['mxint3', 'mxint4', 'int4'].map((weightFormat) => ({ ...LQER, weightFormat, spectra: false }));
+  await results.analyze(NAMES[0]!, variants[1]!);
+  assert.equal(reads.length, 1);
+  const c = counting();
+  const got = await results.analyzeVariants(NAMES[0]!, variants, { compute: c.compute });
+  assert.equal(reads.length, 2, 'one more read for the two missing formats');
+  assert.deepEqual(c.calls, [NAMES[0], NAMES[0]]);
+  assert.deepEqual(
+    got.map((a) => [a.weightFormat, a.stored?.source]),
+    [
+      ['mxint3', 'computed'],
+      ['mxint4', 'store'],
+      ['int4:g128', 'computed'],
+    ],
+  );
+  const again = await results.analyzeVariants(NAMES[0]!, variants, { compute: c.compute });
+  assert.equal(reads.length, 2);
+  assert.equal(c.calls.length, 2);
+  assert.ok(again.every((a) => a.stored?.source === 'store'));
+});
