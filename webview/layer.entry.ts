@@ -19,6 +19,7 @@ import {
   blockSizeApplies,
   describeSettings,
   fittedStepsApply,
+  importanceWeightsApply,
   sameAnalysis,
   usesFittedSteps,
   type QuantSettings,
@@ -134,6 +135,12 @@ function buildUi(setup: LayerPanelSetup) {
   });
   fittedSteps.checked = s.fittedSteps === true;
   fittedSteps.addEventListener('change', () => changeSettings({ fittedSteps: fittedSteps.checked }));
+  const importanceWeights = el('vscode-checkbox', {
+    id: 'importance-weights',
+    attrs: { label: 'Importance-weighted (imatrix from calibration)' },
+  });
+  importanceWeights.checked = s.importanceWeights === true;
+  importanceWeights.addEventListener('change', () => changeSettings({ importanceWeights: importanceWeights.checked }));
   const methodNote = el('p', { id: 'method-note', className: 'note' });
 
   const slider = el('input', {
@@ -239,6 +246,7 @@ function buildUi(setup: LayerPanelSetup) {
       block.field,
       factor.field,
       el('div', { className: 'field checkbox-field' }, fittedSteps),
+      el('div', { className: 'field checkbox-field' }, importanceWeights),
     ),
     methodNote,
     el(
@@ -288,6 +296,7 @@ function buildUi(setup: LayerPanelSetup) {
     block: block.select,
     factor: factor.select,
     fittedSteps,
+    importanceWeights,
     methodNote,
     slider,
     rankInput: rankInput,
@@ -327,6 +336,11 @@ function updateBlockEnabled(weightFormat: string): void {
   ui.fittedSteps.title = int
     ? 'The `:fitted` INT format: same storage, steps fitted to this layer'
     : 'INT formats only';
+  const ggml = importanceWeightsApply(weightFormat);
+  ui.importanceWeights.disabled = !ggml;
+  ui.importanceWeights.title = ggml
+    ? "The `:imatrix` llama.cpp format: ggml's importance-weighted quantizers, with act_rms² as llama.cpp's imatrix"
+    : 'llama.cpp formats only';
 }
 
 /**
@@ -412,6 +426,9 @@ function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean
   if (a.nonFinite)
     warnings.push(`The weight holds ${a.nonFinite} NaN or infinite values: these numbers are not meaningful.`);
   if (a.sigmaPlain.length === 0) warnings.push('The spectra were not computed for this analysis.');
+  if (a.ggml?.fallback) warnings.push(`Stored as ${a.ggml.stored}: ${a.ggml.fallback}.`);
+  if (a.ggml?.imatrix)
+    warnings.push(`${a.ggml.stored} quantized with importance weights (imatrix = act_rms² from calibration).`);
   if (a.outputErrorKind === 'diagonal-estimate')
     warnings.push('Output error estimated from per-channel RMS only (the calibration file has no Gram matrix).');
   // The randomized SVD is honest about its own accuracy: say so when its residual exceeds the optimum
@@ -461,6 +478,7 @@ function syncControls(): void {
   setSelectValue(ui.block, String(s.blockSize));
   setSelectValue(ui.factor, s.factorFormat);
   ui.fittedSteps.checked = s.fittedSteps === true;
+  ui.importanceWeights.checked = s.importanceWeights === true;
   updateBlockEnabled(s.weightFormat);
   ui.stepFit.update(s, view.shown?.analysis ?? null);
   saveState();

@@ -40,6 +40,11 @@ export interface QuantSettings {
    * `:fitted` format suffix; a layer-local fit inspired by SiLQ). Ignored for the other formats.
    */
   fittedSteps?: boolean;
+  /**
+   * llama.cpp formats only: ggml's importance-weighted quantizers with the layer's act_rms² as the
+   * importance matrix (the `:imatrix` format suffix; needs calibration). Ignored for the others.
+   */
+  importanceWeights?: boolean;
 }
 
 /** 'auto': L²QER when the layer has calibration statistics, LQER otherwise (as the CLI does). */
@@ -88,12 +93,29 @@ export function usesFittedSteps(s: Pick<QuantSettings, 'weightFormat' | 'fittedS
   return s.fittedSteps === true && fittedStepsApply(s.weightFormat);
 }
 
+/** Whether a weight format (family) can be importance-weighted: llama.cpp's types. */
+export function importanceWeightsApply(weightFormat: string): boolean {
+  try {
+    return parseFormat(weightFormat).kind === 'ggml';
+  } catch {
+    return false;
+  }
+}
+
+/** Importance weighting in effect: asked for, and the format is a llama.cpp one. */
+export function usesImportanceWeights(s: Pick<QuantSettings, 'weightFormat' | 'importanceWeights'>): boolean {
+  return s.importanceWeights === true && importanceWeightsApply(s.weightFormat);
+}
+
+type FormatChoice = Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps' | 'importanceWeights'>;
+
 /**
  * The engine's format string for the weight, e.g. 'mxint4' (block 16 is MXINT's default),
- * 'int4:g64', or 'int4:g128:fitted' with fitted step sizes.
+ * 'int4:g64', 'int4:g128:fitted' with fitted step sizes, 'q4_k:imatrix' with importance weights.
  */
-export function weightFormatString(s: Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps'>): string {
+export function weightFormatString(s: FormatChoice): string {
   const parsed = parseFormat(s.weightFormat);
+  if (parsed.kind === 'ggml') return formatToString({ ...parsed, imatrix: usesImportanceWeights(s) });
   const f = usesFittedSteps(s) && parsed.kind === 'int' ? { ...parsed, fitted: true } : parsed;
   if (!takesBlockSize(f)) return formatToString(f);
   return formatToString(withTile(f, [1, s.blockSize]));
@@ -143,11 +165,12 @@ export function sameAnalysis(a: QuantSettings, b: QuantSettings): boolean {
     a.weightFormat === b.weightFormat &&
     a.blockSize === b.blockSize &&
     a.factorFormat === b.factorFormat &&
-    usesFittedSteps(a) === usesFittedSteps(b)
+    usesFittedSteps(a) === usesFittedSteps(b) &&
+    usesImportanceWeights(a) === usesImportanceWeights(b)
   );
 }
 
-export function weightFormatLabel(s: Pick<QuantSettings, 'weightFormat' | 'blockSize' | 'fittedSteps'>): string {
+export function weightFormatLabel(s: FormatChoice): string {
   try {
     return formatLabel(parseFormat(weightFormatString(s)));
   } catch {
@@ -206,6 +229,7 @@ export function sanitizeSettings(value: unknown, fallback: QuantSettings = DEFAU
     factorFormat,
     rank,
     ...(v.fittedSteps === true ? { fittedSteps: true } : {}),
+    ...(v.importanceWeights === true ? { importanceWeights: true } : {}),
   };
 }
 

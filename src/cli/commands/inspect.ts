@@ -14,6 +14,7 @@ import {
   writeOutputText,
   type CheckedOutput,
 } from '../../engine/writers/safeOutput';
+import type { GgmlStorage } from '../../engine/quantizers/ggml/ggmlQuant';
 import { parse, requirePositional } from '../args';
 import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
 import { createEngine } from '../engine';
@@ -62,8 +63,17 @@ function jsonRecord(a: LayerAnalysis, rank: number, timeMs: number): Record<stri
     weightErrorByRank: rel(a.curves.weightErrSq, a.norms.weightSq),
     outputErrorByRank: rel(a.curves.outputErrSq, a.norms.outputSq),
     nonFinite: a.nonFinite,
+    ...(a.ggml ? { ggml: a.ggml } : {}),
     timeMs: Math.round(timeMs),
   };
+}
+
+/** The table's note for llama.cpp formats: the stored type when it is a fall-back, and imatrix use. */
+function ggmlNote(g: GgmlStorage): string {
+  const parts = [];
+  if (g.fallback) parts.push(`stored as ${g.stored} (${g.requested.toUpperCase()} fall-back)`);
+  if (g.imatrix) parts.push('imatrix');
+  return parts.join(', ');
 }
 
 export async function inspectCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -170,7 +180,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
           pct(m.outputError) + (a.outputErrorKind === 'diagonal-estimate' ? '*' : ''),
           Number.isFinite(m.weightSqnrDb) ? m.weightSqnrDb.toFixed(1) : '∞',
           pct(m.recovered),
-          a.nonFinite ? `${a.nonFinite} non-finite` : '',
+          [a.nonFinite ? `${a.nonFinite} non-finite` : '', a.ggml ? ggmlNote(a.ggml) : ''].filter(Boolean).join('; '),
         ];
       });
       out.write(

@@ -75,14 +75,21 @@ export function foldLowRank(l: LayerAtRank): Float32Array {
   return foldWeights(l.wq, l.a, l.b, l.out, l.in, l.rank);
 }
 
-/** The calibration a method needs for one layer, from a stats file or from statistics in memory. */
+/**
+ * The calibration a method needs for one layer, from a stats file or from statistics in memory;
+ * with a `…:imatrix` llama.cpp weight format also act_rms, its importance matrix.
+ */
 export async function layerCalibration(
   source: StatsFile | Map<string, LayerStatistics> | null,
   name: string,
   inFeatures: number,
   method: QuantSettings['method'],
+  weightFormat?: string,
 ): Promise<LayerCalibration | undefined> {
-  const need = METHODS[method].needs;
+  const methodNeed = METHODS[method].needs;
+  const f = weightFormat ? parseFormat(weightFormat) : null;
+  const importance = f?.kind === 'ggml' && f.imatrix;
+  const need = methodNeed ?? (importance ? 'act_rms' : null);
   if (!need || !source) return undefined;
   if (source instanceof Map) {
     const s = source.get(name);
@@ -94,5 +101,7 @@ export async function layerCalibration(
   if (need === 'act_mean_abs') c.meanAbs = await source.read(name, 'act_mean_abs', inFeatures);
   if (need === 'act_rms') c.rms = await source.read(name, 'act_rms', inFeatures);
   if (need === 'act_gram') c.gram = await source.readGram(name, inFeatures);
+  if (importance && !c.rms && !c.gram && source.has(name, 'act_rms'))
+    c.rms = await source.read(name, 'act_rms', inFeatures);
   return c;
 }

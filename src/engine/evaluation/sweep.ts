@@ -87,7 +87,7 @@ export async function quantizeModelAtRanks(
     throwIfCancelled(signal);
     const w = await m.checkpoint.readWeight(site.layer.name);
     const [nOut, nIn] = site.layer.shape;
-    const cal = await layerCalibration(calibration, site.layer.name, nIn, settings.method);
+    const cal = await layerCalibration(calibration, site.layer.name, nIn, settings.method, settings.weightFormat);
     if (METHODS[settings.method].needs && !cal) {
       throw new QuantLensError(
         'needs-calibration',

@@ -29,6 +29,7 @@ import {
 } from '../quantizers';
 import { METHODS, appliedRank, isScaled, type ScaleKind } from './methods';
 import { denseQuadratic, rankCurves, type FactorQuantization, type MetricWeight, type RankCurve } from './rankCurves';
+import { ggmlStorage, type GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
 import type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind } from './layerAnalysis';
@@ -177,7 +178,21 @@ async function quantizeInto(
     out.set(data);
     return { wq: out, stepFit: null };
   }
-  return { wq: fakeQuantize(data, rows, nIn, wFmt, { out }), stepFit: null };
+  const importance = weightImportance(wFmt, input);
+  return { wq: fakeQuantize(data, rows, nIn, wFmt, { out, importance }), stepFit: null };
+}
+
+/** llama.cpp's importance matrix for `…:imatrix` weight formats (null for every other format). */
+function weightImportance(wFmt: NumberFormat, input: LayerInput): Float32Array | null {
+  if (wFmt.kind !== 'ggml' || !wFmt.imatrix) return null;
+  const importance = importanceOf(input.calibration, input.in);
+  if (!importance) {
+    throw new QuantLensError(
+      'needs-calibration',
+      `${formatToString(wFmt)} weighs by the importance of each input channel (act_rms²) and layer "${input.name}" has no calibration`,
+    );
+  }
+  return importance;
 }
 
 /**
@@ -219,10 +234,11 @@ async function prepareError(
     e = data;
     const scratch = new Float32Array(Math.min(out, band) * nIn);
     const parts: ReturnType<typeof errorPass>[] = [];
+    const importance = weightImportance(wFmt, input);
     for (let r0 = 0; r0 < out; r0 += band) {
       const rows = Math.min(band, out - r0);
       const w = data.subarray(r0 * nIn, (r0 + rows) * nIn);
-      const q = fakeQuantize(w, rows, nIn, wFmt, { out: scratch.subarray(0, rows * nIn) });
+      const q = fakeQuantize(w, rows, nIn, wFmt, { out: scratch.subarray(0, rows * nIn), importance });
       parts.push(errorPass(w, q, w, rows, nIn, weightColumns));
       if ((r0 / band) % 64 === 63) throwIfCancelled(signal);
     }
@@ -284,6 +300,23 @@ async function scaleFor(
       return { scale: null, chol, ridge: (rel * meanDiag) / nIn };
     }
   }
+}
+
+/** The storage record of llama.cpp weight formats (empty for the others). */
+function ggmlReport(weightFormat: string, nIn: number): { ggml?: GgmlStorage } {
+  const f = parseFormat(weightFormat);
+  return f.kind === 'ggml' ? { ggml: ggmlStorage(f, nIn) } : {};
+}
+
+/**
+ * llama.cpp's importance matrix for a layer: the mean of x² of each input channel, i.e. act_rms²
+ * (or the diagonal of the Gram matrix E[x xᵀ] when only that was recorded).
+ */
+export function importanceOf(c: LayerCalibration | undefined, nIn: number): Float32Array | null {
+  if (c?.rms && c.rms.length === nIn) return Float32Array.from(c.rms, (v) => v * v);
+  if (c?.gram && c.gram.length === nIn * nIn)
+    return Float32Array.from({ length: nIn }, (_, i) => c.gram![i * nIn + i]!);
+  return null;
 }
 
 function mergeNorms(parts: ReturnType<typeof errorPass>[], nIn: number): ReturnType<typeof errorPass> {
@@ -583,6 +616,7 @@ export async function analyzeLayer(
       ridge: p.ridge,
       nonFinite: p.nonFinite,
       ...(p.stepFit ? { stepFit: p.stepFit } : {}),
+      ...ggmlReport(s.weightFormat, input.in),
       ...(preview ? { preview } : {}),
       timings: { ...timings },
     };

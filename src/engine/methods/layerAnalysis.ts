@@ -4,6 +4,7 @@
  */
 import type { MethodName } from './methods';
 import type { StepFitSummary } from './stepFitTypes';
+import type { GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 
 export type FactorTiling = 'last-dim' | 'first-dim';
 
@@ -88,5 +89,11 @@ export interface LayerAnalysis {
    * the randomized SVD) until the full spectra arrive.
    */
   preview?: { finalMaxRank: number; spectra: boolean };
+  /**
+   * llama.cpp weight formats: the ggml type the weight is stored in (after llama-quantize's
+   * fall-back when its rows do not split into the type's blocks) and whether the importance
+   * matrix (act_rms² from calibration) weighted the quantization.
+   */
+  ggml?: GgmlStorage;
   timings: Record<string, number>;
 }

@@ -13,6 +13,12 @@ export interface FakeQuantizeOptions {
    * statistics of a band of rows before writing into it. Default: a new array.
    */
   readonly out?: Float32Array;
+  /**
+   * Per-column importance (length cols) for formats that weigh elements by it: llama.cpp's
+   * importance matrix, the mean of x² of each input channel (act_rms²). Required by `…:imatrix`
+   * formats, ignored by the others.
+   */
+  readonly importance?: Float32Array | null;
 }
 
 /**
@@ -32,6 +38,6 @@ export function fakeQuantize(
   if (out.length !== data.length) {
     throw new QuantLensError('bad-argument', `output array has ${out.length} values, the matrix ${data.length}`);
   }
-  familyOf(format).fakeQuantize(data, rows, cols, format, out);
+  familyOf(format).fakeQuantize(data, rows, cols, format, out, options.importance ?? null);
   return out;
 }

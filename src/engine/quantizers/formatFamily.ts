@@ -79,9 +79,17 @@ export interface FormatFamily<F extends FormatBase> {
   storage(format: F, rows: number, cols: number): StorageBreakdown;
   /**
    * Quantize then dequantize `data` (rows×cols, row-major) into `out` (same length, may be `data`
-   * itself). Shapes are already checked.
+   * itself). Shapes are already checked. `importance` (length cols, or null) is the per-column
+   * weight that importance-weighted formats use (llama.cpp's imatrix); the others ignore it.
    */
-  fakeQuantize(data: Float32Array, rows: number, cols: number, format: F, out: Float32Array): void;
+  fakeQuantize(
+    data: Float32Array,
+    rows: number,
+    cols: number,
+    format: F,
+    out: Float32Array,
+    importance?: Float32Array | null,
+  ): void;
 }
 
 export const MIN_ELEMENT_BITS = 2;

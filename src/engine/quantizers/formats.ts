@@ -16,13 +16,22 @@ import { QuantLensError } from '../errors';
 import { floatFamily } from './float';
 import { FormatSyntaxError, type FormatFamily, type FormatOption, type Tile } from './formatFamily';
 import { fp8Family } from './fp8';
+import { ggmlFamily } from './llamaCpp';
 import { intFamily } from './intGroup';
 import { mxfpFamily } from './mxfp';
 import { mxintFamily } from './mxint';
 import { nvfp4Family } from './nvfp4';
 
 /** Every format family, in the order the settings UI and the help list them. */
-export const FORMAT_FAMILIES = [mxintFamily, intFamily, mxfpFamily, nvfp4Family, fp8Family, floatFamily] as const;
+export const FORMAT_FAMILIES = [
+  mxintFamily,
+  intFamily,
+  mxfpFamily,
+  nvfp4Family,
+  fp8Family,
+  ggmlFamily,
+  floatFamily,
+] as const;
 
 type FormatOfFamily<T> = T extends FormatFamily<infer F> ? F : never;
 

@@ -22,6 +22,7 @@ export {
 export type { FormatFamily, FormatOption, StorageBreakdown, Tile, Tiling } from './formatFamily';
 export type { FloatFormat } from './float';
 export type { Fp8Format } from './fp8';
+export type { GgmlFormat } from './llamaCpp';
 export type { IntFormat } from './intGroup';
 export type { MxfpFormat } from './mxfp';
 export type { MxintFlavour, MxintFormat } from './mxint';

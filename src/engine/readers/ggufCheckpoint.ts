@@ -7,15 +7,22 @@
 import { elementCount, type Checkpoint, type CheckpointReader, type TensorInfo } from './checkpoint';
 import { discoverLinearLayers } from './discovery';
 import { RandomAccessFile } from './fileAccess';
-import { GGML_TYPES, ggmlCodec } from './gguf/ggmlTypes';
+import { GGML_TYPES, type GgmlType } from './gguf/ggmlTypes';
 import { formatGgufValue, readGgufHeader, type GgufTensorInfo } from './gguf/ggufHeader';
 import { TableCheckpoint, type StoredTensor } from './tableCheckpoint';
-import { BlockSource } from './tensorSource';
+import { BlockSource, type BlockCodec } from './tensorSource';
 
 const DEQUANTIZED = Object.values(GGML_TYPES)
   .filter((t) => t.dequantize)
   .map((t) => t.name)
   .join(', ');
+
+/** ggmlTypes stays free of the file readers (webviews import the type table through the formats). */
+function ggmlCodec(t: GgmlType): BlockCodec | null {
+  const dequantize = t.dequantize;
+  if (!dequantize) return null;
+  return { blockElements: t.blockElements, blockBytes: t.blockBytes, decode: dequantize };
+}
 
 function stored(file: RandomAccessFile, t: GgufTensorInfo): StoredTensor {
   const codec = t.type ? ggmlCodec(t.type) : null;

@@ -89,7 +89,8 @@ test('rejects unknown strings with a bad-argument error listing the valid forms'
     'mxfp4:e4m3',
     'nvfp4:sym',
     'fp16:g128',
-    'q4_k',
+    'q4_k:block=32',
+    'q7_k',
     'mxint4::block=16',
   ]) {
     assert.throws(

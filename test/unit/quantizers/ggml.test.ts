@@ -18,6 +18,18 @@ import {
   type GgmlStoredType,
 } from '../../../src/engine/quantizers/ggml/ggmlQuant';
 import { FIXTURE_DIR } from './fixtures';
+import {
+  bitsPerElement,
+  fakeQuantize,
+  formatLabel,
+  formatToString,
+  parseFormat,
+  storageOf,
+  takesBlockSize,
+  withTile,
+} from '../../../src/engine/quantizers';
+import { floatToHalf, halfToFloat } from '../../../src/engine/readers/dtypes';
+import { mulberry32 } from '../../../src/engine/random';
 
 interface Header {
   counts: Record<string, { blocks: number; bytes: number; values: number }>;
@@ -132,4 +144,66 @@ test('rows that do not split into blocks fall back as llama-quantize does', () =
   assert.equal(placeGgml('q4_0', 100).stored, 'f16');
   assert.match(placeGgml('q4_k', 128).fallback ?? '', /Q5_0.*llama-quantize/);
   assert.match(placeGgml('q4_0', 100).fallback ?? '', /Unsupported tensor size/);
+});
+
+test('llama.cpp types parse, print and label as formats; blocks are fixed', () => {
+  const f = parseFormat('Q4_K');
+  assert.deepEqual(f, { kind: 'ggml', type: 'q4_k', imatrix: false, tile: [1, 256] });
+  assert.equal(formatToString(parseFormat('q3_k:imatrix')), 'q3_k:imatrix');
+  assert.equal(formatLabel(parseFormat('q6_k:imatrix')), 'Q6_K (llama.cpp, imatrix)');
+  assert.equal(takesBlockSize(f), false);
+  assert.deepEqual(withTile(f, [1, 256]), f);
+  assert.throws(() => parseFormat('q4_k:block=32'), /blocks are fixed/);
+  assert.throws(() => withTile(f, [1, 32]), /fixed block/);
+});
+
+test('bits per weight follow the type each row is stored in', () => {
+  assert.equal(bitsPerElement(parseFormat('q4_k'), 64, 512), 4.5);
+  assert.equal(bitsPerElement(parseFormat('q6_k'), 64, 512), 6.5625);
+  assert.equal(bitsPerElement(parseFormat('q4_0'), 64, 512), 4.5);
+  // 128-wide rows: Q4_K falls back to Q5_0, Q3_K to IQ4_NL, Q6_K to Q8_0; 100-wide to F16.
+  assert.equal(bitsPerElement(parseFormat('q4_k'), 64, 128), 5.5);
+  assert.equal(bitsPerElement(parseFormat('q3_k'), 64, 128), 4.5);
+  assert.equal(bitsPerElement(parseFormat('q6_k'), 64, 128), 8.5);
+  assert.equal(bitsPerElement(parseFormat('q4_k'), 64, 100), 16);
+  const s = storageOf(parseFormat('q4_k'), 2, 256);
+  assert.equal(s.elementBits, 4 * 512);
+  assert.equal(s.totalBits, 2 * 144 * 8);
+});
+
+test('fakeQuantize of a llama.cpp format is the decoded bytes of the stored type, fall-back included', () => {
+  const rng = mulberry32(7);
+  const rows = 3;
+  const cols = 160; // not a multiple of 256: Q4_K falls back to Q5_0
+  const x = Float32Array.from({ length: rows * cols }, () => (rng() - 0.5) * 0.1);
+  const wq = fakeQuantize(x, rows, cols, parseFormat('q4_k'));
+  const direct = dequantizeGgml(quantizeGgml(x, rows, cols, 'q5_0', null), 'q5_0', rows * cols);
+  assert.deepEqual(wq, direct);
+  assert.notDeepEqual(wq, x);
+  const odd = Float32Array.from({ length: 2 * 50 }, () => rng() - 0.5);
+  const half = fakeQuantize(odd, 2, 50, parseFormat('q8_0'));
+  assert.deepEqual(
+    half,
+    Float32Array.from(odd, (v) => halfToFloat(floatToHalf(v))),
+  );
+});
+
+test(':imatrix formats need the importance and use it', () => {
+  const rng = mulberry32(11);
+  const rows = 4;
+  const cols = 256;
+  const x = Float32Array.from({ length: rows * cols }, () => (rng() - 0.5) * 0.1);
+  assert.throws(() => fakeQuantize(x, rows, cols, parseFormat('q4_k:imatrix')), /act_rms/);
+  const importance = Float32Array.from({ length: cols }, (_, i) => (i % 7 === 0 ? 25 : 0.01));
+  const weighted = fakeQuantize(x, rows, cols, parseFormat('q4_k:imatrix'), { importance });
+  const plain = fakeQuantize(x, rows, cols, parseFormat('q4_k'), { importance });
+  assert.deepEqual(weighted, dequantizeGgml(quantizeGgml(x, rows, cols, 'q4_k', importance), 'q4_k', x.length));
+  assert.notDeepEqual(weighted, plain);
+  // The important columns come out closer to W.
+  const err = (w: Float32Array, sel: (i: number) => boolean) => {
+    let e = 0;
+    for (let i = 0; i < x.length; i++) if (sel(i % cols)) e += (w[i]! - x[i]!) ** 2;
+    return e;
+  };
+  assert.ok(err(weighted, (c) => c % 7 === 0) < err(plain, (c) => c % 7 === 0));
 });

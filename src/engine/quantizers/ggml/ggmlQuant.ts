@@ -133,6 +133,26 @@ export function placeGgml(requested: GgmlWeightType, cols: number): GgmlPlacemen
   };
 }
 
+/** Bits of the quantized levels alone (the rest of a block is its scales and mins). */
+const ELEMENT_BITS: Record<GgmlStoredType, number> = {
+  q4_0: 4,
+  q4_1: 4,
+  q5_0: 5,
+  q5_1: 5,
+  q8_0: 8,
+  q2_k: 2,
+  q3_k: 3,
+  q4_k: 4,
+  q5_k: 5,
+  q6_k: 6,
+  iq4_nl: 4,
+  f16: 16,
+};
+
+export function ggmlElementBits(t: GgmlStoredType): number {
+  return ELEMENT_BITS[t];
+}
+
 /** Exact storage bits per weight of a stored type: block bytes · 8 / block elements. */
 export function ggmlBitsPerWeight(t: GgmlStoredType): number {
   const b = ggmlTypeInfo(t).block;
@@ -187,4 +207,58 @@ export function dequantizeGgml(
   const result = out ?? new Float32Array(count);
   dequantize(bytes, result, 0, count / block.blockElements);
   return result;
+}
+
+/**
+ * W_q of a [rows, cols] matrix in a llama.cpp format: the bytes ggml writes for the type the rows
+ * are stored in (after fall-back), decoded as ggml decodes them.
+ */
+export function fakeQuantizeGgml(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  format: { type: GgmlWeightType; imatrix: boolean },
+  out: Float32Array,
+  importance: Float32Array | null,
+): void {
+  if (format.imatrix && !importance) {
+    throw new QuantLensError(
+      'needs-calibration',
+      `${format.type}:imatrix needs the importance of each input channel (act_rms from calibration)`,
+    );
+  }
+  const { stored } = placeGgml(format.type, cols);
+  const bytes = quantizeGgml(data, rows, cols, stored, format.imatrix ? importance : null);
+  dequantizeGgml(bytes, stored, rows * cols, out);
+}
+
+/**
+ * How a weight in a llama.cpp format is stored, for every place that reports it (analysis,
+ * exports, the UI): the type asked for, the type written, why they differ, and whether the
+ * importance weighting from calibration was used.
+ */
+export interface GgmlStorage {
+  readonly requested: GgmlWeightType;
+  /** ggml's name of the type written: "Q4_K", "Q5_0", "IQ4_NL", "F16". */
+  readonly stored: string;
+  readonly bitsPerWeight: number;
+  readonly fallback: string | null;
+  readonly imatrix: boolean;
+}
+
+export function ggmlStorage(format: { type: GgmlWeightType; imatrix: boolean }, cols: number): GgmlStorage {
+  const p = placeGgml(format.type, cols);
+  return {
+    requested: format.type,
+    stored: STORED[p.stored].ggmlName,
+    bitsPerWeight: ggmlBitsPerWeight(p.stored),
+    fallback: p.fallback,
+    imatrix: format.imatrix && STORED[p.stored].usesImportance,
+  };
+}
+
+/** One line for reports: "Q5_0 (fall-back from Q4_K: …)", "Q4_K, importance-weighted (imatrix)". */
+export function ggmlStorageLine(s: GgmlStorage): string {
+  const weighting = s.imatrix ? ', importance-weighted (imatrix from calibration)' : '';
+  return s.fallback ? `${s.stored}${weighting} — ${s.fallback}` : `${s.stored}${weighting}`;
 }

@@ -6,7 +6,6 @@
  * are bit for bit what ggml and gguf-py decode: W_q of the llama.cpp formats is defined by them.
  */
 import { halfToFloat } from '../dtypes';
-import type { BlockCodec } from '../tensorSource';
 
 export interface GgmlType {
   name: string;
@@ -371,9 +370,3 @@ export const GGML_TYPES: Record<number, GgmlType> = {
   40: { name: 'NVFP4', blockElements: 64, blockBytes: 36 },
   41: { name: 'Q1_0', blockElements: 128, blockBytes: 18 },
 };
-
-export function ggmlCodec(t: GgmlType): BlockCodec | null {
-  const dequantize = t.dequantize;
-  if (!dequantize) return null;
-  return { blockElements: t.blockElements, blockBytes: t.blockBytes, decode: dequantize };
-}
