@@ -12,6 +12,15 @@ import type { AnalysisSettings } from '../methods/analyzeLayer';
 import { METHODS, type MethodName } from '../methods/methods';
 import type { Recipe } from '../methods/recipe';
 import { formatToString, parseFormat } from '../quantizers';
+import { ggmlStorage } from '../quantizers/ggml/ggmlQuant';
+
+/** The record of one exported layer; `stored` names the ggml type written when it is a fall-back. */
+export interface LayerRecord {
+  format: string;
+  rank: number;
+  method: string;
+  stored?: string;
+}
 
 /** One layer as an export target sees it. */
 export interface LayerExport {
@@ -140,8 +149,38 @@ export function planExport(o: PlanOptions): ExportPlan {
 }
 
 /** The per-layer record every export result carries (and the safetensors metadata lists). */
-export function layerRecords(plan: ExportSelection): Record<string, { format: string; rank: number; method: string }> {
-  const out: Record<string, { format: string; rank: number; method: string }> = {};
-  for (const l of plan.layers) out[l.name] = { format: l.format, rank: l.rank, method: plan.method };
+export function layerRecords(plan: ExportSelection): Record<string, LayerRecord> {
+  const out: Record<string, LayerRecord> = {};
+  for (const l of plan.layers) {
+    const f = parseFormat(l.format);
+    const s = f.kind === 'ggml' ? ggmlStorage(f, l.shape[1]) : null;
+    out[l.name] = { format: l.format, rank: l.rank, method: plan.method, ...(s?.fallback ? { stored: s.stored } : {}) };
+  }
   return out;
+}
+
+/**
+ * What the export did with llama.cpp formats, for its notes: the layers stored in a fall-back type
+ * (grouped by reason, as llama-quantize would store them) and those quantized with importance
+ * weights. Every target that quantizes says the same.
+ */
+export function ggmlNotes(plan: ExportSelection, nameOf: (layer: string) => string = (n) => n): string[] {
+  const fallbacks = new Map<string, string[]>();
+  let weighted = 0;
+  for (const l of plan.layers) {
+    const f = parseFormat(l.format);
+    if (f.kind !== 'ggml') continue;
+    const s = ggmlStorage(f, l.shape[1]);
+    if (s.fallback) fallbacks.set(s.fallback, [...(fallbacks.get(s.fallback) ?? []), nameOf(l.name)]);
+    if (s.imatrix) weighted++;
+  }
+  const notes = [...fallbacks].map(
+    ([why, names]) =>
+      `${names.length} weight${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}): ${why}`,
+  );
+  if (weighted)
+    notes.push(
+      `${weighted} weight${weighted === 1 ? '' : 's'} quantized with importance weights (imatrix = act_rms² from the calibration)`,
+    );
+  return notes;
 }

@@ -4,7 +4,7 @@
  * `targets/` and is listed once in `targets.ts`; the CLI, the worker and the extension read that
  * table, so adding a target is one module and one row.
  */
-import type { ExportPlan, ExportSelection } from './plan';
+import type { ExportPlan, ExportSelection, LayerRecord } from './plan';
 import type { CheckedOutput, OutputInput } from '../writers/safeOutput';
 
 export type ExportDType = 'F32' | 'BF16' | 'F16';
@@ -46,7 +46,7 @@ export interface ExportOutcome {
   path: string;
   /** Every file written, absolute. */
   files: string[];
-  layers: Record<string, { format: string; rank: number; method: string }>;
+  layers: Record<string, LayerRecord>;
   /** Tensors written (targets that write tensors). */
   tensors?: number;
   /** Things the user should know: what is not carried, dtypes chosen, fallbacks. */

@@ -7,10 +7,14 @@ import { QuantLensError } from '../errors';
 import { planExport, type ExportSelection, type PlanOptions } from './plan';
 import { correctionNote, refusalMessage, type ExportOutcome, type ExportRun, type ExportTarget } from './target';
 import { quantLensTarget } from './targets/quantLens';
+import { ggufTarget } from './targets/gguf';
+import { tensorTypesTarget } from './targets/tensorTypes';
 import { checkOutputFile, checkOutputFolder, checkpointInputs } from '../writers/safeOutput';
 
 export const EXPORT_TARGETS = {
   'quant-lens': quantLensTarget,
+  gguf: ggufTarget,
+  'tensor-types': tensorTypesTarget,
 } as const satisfies Record<string, ExportTarget>;
 
 export type ExportTargetId = keyof typeof EXPORT_TARGETS;

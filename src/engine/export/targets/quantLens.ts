@@ -18,7 +18,7 @@ import {
   writeSafetensorsFile,
   type TensorToWrite,
 } from '../../writers/safetensorsWriter';
-import { layerRecords, type ExportPlan } from '../plan';
+import { ggmlNotes, layerRecords, type ExportPlan } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
 import type { ExportDType, ExportOutcome, ExportTarget, ExportWrite } from '../target';
 
@@ -142,5 +142,12 @@ async function writeQuantLensSafetensors(plan: ExportPlan, run: ExportWrite): Pr
     await files.close();
   }
   const path = run.output.path;
-  return { target: quantLensTarget.id, path, files: [run.output.destination], layers, tensors: out.length, notes: [] };
+  return {
+    target: quantLensTarget.id,
+    path,
+    files: [run.output.destination],
+    layers,
+    tensors: out.length,
+    notes: ggmlNotes(plan),
+  };
 }

@@ -48,6 +48,11 @@ export interface GgufTensorInfo {
 export interface GgufHeader {
   version: number;
   metadata: Map<string, GgufValue>;
+  /**
+   * Where each key's value lies in the file (its type id and payload), so that an export can copy
+   * values whole: `metadata` keeps only a preview of long arrays such as a tokenizer's.
+   */
+  rawValues: Map<string, { offset: number; length: number }>;
   tensors: GgufTensorInfo[];
   alignment: number;
   dataStart: number;
@@ -190,11 +195,14 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
   const kvCount = c.count('metadata count', 8 + 4 + 1);
 
   const metadata = new Map<string, GgufValue>();
+  const rawValues = new Map<string, { offset: number; length: number }>();
   for (let i = 0; i < kvCount; i++) {
     const key = c.string('metadata key', MAX_KEY_BYTES, MAX_KEY_BYTES);
     if (metadata.has(key)) c.fail(`duplicate metadata key "${key}"`);
+    const start = c.pos;
     const type = c.u32(`type of "${key}"`);
     metadata.set(key, c.value(type, `"${key}"`, 0));
+    rawValues.set(key, { offset: start, length: c.pos - start });
   }
 
   const alignValue = metadata.get('general.alignment');
@@ -226,7 +234,7 @@ export function readGgufHeader(file: RandomAccessFile): GgufHeader {
   const dataStart = Math.ceil(c.pos / alignment) * alignment;
   for (const t of tensors) validateTensor(t, dataStart, alignment, file);
   checkOverlaps(tensors, file.path);
-  return { version, metadata, tensors, alignment, dataStart };
+  return { version, metadata, rawValues, tensors, alignment, dataStart };
 }
 
 function validateTensor(t: GgufTensorInfo, dataStart: number, alignment: number, file: RandomAccessFile): void {
