@@ -4,6 +4,7 @@ import { METHOD_NAMES, defaultMethod, isMethodName, type MethodName } from '../e
 import { FORMAT_SUMMARY, formatToString, parseFormat, takesBlockSize, withTile } from '../engine/quantizers';
 import type { AnalysisSettings, FactorTiling } from '../engine/methods/analyzeLayer';
 import type { LinearLayer } from '../engine/readers/checkpoint';
+import { BOUNDS, intOption } from './numbers';
 
 export const analysisOptionSpec = {
   layer: { type: 'string', multiple: true },
@@ -41,14 +42,6 @@ export interface AnalysisOptionValues {
   calib?: string;
 }
 
-function intOption(name: string, v: string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new QuantLensError('bad-argument', `--${name} must be an integer ≥ ${min}, got "${v}"`);
-  return n;
-}
-
 export function resolveSettings(v: AnalysisOptionValues): { settings: AnalysisSettings; rank: number } {
   const methodName = v.method ?? defaultMethod(Boolean(v.calib));
   if (!isMethodName(methodName)) {
@@ -57,7 +50,7 @@ export function resolveSettings(v: AnalysisOptionValues): { settings: AnalysisSe
   const method: MethodName = methodName;
   let wf = parseFormat(v.format ?? 'mxint4');
   if (v.block !== undefined) {
-    const block = intOption('block', v.block, 16, 1);
+    const block = intOption(v.block, '--block', BOUNDS.block)!;
     if (!takesBlockSize(wf)) throw new QuantLensError('bad-argument', `--block does not apply to ${v.format}`);
     wf = withTile(wf, [1, block]);
   }
@@ -66,8 +59,8 @@ export function resolveSettings(v: AnalysisOptionValues): { settings: AnalysisSe
     throw new QuantLensError('bad-argument', `--ab-tiling must be last-dim or first-dim, got "${tiling}"`);
   }
   const factorFormat = formatToString(parseFormat(v['ab-format'] ?? 'mxint8'));
-  const rank = intOption('rank', v.rank, 32);
-  const maxRank = intOption('max-rank', v['max-rank'], rank);
+  const rank = intOption(v.rank, '--rank', BOUNDS.rank) ?? 32;
+  const maxRank = intOption(v['max-rank'], '--max-rank', BOUNDS.rank) ?? rank;
   if (maxRank < rank)
     throw new QuantLensError('bad-argument', `--max-rank (${maxRank}) must be at least --rank (${rank})`);
   return {
@@ -104,4 +97,32 @@ export function selectLayers(
     );
   }
   return picked;
+}
+
+/**
+ * A uniform rank is capped at each layer's min(out, in) (full rank there); one above every selected
+ * layer's is a typo, refused rather than labelled with a rank no layer has. Returns the layers where
+ * the rank is capped, for a note.
+ */
+export function cappedRankLayers(layers: readonly LinearLayer[], rank: number, flag = '--rank'): LinearLayer[] {
+  if (layers.length === 0) return [];
+  const full = (l: LinearLayer) => Math.min(l.shape[0], l.shape[1]);
+  const largest = Math.max(...layers.map(full));
+  if (rank > largest) {
+    throw new QuantLensError(
+      'bad-argument',
+      `${flag} ${rank} is above the rank of every selected layer (the largest min(out, in) is ${largest})`,
+    );
+  }
+  return layers.filter((l) => rank > full(l));
+}
+
+/** The note for layers whose rank is capped. */
+export function cappedRankNote(capped: readonly LinearLayer[], rank: number): string | null {
+  if (capped.length === 0) return null;
+  const shown = capped
+    .slice(0, 3)
+    .map((l) => `${l.name} (${Math.min(l.shape[0], l.shape[1])})`)
+    .join(', ');
+  return `rank ${rank} is capped at min(out, in) for ${capped.length} layer${capped.length === 1 ? '' : 's'}: ${shown}${capped.length > 3 ? ', …' : ''}`;
 }

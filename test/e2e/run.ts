@@ -61,7 +61,14 @@ function saveLogs(server: CodeServer, dest: string): void {
 
 async function run(tools: Tools, files: string[]): Promise<number> {
   const state = mkdtempSync(join(tmpdir(), 'quant-lens-e2e-'));
-  const server = new CodeServer({ tools, stateDir: state });
+  // A HOME and TMPDIR of its own, so that a scenario can see what the extension host leaves there.
+  const home = join(state, 'home');
+  const temp = join(state, 'tmp');
+  mkdirSync(home);
+  mkdirSync(temp);
+  // Whatever the caller's environment says, the extension must turn onnxruntime's telemetry off itself.
+  delete process.env.ORT_DISABLE_TELEMETRY;
+  const server = new CodeServer({ tools, stateDir: state, env: { HOME: home, TMPDIR: temp } });
   try {
     const vsix = packageVsix(join(state, 'quant-lens.vsix'));
     const extensionDir = server.installExtension(vsix);
@@ -79,7 +86,10 @@ async function run(tools: Tools, files: string[]): Promise<number> {
       {
         cwd: repoRoot,
         stdio: 'inherit',
-        env: { ...process.env, ...toEnvVars({ url, workspace, extensionDir, screenshotsDir: screenshotsRoot }) },
+        env: {
+          ...process.env,
+          ...toEnvVars({ url, workspace, extensionDir, screenshotsDir: screenshotsRoot, home, temp }),
+        },
       },
     );
     const code = await exited(tests);

@@ -30,7 +30,7 @@ import { parse, requirePositional } from '../args';
 import { analysisOptionSpec, resolveSettings, selectLayers } from '../analysisOptions';
 import { ProgressBar } from '../progress';
 import { formatTable } from '../table';
-import { positiveInt } from './calibrate';
+import { BOUNDS, intOption, numberOption } from '../numbers';
 import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
 import { estimatedCost, shardOf } from '../../engine/store/shard';
 import { LayerResults } from '../../engine/store/storedAnalysis';
@@ -71,11 +71,9 @@ function parseBudget(bits: string | undefined, bytes: string | undefined): Budge
   if ((bits === undefined) === (bytes === undefined)) {
     throw new QuantLensError('bad-argument', 'give exactly one of --budget-bits <b> and --budget-bytes <n>');
   }
-  const v = Number(bits ?? bytes);
-  if (!Number.isFinite(v) || v <= 0) {
-    throw new QuantLensError('bad-argument', `the budget must be a positive number, got "${bits ?? bytes}"`);
-  }
-  return bits !== undefined ? { bitsPerWeight: v } : { bytes: v };
+  return bits !== undefined
+    ? { bitsPerWeight: numberOption(bits, '--budget-bits', BOUNDS.budgetBits)! }
+    : { bytes: numberOption(bytes, '--budget-bytes', BOUNDS.budgetBytes)! };
 }
 
 /**
@@ -143,29 +141,43 @@ export function allocationReport(r: AllocationResult): string {
 }
 
 export async function allocateCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...analysisOptionSpec,
-    'budget-bits': { type: 'string' },
-    'budget-bytes': { type: 'string' },
-    formats: { type: 'string' },
-    objective: { type: 'string' },
-    bins: { type: 'string' },
-    'no-exact': { type: 'boolean' },
-    out: { type: 'string' },
-    json: { type: 'boolean' },
-    'eval-data': { type: 'string' },
-    'act-format': { type: 'string' },
-    'max-samples': { type: 'string' },
-    dict: { type: 'string' },
-    threads: { type: 'string' },
-    'sensitivity-data': { type: 'string' },
-    'sensitivity-samples': { type: 'string' },
-    'sensitivity-rank': { type: 'string' },
-    'sensitivity-format': { type: 'string' },
-    ...storeOptionSpec,
-    force: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      ...analysisOptionSpec,
+      'budget-bits': { type: 'string' },
+      'budget-bytes': { type: 'string' },
+      formats: { type: 'string' },
+      objective: { type: 'string' },
+      bins: { type: 'string' },
+      'no-exact': { type: 'boolean' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      'eval-data': { type: 'string' },
+      'act-format': { type: 'string' },
+      'max-samples': { type: 'string' },
+      dict: { type: 'string' },
+      threads: { type: 'string' },
+      'sensitivity-data': { type: 'string' },
+      'sensitivity-samples': { type: 'string' },
+      'sensitivity-rank': { type: 'string' },
+      'sensitivity-format': { type: 'string' },
+      ...storeOptionSpec,
+      force: { type: 'boolean' },
+    },
+    ['<checkpoint>'],
+  );
   const path = requirePositional(positionals, 0, 'checkpoint path');
+  // Every number and format first: a bad one costs nothing.
+  const bins = intOption(values.bins, '--bins', BOUNDS.bins);
+  const threads = intOption(values.threads, '--threads', BOUNDS.threads);
+  const maxSamples = intOption(values['max-samples'], '--max-samples', BOUNDS.maxSamples);
+  const sensitivityRank = intOption(values['sensitivity-rank'], '--sensitivity-rank', { ...BOUNDS.rank, min: 1 }) ?? 16;
+  const sensitivitySamples = intOption(values['sensitivity-samples'], '--sensitivity-samples', BOUNDS.maxSamples) ?? 48;
+  const sensitivityFormat = values['sensitivity-format']
+    ? formatToString(parseFormat(values['sensitivity-format']))
+    : undefined;
+  const activation = activationSpec(values['act-format']);
   const store = await resolveStore(values.store, [path, values.calib, values.out], cliWarn);
   const shard = resolveShard(values.shard, store);
   // A shard only fills the store; the budget matters to the run that allocates afterwards.
@@ -241,14 +253,12 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
         stats,
         settings: { method: settings.method, factorFormat: settings.factorFormat, factorTiling: settings.factorTiling },
         reference: {
-          ...(values['sensitivity-format']
-            ? { format: formatToString(parseFormat(values['sensitivity-format'])) }
-            : {}),
-          rank: positiveInt(values['sensitivity-rank'], '--sensitivity-rank') ?? 16,
+          ...(sensitivityFormat ? { format: sensitivityFormat } : {}),
+          rank: sensitivityRank,
         },
         data,
-        maxSamples: positiveInt(values['sensitivity-samples'], '--sensitivity-samples') ?? 48,
-        threads: positiveInt(values.threads, '--threads'),
+        maxSamples: sensitivitySamples,
+        threads,
       });
       layersIn = s.layers;
       sensitivities = s.details;
@@ -256,7 +266,7 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     const result = allocate(layersIn, budget, {
       objective,
       exact: !values['no-exact'],
-      ...(values.bins ? { bins: positiveInt(values.bins, '--bins')! } : {}),
+      ...(bins !== undefined ? { bins } : {}),
     });
     const meta = { method: settings.method, factorFormat: settings.factorFormat, objective, budget };
     const recipe = allocationRecipe(result.best, meta);
@@ -277,9 +287,9 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
         data: values['eval-data'],
         stats,
         settings: { method: settings.method, factorFormat: settings.factorFormat, factorTiling: settings.factorTiling },
-        activation: activationSpec(values['act-format']),
-        maxSamples: positiveInt(values['max-samples'], '--max-samples'),
-        threads: positiveInt(values.threads, '--threads'),
+        activation,
+        maxSamples,
+        threads,
         ...(values.dict ? { dict: values.dict } : {}),
       });
     }

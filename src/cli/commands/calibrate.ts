@@ -2,6 +2,7 @@
 import { QuantLensError } from '../../engine/errors';
 import { calibrateToFile } from '../../engine/calibration/calibrateOnnx';
 import { parse, requirePositional } from '../args';
+import { BOUNDS, intOption } from '../numbers';
 
 export const calibrateHelp = `quant-lens calibrate <model.onnx> --data <folder|text> --out <stats.safetensors> [options]
   Runs the model on calibration inputs with onnxruntime and records, at the input of every linear
@@ -19,14 +20,6 @@ export const calibrateHelp = `quant-lens calibrate <model.onnx> --data <folder|t
   --force             replace --out when it exists (never one of the inputs)
   --json              print a JSON summary`;
 
-export function positiveInt(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new QuantLensError('bad-argument', `${flag} must be a positive integer, got "${v}"`);
-  return n;
-}
-
 export function regexOption(v: string | undefined, flag: string): RegExp | undefined {
   if (v === undefined) return undefined;
   try {
@@ -37,24 +30,33 @@ export function regexOption(v: string | undefined, flag: string): RegExp | undef
 }
 
 export async function calibrateCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    data: { type: 'string' },
-    out: { type: 'string' },
-    tokenizer: { type: 'string' },
-    'seq-len': { type: 'string' },
-    'batch-size': { type: 'string' },
-    'max-samples': { type: 'string' },
-    gram: { type: 'boolean' },
-    samples: { type: 'string' },
-    layers: { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
-    force: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      tokenizer: { type: 'string' },
+      'seq-len': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'max-samples': { type: 'string' },
+      gram: { type: 'boolean' },
+      samples: { type: 'string' },
+      layers: { type: 'string' },
+      threads: { type: 'string' },
+      json: { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
+    ['<model.onnx>'],
+  );
   const model = requirePositional(positionals, 0, 'model path (.onnx)');
   if (!values.data) throw new QuantLensError('bad-argument', 'missing --data <folder of images | text file>');
   if (!values.out) throw new QuantLensError('bad-argument', 'missing --out <stats.safetensors>');
   const pattern = regexOption(values.layers, '--layers');
+  const seqLen = intOption(values['seq-len'], '--seq-len', BOUNDS.seqLen);
+  const batchSize = intOption(values['batch-size'], '--batch-size', BOUNDS.batchSize);
+  const maxSamples = intOption(values['max-samples'], '--max-samples', BOUNDS.maxSamples);
+  const threads = intOption(values.threads, '--threads', BOUNDS.threads);
+  const sampleRows = intOption(values.samples, '--samples', BOUNDS.samples);
   let last = 0;
   const r = await calibrateToFile({
     model,
@@ -62,12 +64,12 @@ export async function calibrateCommand(argv: string[], out: NodeJS.WritableStrea
     out: values.out,
     force: !!values.force,
     ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
-    seqLen: positiveInt(values['seq-len'], '--seq-len'),
-    batchSize: positiveInt(values['batch-size'], '--batch-size'),
-    maxSamples: positiveInt(values['max-samples'], '--max-samples'),
-    threads: positiveInt(values.threads, '--threads'),
+    seqLen,
+    batchSize,
+    maxSamples,
+    threads,
     gram: !!values.gram,
-    ...(values.samples !== undefined ? { sampleRows: positiveInt(values.samples, '--samples') } : {}),
+    ...(sampleRows !== undefined ? { sampleRows } : {}),
     layers: { all: true, ...(pattern ? { pattern } : {}) },
     onProgress: (p) => {
       if (values.json || !process.stderr.isTTY || Date.now() - last < 200) return;

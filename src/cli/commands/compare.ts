@@ -12,6 +12,7 @@ import {
 } from '../../engine/methods/compareCheckpoints';
 import { openCheckpoint } from '../../engine/readers/open';
 import { parse, requirePositional } from '../args';
+import { BOUNDS, numberOption } from '../numbers';
 import { ProgressBar } from '../progress';
 import { formatTable } from '../table';
 
@@ -43,19 +44,20 @@ function jsonOf(c: CheckpointComparison): unknown {
 }
 
 export async function compareCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    tolerance: { type: 'string' },
-    'no-spectra': { type: 'boolean' },
-    layer: { type: 'string', multiple: true },
-    'changed-only': { type: 'boolean' },
-    json: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      tolerance: { type: 'string' },
+      'no-spectra': { type: 'boolean' },
+      layer: { type: 'string', multiple: true },
+      'changed-only': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    ['<checkpoint A>', '<checkpoint B>'],
+  );
   const pathA = requirePositional(positionals, 0, 'first checkpoint');
   const pathB = requirePositional(positionals, 1, 'second checkpoint');
-  const tolerance = values.tolerance === undefined ? DEFAULT_CHANGE_TOLERANCE : Number(values.tolerance);
-  if (!Number.isFinite(tolerance) || tolerance < 0) {
-    throw new QuantLensError('bad-argument', `--tolerance must be a non-negative number, got "${values.tolerance}"`);
-  }
+  const tolerance = numberOption(values.tolerance, '--tolerance', BOUNDS.tolerance) ?? DEFAULT_CHANGE_TOLERANCE;
   const a = await openCheckpoint(resolve(pathA));
   try {
     const b = await openCheckpoint(resolve(pathB));

@@ -9,7 +9,9 @@ import { FULL_RANK, formatMetric, metricName, rankLabel, sweepTable } from '../.
 import { defaultMethod, isMethodName, METHOD_NAMES, METHODS, type MethodName } from '../../engine/methods/methods';
 import { parse, requirePositional } from '../args';
 import { formatTable } from '../table';
-import { positiveInt, regexOption } from './calibrate';
+import { regexOption } from './calibrate';
+import { parseFormat } from '../../engine/quantizers';
+import { BOUNDS, intOption } from '../numbers';
 
 export const evalHelp = `quant-lens eval <model.onnx> --data <folder|text> [options]
   Measures the task metric of the float model and of the quantized one (each processed weight
@@ -36,10 +38,7 @@ function list<T>(v: string | undefined, parseItem: (s: string) => T): T[] | unde
 
 function parseRank(s: string): number {
   if (s === 'full') return FULL_RANK;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0)
-    throw new QuantLensError('bad-argument', `rank must be a non-negative integer or "full", got "${s}"`);
-  return n;
+  return intOption(s, 'a rank (or "full")', BOUNDS.rank)!;
 }
 
 function parseMethod(s: string): MethodName {
@@ -56,53 +55,73 @@ function parseTask(s: string | undefined): EvalTask | undefined {
 }
 
 export async function evalCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    data: { type: 'string' },
-    tokenizer: { type: 'string' },
-    'seq-len': { type: 'string' },
-    'batch-size': { type: 'string' },
-    'max-samples': { type: 'string' },
-    method: { type: 'string' },
-    methods: { type: 'string' },
-    format: { type: 'string' },
-    formats: { type: 'string' },
-    rank: { type: 'string' },
-    ranks: { type: 'string' },
-    'factor-format': { type: 'string' },
-    'act-format': { type: 'string' },
-    stats: { type: 'string' },
-    'calib-data': { type: 'string' },
-    'calib-samples': { type: 'string' },
-    sweep: { type: 'boolean' },
-    task: { type: 'string' },
-    dict: { type: 'string' },
-    threads: { type: 'string' },
-    layers: { type: 'string' },
-    'all-layers': { type: 'boolean' },
-    json: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      data: { type: 'string' },
+      tokenizer: { type: 'string' },
+      'seq-len': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'max-samples': { type: 'string' },
+      method: { type: 'string' },
+      methods: { type: 'string' },
+      format: { type: 'string' },
+      formats: { type: 'string' },
+      rank: { type: 'string' },
+      ranks: { type: 'string' },
+      'factor-format': { type: 'string' },
+      'act-format': { type: 'string' },
+      stats: { type: 'string' },
+      'calib-data': { type: 'string' },
+      'calib-samples': { type: 'string' },
+      sweep: { type: 'boolean' },
+      task: { type: 'string' },
+      dict: { type: 'string' },
+      threads: { type: 'string' },
+      layers: { type: 'string' },
+      'all-layers': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    ['<model.onnx>'],
+  );
   const model = requirePositional(positionals, 0, 'model path (.onnx)');
   if (!values.data) throw new QuantLensError('bad-argument', 'missing --data <evaluation images folder | text file>');
+  for (const [grid, single] of [
+    ['methods', 'method'],
+    ['ranks', 'rank'],
+    ['formats', 'format'],
+  ] as const) {
+    if (!values.sweep && values[grid] !== undefined) {
+      throw new QuantLensError('bad-argument', `--${grid} applies with --sweep; without it give --${single}`);
+    }
+    if (values.sweep && values[single] !== undefined) {
+      throw new QuantLensError('bad-argument', `--${single} does not apply with --sweep; give --${grid}`);
+    }
+  }
+  // Checked now (a bad format fails before any model is run), passed on as written.
+  const weightFormat = (s: string) => (parseFormat(s), s);
+  const maxSamples = intOption(values['max-samples'], '--max-samples', BOUNDS.maxSamples);
+  const calibSamples = intOption(values['calib-samples'], '--calib-samples', BOUNDS.maxSamples);
   const grid: SweepGrid = values.sweep
     ? {
         methods: list(values.methods, parseMethod) ?? [...METHOD_NAMES],
         ranks: list(values.ranks, parseRank) ?? [4, 8, 16, 32],
-        weightFormats: list(values.formats, (s) => s) ?? ['mxint4', 'mxint3', 'mxint2'],
-        factorFormat: values['factor-format'] ?? 'mxint8',
+        weightFormats: list(values.formats, weightFormat) ?? ['mxint4', 'mxint3', 'mxint2'],
+        factorFormat: weightFormat(values['factor-format'] ?? 'mxint8'),
         activation: activationSpec(values['act-format']),
       }
     : {
         methods: [values.method === undefined ? defaultMethod(true) : parseMethod(values.method)],
         ranks: [values.rank === undefined ? 32 : parseRank(values.rank)],
-        weightFormats: [values.format ?? 'mxint4'],
-        factorFormat: values['factor-format'] ?? 'mxint8',
+        weightFormats: [weightFormat(values.format ?? 'mxint4')],
+        factorFormat: weightFormat(values['factor-format'] ?? 'mxint8'),
         activation: activationSpec(values['act-format']),
       };
   const common = {
     ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
-    seqLen: positiveInt(values['seq-len'], '--seq-len'),
-    batchSize: positiveInt(values['batch-size'], '--batch-size'),
-    threads: positiveInt(values.threads, '--threads'),
+    seqLen: intOption(values['seq-len'], '--seq-len', BOUNDS.seqLen),
+    batchSize: intOption(values['batch-size'], '--batch-size', BOUNDS.batchSize),
+    threads: intOption(values.threads, '--threads', BOUNDS.threads),
   };
   const pattern = regexOption(values.layers, '--layers');
   const m = await openOnnxLinearModel(model);
@@ -119,7 +138,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
           data: values['calib-data'],
           gram: needsGram,
           ...common,
-          maxSamples: positiveInt(values['calib-samples'], '--calib-samples'),
+          maxSamples: calibSamples,
         })
       ).stats;
     } else {
@@ -134,7 +153,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
     evaluator = Evaluator.open(m, {
       data: values.data,
       ...common,
-      maxSamples: positiveInt(values['max-samples'], '--max-samples'),
+      maxSamples,
       ...(values.dict ? { dict: values.dict } : {}),
       ...(values.task ? { task: parseTask(values.task) } : {}),
     });

@@ -10,7 +10,14 @@ import { isMethodName } from '../../engine/methods/methods';
 import { parseRecipe, type Recipe } from '../../engine/methods/recipe';
 import { formatToString, parseFormat } from '../../engine/quantizers';
 import { parse, requirePositional } from '../args';
-import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
+import {
+  analysisOptionSpec,
+  analysisOptionsHelp,
+  cappedRankLayers,
+  cappedRankNote,
+  resolveSettings,
+  selectLayers,
+} from '../analysisOptions';
 import { ProgressBar } from '../progress';
 
 const targetLines = EXPORT_TARGET_IDS.map((id) => {
@@ -63,15 +70,19 @@ async function readRecipe(file: string): Promise<Recipe> {
 }
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...analysisOptionSpec,
-    to: { type: 'string' },
-    out: { type: 'string' },
-    force: { type: 'boolean' },
-    dtype: { type: 'string' },
-    'shard-size': { type: 'string' },
-    recipe: { type: 'string' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      ...analysisOptionSpec,
+      to: { type: 'string' },
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      dtype: { type: 'string' },
+      'shard-size': { type: 'string' },
+      recipe: { type: 'string' },
+    },
+    ['<checkpoint>'],
+  );
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const target = exportTarget(values.to ?? 'quant-lens');
   if (!values.out) {
@@ -115,6 +126,11 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const stats = values.calib ? await StatsFile.open(resolve(values.calib)) : null;
   try {
     const layers = recipe ? [] : selectLayers(ckpt.linearLayers, values.layer, values.all);
+    const note =
+      !recipe && values.rank !== undefined && settings.method !== 'rtn'
+        ? cappedRankNote(cappedRankLayers(layers, rank), rank)
+        : null;
+    if (note) process.stderr.write(`note: ${note}\n`);
     const bar = new ProgressBar(recipe ? Object.keys(recipe.layers).length : layers.length);
     const result = await runExport(
       target.id,

@@ -10,7 +10,14 @@ import { METHODS } from '../../engine/methods/methods';
 import { STEP_FIT_LABEL, compareStepFit, type StepFitComparison } from '../../engine/methods/stepFitComparison';
 import { openCheckpoint } from '../../engine/readers/open';
 import { parse, requirePositional } from '../args';
-import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
+import {
+  analysisOptionSpec,
+  analysisOptionsHelp,
+  cappedRankLayers,
+  cappedRankNote,
+  resolveSettings,
+  selectLayers,
+} from '../analysisOptions';
 import { ProgressBar } from '../progress';
 import { formatTable } from '../table';
 
@@ -49,7 +56,7 @@ function rows(c: StepFitComparison): string[] {
 }
 
 export async function fitStepsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, { ...analysisOptionSpec, json: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { ...analysisOptionSpec, json: { type: 'boolean' } }, ['<checkpoint>']);
   const path = requirePositional(positionals, 0, 'checkpoint path');
   if (!values.format) throw new QuantLensError('bad-argument', '--format int<n>[:g<n>][:sym] is required');
   const { settings, rank } = resolveSettings(values);
@@ -57,6 +64,11 @@ export async function fitStepsCommand(argv: string[], out: NodeJS.WritableStream
   const stats = values.calib ? await StatsFile.open(resolve(values.calib)) : null;
   try {
     const layers = selectLayers(ckpt.linearLayers, values.layer, values.all);
+    const note =
+      values.rank !== undefined && settings.method !== 'rtn'
+        ? cappedRankNote(cappedRankLayers(layers, rank), rank)
+        : null;
+    if (note) process.stderr.write(`note: ${note}\n`);
     const bar = new ProgressBar(layers.length);
     const results: StepFitComparison[] = [];
     for (const layer of layers) {

@@ -3,7 +3,7 @@
  * the low-rank correction, as a table, JSON Lines or a self-contained HTML report.
  */
 import { resolve } from 'node:path';
-import { QuantLensError, errorMessage, isQuantLensError } from '../../engine/errors';
+import { errorMessage, isQuantLensError } from '../../engine/errors';
 import { METHODS } from '../../engine/methods/methods';
 import { metricsAtRank } from '../../engine/methods/metricsAtRank';
 import { htmlReport } from '../../engine/report/htmlReport';
@@ -16,7 +16,15 @@ import {
 } from '../../engine/writers/safeOutput';
 import type { GgmlStorage } from '../../engine/quantizers/ggml/ggmlQuant';
 import { parse, requirePositional } from '../args';
-import { analysisOptionSpec, analysisOptionsHelp, resolveSettings, selectLayers } from '../analysisOptions';
+import { BOUNDS, intOption } from '../numbers';
+import {
+  analysisOptionSpec,
+  analysisOptionsHelp,
+  cappedRankLayers,
+  cappedRankNote,
+  resolveSettings,
+  selectLayers,
+} from '../analysisOptions';
 import { createEngine } from '../engine';
 import { ProgressBar } from '../progress';
 import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
@@ -77,21 +85,23 @@ function ggmlNote(g: GgmlStorage): string {
 }
 
 export async function inspectCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...analysisOptionSpec,
-    'no-spectra': { type: 'boolean' },
-    json: { type: 'boolean' },
-    html: { type: 'string' },
-    jobs: { type: 'string' },
-    ...storeOptionSpec,
-    force: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      ...analysisOptionSpec,
+      'no-spectra': { type: 'boolean' },
+      json: { type: 'boolean' },
+      html: { type: 'string' },
+      jobs: { type: 'string' },
+      ...storeOptionSpec,
+      force: { type: 'boolean' },
+    },
+    ['<checkpoint>'],
+  );
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const { settings, rank } = resolveSettings(values);
   if (values['no-spectra']) settings.spectra = false;
-  const jobs = values.jobs === undefined ? 1 : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1)
-    throw new QuantLensError('bad-argument', `--jobs must be a positive integer`);
+  const jobs = intOption(values.jobs, '--jobs', BOUNDS.jobs) ?? 1;
   const store = await resolveStore(values.store, [path, values.calib, values.html], cliWarn);
   const shard = resolveShard(values.shard, store);
   const engine = createEngine(jobs);
@@ -111,6 +121,10 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
       });
     }
     const selected = selectLayers(summary.linearLayers, values.layer, values.all);
+    if (values['max-rank'] !== undefined) cappedRankLayers(selected, settings.maxRank, '--max-rank');
+    const capped = values.rank !== undefined && settings.method !== 'rtn' ? cappedRankLayers(selected, rank) : [];
+    const note = cappedRankNote(capped, rank);
+    if (note) process.stderr.write(`note: ${note}\n`);
     const costOptions = { spectra: settings.spectra !== false, maxRank: settings.maxRank };
     const layers = shard ? shardOf(selected, shard, (l) => estimatedCost(l.shape, costOptions)) : selected;
     if (shard) {
@@ -176,7 +190,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
           `${a.shape[0]}×${a.shape[1]}`,
           m.bitsPerWeight.toFixed(3),
           pct(metricsAtRank(a, 0).weightError),
-          pct(m.weightError),
+          pct(m.weightError) + (m.rank < rank && settings.method !== 'rtn' ? ` (k=${m.rank})` : ''),
           pct(m.outputError) + (a.outputErrorKind === 'diagonal-estimate' ? '*' : ''),
           Number.isFinite(m.weightSqnrDb) ? m.weightSqnrDb.toFixed(1) : '∞',
           pct(m.recovered),

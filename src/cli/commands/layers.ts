@@ -46,13 +46,17 @@ function checkCell(c: Check | string | undefined): string {
 }
 
 export async function layersCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    json: { type: 'boolean' },
-    all: { type: 'boolean' },
-    check: { type: 'boolean' },
-    metadata: { type: 'boolean' },
-    tensors: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      json: { type: 'boolean' },
+      all: { type: 'boolean' },
+      check: { type: 'boolean' },
+      metadata: { type: 'boolean' },
+      tensors: { type: 'boolean' },
+    },
+    ['<checkpoint>'],
+  );
   const path = requirePositional(positionals, 0, 'checkpoint path');
   const ckpt = await openCheckpoint(path);
   try {

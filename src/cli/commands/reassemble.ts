@@ -15,7 +15,8 @@ import { parse, requirePositional } from '../args';
 import { selectLayers } from '../analysisOptions';
 import { ProgressBar } from '../progress';
 import { formatTable } from '../table';
-import { positiveInt } from './calibrate';
+import { BOUNDS, intOption, numberOption } from '../numbers';
+import { parseFormat } from '../../engine/quantizers';
 
 export const reassembleHelp = `quant-lens reassemble <checkpoint> (--calib <stats> | --calib-data <folder|text>) [options]
   QLLM adaptive channel reassembly, as an analysis: per site (the input of a linear layer, or the
@@ -37,14 +38,6 @@ export const reassembleHelp = `quant-lens reassemble <checkpoint> (--calib <stat
   --json                  one JSON object per site (JSON Lines)`;
 
 const sci = (v: number) => v.toExponential(2);
-
-function number(v: string | undefined, flag: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new QuantLensError('bad-argument', `${flag} must be a positive number, got "${v}"`);
-  return n;
-}
 
 function row(r: ReassemblyResult): string[] {
   const rel = (v: number) => sci(r.outputPower > 0 ? v / r.outputPower : v);
@@ -71,25 +64,29 @@ function jsonRecord(r: ReassemblyResult): Record<string, unknown> {
 }
 
 export async function reassembleCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    calib: { type: 'string' },
-    'calib-data': { type: 'string' },
-    samples: { type: 'string' },
-    'save-samples': { type: 'string' },
-    tokenizer: { type: 'string' },
-    'batch-size': { type: 'string' },
-    'max-samples': { type: 'string' },
-    threads: { type: 'string' },
-    layer: { type: 'string', multiple: true },
-    all: { type: 'boolean' },
-    'w-bits': { type: 'string' },
-    'a-bits': { type: 'string' },
-    'channel-ratio': { type: 'string' },
-    rank: { type: 'string' },
-    'ab-format': { type: 'string' },
-    json: { type: 'boolean' },
-    force: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(
+    argv,
+    {
+      calib: { type: 'string' },
+      'calib-data': { type: 'string' },
+      samples: { type: 'string' },
+      'save-samples': { type: 'string' },
+      tokenizer: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'max-samples': { type: 'string' },
+      threads: { type: 'string' },
+      layer: { type: 'string', multiple: true },
+      all: { type: 'boolean' },
+      'w-bits': { type: 'string' },
+      'a-bits': { type: 'string' },
+      'channel-ratio': { type: 'string' },
+      rank: { type: 'string' },
+      'ab-format': { type: 'string' },
+      json: { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
+    ['<checkpoint>'],
+  );
   const path = requirePositional(positionals, 0, 'checkpoint path');
   if (values['save-samples'] !== undefined && !values['calib-data']) {
     throw new QuantLensError(
@@ -101,11 +98,25 @@ export async function reassembleCommand(argv: string[], out: NodeJS.WritableStre
     throw new QuantLensError('bad-argument', 'give one of --calib <stats with act_samples> and --calib-data <path>');
   }
   const options = {
-    weightBits: positiveInt(values['w-bits'], '--w-bits') ?? 4,
-    actBits: positiveInt(values['a-bits'], '--a-bits') ?? 4,
-    channelRatio: number(values['channel-ratio'], '--channel-ratio', 0.2),
-    rank: positiveInt(values.rank, '--rank') ?? 32,
+    weightBits: intOption(values['w-bits'], '--w-bits', BOUNDS.bits) ?? 4,
+    actBits: intOption(values['a-bits'], '--a-bits', BOUNDS.bits) ?? 4,
+    channelRatio: numberOption(values['channel-ratio'], '--channel-ratio', BOUNDS.channelRatio) ?? 0.2,
+    rank: intOption(values.rank, '--rank', { ...BOUNDS.rank, min: 1 }) ?? 32,
     factorFormat: values['ab-format'] ?? 'mxint8',
+  };
+  parseFormat(options.factorFormat); // checked now, before any work
+  if (!values['calib-data']) {
+    const only = (['samples', 'tokenizer', 'batch-size', 'max-samples', 'threads'] as const).find(
+      (k) => values[k] !== undefined,
+    );
+    if (only)
+      throw new QuantLensError('bad-argument', `--${only} applies with --calib-data (sampling activations now)`);
+  }
+  const sampling = {
+    rows: intOption(values.samples, '--samples', BOUNDS.samples) ?? 2048,
+    batchSize: intOption(values['batch-size'], '--batch-size', BOUNDS.batchSize),
+    maxSamples: intOption(values['max-samples'], '--max-samples', BOUNDS.maxSamples),
+    threads: intOption(values.threads, '--threads', BOUNDS.threads),
   };
   const ckpt = await openCheckpoint(resolve(path));
   let stats: StatsFile | null = null;
@@ -129,11 +140,8 @@ export async function reassembleCommand(argv: string[], out: NodeJS.WritableStre
       sampled = await sampleActivations({
         model: resolve(path),
         data: values['calib-data'],
-        rows: positiveInt(values.samples, '--samples') ?? 2048,
+        ...sampling,
         ...(values.tokenizer ? { tokenizer: values.tokenizer } : {}),
-        batchSize: positiveInt(values['batch-size'], '--batch-size'),
-        maxSamples: positiveInt(values['max-samples'], '--max-samples'),
-        threads: positiveInt(values.threads, '--threads'),
         layers: { all: true },
       });
       if (saveTo) {

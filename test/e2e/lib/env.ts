@@ -9,6 +9,9 @@ export interface E2eEnv {
   /** Where the VSIX was installed: code-server's extensions folder / publisher.name-version. */
   extensionDir: string;
   screenshotsDir: string;
+  /** code-server's own HOME and TMPDIR (empty folders at the start): what the extension leaves there shows. */
+  home: string;
+  temp: string;
   chromium: string;
   /** Node 24: the runtime of code-server's extension host. */
   node: string;
@@ -19,6 +22,8 @@ const VARS = {
   workspace: 'QUANT_LENS_E2E_WORKSPACE',
   extensionDir: 'QUANT_LENS_E2E_EXTENSION_DIR',
   screenshotsDir: 'QUANT_LENS_E2E_SCREENSHOTS',
+  home: 'QUANT_LENS_E2E_HOME',
+  temp: 'QUANT_LENS_E2E_TMPDIR',
 } as const;
 
 export function toEnvVars(env: Pick<E2eEnv, keyof typeof VARS>): Record<string, string> {
