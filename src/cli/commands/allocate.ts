@@ -308,6 +308,7 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
       );
     }
     if (evaluation) {
+      for (const note of evaluation.notes) process.stderr.write(`note: ${note}\n`);
       const task = evaluation.float.task;
       out.write(
         '\n' +

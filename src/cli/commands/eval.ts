@@ -124,11 +124,21 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
     threads: intOption(values.threads, '--threads', BOUNDS.threads),
   };
   const pattern = regexOption(values.layers, '--layers');
+  const task = parseTask(values.task);
   const m = await openOnnxLinearModel(model);
   let calibration: CalibrationSource = null;
   let evaluator: Evaluator | undefined;
   try {
     const sites = selectSites(m.sites, { all: !!values['all-layers'], ...(pattern ? { pattern } : {}) }, model);
+    // The evaluation data first: labels and dictionary problems show before any calibration runs.
+    evaluator = Evaluator.open(m, {
+      data: values.data,
+      ...common,
+      maxSamples,
+      ...(values.dict ? { dict: values.dict } : {}),
+      ...(task ? { task } : {}),
+    });
+    for (const note of evaluator.notes) process.stderr.write(`note: ${note}\n`);
     if (values.stats) calibration = await StatsFile.open(values.stats);
     else if (values['calib-data']) {
       const needsGram = grid.methods.some((m) => METHODS[m].needs === 'act_gram');
@@ -150,13 +160,6 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
         );
       }
     }
-    evaluator = Evaluator.open(m, {
-      data: values.data,
-      ...common,
-      maxSamples,
-      ...(values.dict ? { dict: values.dict } : {}),
-      ...(values.task ? { task: parseTask(values.task) } : {}),
-    });
     const progress = !values.json && process.stderr.isTTY;
     const result = await runSweep(evaluator, sites, calibration, grid, {
       onRow: (r) => {
@@ -167,12 +170,13 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
         }
       },
     });
-    const task = evaluator.task;
+    const measured = evaluator.task;
     if (values.json) {
       out.write(
         JSON.stringify(
           {
-            task,
+            task: measured,
+            notes: evaluator.notes,
             layers: sites.map((s) => s.layer.name),
             samples: result.float.samples,
             activationFormat: values['act-format'] ?? null,
@@ -186,7 +190,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
       );
       return 0;
     }
-    const heading = `${metricName(task)} on ${result.float.samples} ${task === 'perplexity' ? 'windows' : 'samples'}, ${sites.length} layers quantized, A/B ${grid.factorFormat}${values['act-format'] ? `, activations ${values['act-format']}` : ''}`;
+    const heading = `${metricName(measured)} on ${result.float.samples} ${measured === 'perplexity' ? 'windows' : 'samples'}, ${sites.length} layers quantized, A/B ${grid.factorFormat}${values['act-format'] ? `, activations ${values['act-format']}` : ''}`;
     if (values.sweep) {
       const t = sweepTable(result);
       out.write(`${heading}\n${formatTable(t.header, t.rows)}\n`);

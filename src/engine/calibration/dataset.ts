@@ -23,6 +23,8 @@ export interface DatasetOptions {
   imageHeight?: number;
   /** Widest resized image (when the model's width is not fixed). Default 960 (PaddleOCR's 20:1 cap at 48 px). */
   maxWidth?: number;
+  /** Image folders: only the images labels.txt labels (a metric against ground truth). */
+  labelledOnly?: boolean;
 }
 
 export interface Batch {
@@ -37,6 +39,8 @@ export interface Batch {
 export interface Dataset {
   kind: 'image' | 'text';
   samples: number;
+  /** Image folders: how many images labels.txt labels, and how many it does not (before labelledOnly). */
+  labels?: { labelled: number; unlabelled: number };
   batches: number;
   batch(index: number): Batch;
 }
@@ -68,7 +72,9 @@ export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
     };
   }
   if (o.tokenizer) throw new QuantLensError('bad-argument', 'this is an image model; --tokenizer does not apply');
-  const items = listImageFolder(o.data).slice(0, limit);
+  const all = listImageFolder(o.data);
+  const labelled = all.filter((i) => i.label !== undefined).length;
+  const items = (o.labelledOnly ? all.filter((i) => i.label !== undefined) : all).slice(0, limit);
   const size = Math.max(1, o.batchSize ?? 8);
   const options = {
     channels: io.channels,
@@ -80,6 +86,7 @@ export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
   return {
     kind: 'image',
     samples: items.length,
+    labels: { labelled, unlabelled: all.length - labelled },
     batches: Math.ceil(items.length / size),
     batch(i) {
       const group = items.slice(i * size, (i + 1) * size);

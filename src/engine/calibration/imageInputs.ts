@@ -33,13 +33,21 @@ export function listImageFolder(folder: string): ImageItem[] {
   const labels = new Map<string, string>();
   const labelPath = join(folder, LABELS_FILE);
   if (existsSync(labelPath)) {
+    // A byte-order mark (Windows editors write one) would otherwise glue itself to the first name.
     readFileSync(labelPath, 'utf8')
+      .replace(/^\uFEFF/, '')
       .split('\n')
       .forEach((line, i) => {
         if (!line.trim()) return;
         const tab = line.indexOf('\t');
         if (tab < 0) throw new QuantLensError('malformed', `line ${i + 1} is not "<file>\\t<text>"`, labelPath);
-        labels.set(line.slice(0, tab), line.slice(tab + 1).replace(/\r$/, ''));
+        const name = line.slice(0, tab).trim();
+        const previous = labels.get(name);
+        const text = line.slice(tab + 1).replace(/\r$/, '');
+        if (previous !== undefined && previous !== text) {
+          throw new QuantLensError('malformed', `line ${i + 1} labels ${name} a second time, differently`, labelPath);
+        }
+        labels.set(name, text);
       });
   }
   return files.map((f) => {

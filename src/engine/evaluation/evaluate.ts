@@ -23,6 +23,7 @@ import {
   type CtcAlphabet,
 } from './metrics';
 import { openEditedSession, ort, type EditedSession, type OrtTensor, type SessionOptions } from './session';
+import { LABELS_FILE } from '../calibration/imageInputs';
 
 export type EvalTask = 'cer' | 'perplexity' | 'cosine';
 
@@ -74,17 +75,53 @@ export class Evaluator {
     private readonly taskEdits: GraphEdits,
     private readonly alphabet: CtcAlphabet | null,
     private readonly options: EvaluatorOptions,
+    /** What the user should know about the data: images left out of the CER for want of a label. */
+    readonly notes: string[],
   ) {}
 
+  /**
+   * The task: as asked; else perplexity for a language model, CER for an image folder with
+   * labels.txt (which then needs the CTC dictionary: no silent fall-back to another metric), cosine
+   * similarity otherwise. CER is measured on the labelled images only, never against an empty
+   * reference, and the notes say how many were left out.
+   */
   static open(m: OnnxLinearModel, o: EvaluatorOptions): Evaluator {
     const io = describeModelIO(m.model);
-    const dataset = openDataset(io, o);
+    let dataset = openDataset(io, o);
     const dict = o.dict ?? join(dirname(m.model.path), 'ppocr_keys_v1.txt');
+    if (o.dict !== undefined && !existsSync(o.dict)) {
+      throw new QuantLensError('not-found', 'no such character dictionary (--dict)', o.dict);
+    }
+    const labels = dataset.labels;
     let task: EvalTask;
     if (o.task) task = o.task;
     else if (io.kind === 'lm') task = 'perplexity';
-    else if (existsSync(dict) && dataset.batch(0).items?.every((i) => i.label !== undefined)) task = 'cer';
-    else task = 'cosine';
+    else if (labels && labels.labelled > 0) {
+      if (!existsSync(dict)) {
+        throw new QuantLensError(
+          'bad-argument',
+          `labels.txt gives the images' text, but CER needs the recognizer's character dictionary: no ${dict}; give --dict <ppocr_keys.txt> (or --task cosine to compare with the float model instead)`,
+          o.data,
+        );
+      }
+      task = 'cer';
+    } else task = 'cosine';
+    const notes: string[] = [];
+    if (task === 'cer' && labels) {
+      if (labels.labelled === 0) {
+        throw new QuantLensError(
+          'bad-argument',
+          `CER needs the images' text in ${LABELS_FILE} ("<file name>\t<text>" per line); no image here has one`,
+          o.data,
+        );
+      }
+      if (labels.unlabelled > 0) {
+        dataset = openDataset(io, { ...o, labelledOnly: true });
+        notes.push(
+          `${labels.unlabelled} of ${labels.labelled + labels.unlabelled} images in ${o.data} have no line in ${LABELS_FILE} and are left out of the CER`,
+        );
+      }
+    }
     if (task === 'perplexity' && io.kind !== 'lm') {
       throw new QuantLensError(
         'bad-argument',
@@ -122,7 +159,7 @@ export class Evaluator {
       edits.addInputs!.push({ name: LABELS, elemType: OnnxType.INT64, dims: ['batch', 'sequence'] });
       edits.addOutputs!.push({ name: NLL, elemType: OnnxType.FLOAT });
     }
-    return new Evaluator(m, io, task, dataset, edits, alphabet, o);
+    return new Evaluator(m, io, task, dataset, edits, alphabet, o, notes);
   }
 
   /** The metric of the float model (`edits` omitted) or of the model with `edits` applied. */

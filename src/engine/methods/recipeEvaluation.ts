@@ -24,6 +24,8 @@ export interface RecipeEvaluationOptions extends EvaluatorOptions {
 export interface RecipeEvaluation {
   float: MetricResult;
   results: { label: string; result: MetricResult }[];
+  /** About the evaluation data (images left out of the CER for want of a label). */
+  notes: string[];
 }
 
 /** The recipe's layers quantized as export would, paired with their graph sites. */
@@ -76,7 +78,7 @@ export async function evaluateRecipes(
       const edits = quantizedGraphEdits(layers, m.opset, { activation: o.activation ?? null });
       results.push({ label, result: await evaluator.evaluate(edits, { signal: o.signal }) });
     }
-    return { float, results };
+    return { float, results, notes: evaluator.notes };
   } finally {
     await evaluator?.dispose();
     await m.close();
