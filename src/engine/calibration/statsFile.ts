@@ -75,8 +75,14 @@ export class StatsFile {
     return this.info.layers.get(layer)?.has(kind) ?? false;
   }
 
-  /** Reads one statistic, checking that its shape fits a layer with `inFeatures` input channels. */
+  /** Reads one statistic, checking its shape (for a layer with `inFeatures` input channels) and values. */
   async read(layer: string, kind: StatKind, inFeatures: number): Promise<Float32Array> {
+    const values = await this.readRaw(layer, kind, inFeatures);
+    this.checkValues(`${layer}.${kind}`, kind, values);
+    return values;
+  }
+
+  private async readRaw(layer: string, kind: StatKind, inFeatures: number): Promise<Float32Array> {
     const e = this.entries.get(`${layer}.${kind}`);
     if (!e) {
       throw new QuantLensError('needs-calibration', `has no ${kind} for layer "${layer}"`, this.info.path);
@@ -97,19 +103,82 @@ export class StatsFile {
     return readSafetensorsTensor(this.file, e);
   }
 
+  /**
+   * Statistics that no activations can produce are refused, naming the tensor and the problem: a
+   * NaN or an infinity anywhere, a negative mean |x| or RMS. Methods would otherwise turn them into
+   * silently wrong scales.
+   */
+  private checkValues(tensor: string, kind: StatKind, v: ArrayLike<number>): void {
+    const shape = this.entries.get(tensor)?.shape ?? [v.length];
+    const bad = (i: number, what: string): never => {
+      const cols = shape.length === 2 ? shape[1]! : v.length;
+      const at = shape.length === 2 ? `[${Math.floor(i / cols)}, ${i % cols}]` : `channel ${i}`;
+      throw new QuantLensError('malformed', `${tensor} holds ${what} (at ${at}: ${v[i]}); recalibrate`, this.info.path);
+    };
+    // Samples are activations and a Gram's off-diagonal entries covariances: both may be negative.
+    const signed = kind === 'act_samples' || kind === 'act_gram';
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      if (Number.isNaN(x)) bad(i, 'NaN');
+      if (!Number.isFinite(x)) bad(i, 'an infinite value');
+      if (!signed && x < 0)
+        bad(i, `a negative value, which ${kind === 'act_rms' ? 'an RMS' : 'a mean of |x|'} cannot be`);
+    }
+  }
+
+  /**
+   * A Gram matrix E[x xᵀ] is finite, symmetric and positive semi-definite. The O(n²) necessary
+   * conditions are checked here: symmetry, a non-negative diagonal, and |G_ij| ≤ √(G_ii·G_jj) for
+   * every pair (each 2×2 principal minor ≥ 0), with room for float rounding. What they miss shows
+   * as a negative quadratic form where the Gram is used (analyzeLayer, stepFitting).
+   */
+  private checkGram(tensor: string, g: Float64Array, n: number): void {
+    const bad = (what: string): never => {
+      throw new QuantLensError(
+        'malformed',
+        `${tensor} is not a Gram matrix E[x xᵀ]: ${what}; recalibrate`,
+        this.info.path,
+      );
+    };
+    let maxDiag = 0;
+    for (let i = 0; i < n; i++) {
+      const d = g[i * n + i]!;
+      if (!Number.isFinite(d)) bad(`G[${i},${i}] is ${d}`);
+      if (d < 0) bad(`the diagonal entry G[${i},${i}] = ${d} is negative`);
+      maxDiag = Math.max(maxDiag, d);
+    }
+    const tol = 1e-6 * maxDiag;
+    for (let i = 0; i < n; i++) {
+      const dii = g[i * n + i]!;
+      for (let j = i + 1; j < n; j++) {
+        const a = g[i * n + j]!;
+        const b = g[j * n + i]!;
+        if (!Number.isFinite(a) || !Number.isFinite(b)) bad(`G[${i},${j}] is ${Number.isFinite(a) ? b : a}`);
+        if (Math.abs(a - b) > 1e-4 * (Math.abs(a) + Math.abs(b)) + tol) {
+          bad(`it is not symmetric (G[${i},${j}] = ${a}, G[${j},${i}] = ${b})`);
+        }
+        if (a * a > dii * g[j * n + j]! * (1 + 1e-4) + tol * tol) {
+          bad(
+            `it is not positive semi-definite (|G[${i},${j}]| = ${Math.abs(a)} exceeds √(G[${i},${i}]·G[${j},${j}]))`,
+          );
+        }
+      }
+    }
+  }
+
   /** The Gram in float64 (read from F64 directly to keep its precision). */
   async readGram(layer: string, inFeatures: number): Promise<Float64Array> {
     const e = this.entries.get(`${layer}.act_gram`);
+    let out: Float64Array;
     if (e?.elementType === 'F64') {
       if (e.shape[0] !== inFeatures || e.shape[1] !== inFeatures) await this.read(layer, 'act_gram', inFeatures);
       const bytes = await this.file.read(e.offset, e.byteLength, e.name);
-      const out = new Float64Array(elementCount(e.shape));
+      out = new Float64Array(elementCount(e.shape));
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       for (let i = 0; i < out.length; i++) out[i] = dv.getFloat64(8 * i, true);
-      return out;
-    }
-    const f = await this.read(layer, 'act_gram', inFeatures);
-    return Float64Array.from(f);
+    } else out = Float64Array.from(await this.readRaw(layer, 'act_gram', inFeatures));
+    this.checkGram(`${layer}.act_gram`, out, inFeatures);
+    return out;
   }
 
   /** Whatever statistics the file has for one layer (each method takes what it needs). */

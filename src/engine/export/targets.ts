@@ -4,7 +4,8 @@
  * refuse what the target cannot express, write.
  */
 import { QuantLensError } from '../errors';
-import { planExport, type ExportSelection, type PlanOptions } from './plan';
+import { planExport, type ExportPlan, type ExportSelection, type PlanOptions } from './plan';
+import { METHODS } from '../methods/methods';
 import { correctionNote, refusalMessage, type ExportOutcome, type ExportRun, type ExportTarget } from './target';
 import { quantLensTarget } from './targets/quantLens';
 import { ggufTarget } from './targets/gguf';
@@ -43,6 +44,30 @@ export function targetSupport(
   }));
 }
 
+/**
+ * Every planned layer has the statistic its method needs (else the export would stop part-way, at
+ * the first layer without): refused up front, naming the statistics file and the layers.
+ */
+function missingStatistics(plan: ExportPlan): void {
+  const need = METHODS[plan.method].needs;
+  if (!need) return;
+  if (!plan.stats) {
+    throw new QuantLensError(
+      'needs-calibration',
+      `${METHODS[plan.method].label} needs calibration statistics (${need}): give --calib <stats.safetensors>`,
+    );
+  }
+  const stats = plan.stats;
+  const missing = plan.layers.filter((l) => !stats.has(l.name, need)).map((l) => l.name);
+  if (missing.length) {
+    throw new QuantLensError(
+      'needs-calibration',
+      `has no ${need} for ${missing.length} of the ${plan.layers.length} layers to export (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}), which ${METHODS[plan.method].label} needs; calibrate them, or export with --method lqer or rtn`,
+      stats.info.path,
+    );
+  }
+}
+
 export async function runExport(targetId: string, planOptions: PlanOptions, run: ExportRun): Promise<ExportOutcome> {
   const target = exportTarget(targetId);
   if (run.dtype && !target.dtypes.includes(run.dtype)) {
@@ -58,6 +83,7 @@ export async function runExport(targetId: string, planOptions: PlanOptions, run:
   const refusals = target.refusals(plan);
   if (refusals.length)
     throw new QuantLensError('bad-argument', refusalMessage(target, refusals), planOptions.recipeFile);
+  missingStatistics(plan);
   // Before any layer is computed: an output that would destroy an input costs nothing.
   const rules = {
     inputs: [...checkpointInputs(plan.checkpoint), ...(run.inputs ?? [])],

@@ -223,6 +223,8 @@ async function prepareError(
 ): Promise<PreparedLayer & { wq: Float32Array | null }> {
   const { out, in: nIn, data } = input;
   if (data.length !== out * nIn) throw new Error(`weight has ${data.length} values, expected ${out}×${nIn}`);
+  // Every path (analysis, reconstruction for export) checks the method's statistics are there.
+  checkSettings(s, input);
   const wFmt = parseFormat(s.weightFormat);
   const weightColumns = !!input.calibration?.rms && !input.calibration.gram;
   const band = where.consume ? bandRows(wFmt) : null;
@@ -564,6 +566,15 @@ export async function analyzeLayer(
         weights,
       ),
     );
+    // Rounding leaves full-rank errors a hair below zero; a real negative eigenvalue shows far below.
+    const floor = -1e-6 * Math.abs(outputSq ?? 0);
+    if ((outputSq !== null && outputSq < 0) || (out.weight && curves[1]!.errSq.some((v) => v < floor))) {
+      // A Gram that passes the statistics file's O(n²) checks yet has a negative eigenvalue.
+      throw new QuantLensError(
+        'malformed',
+        `${input.name}.act_gram is not positive semi-definite: the output error tr(ΔW·R·ΔWᵀ) comes out negative; recalibrate`,
+      );
+    }
     return { R: rank, factors, curves };
   };
 
