@@ -10,6 +10,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { decode as decodePng } from 'fast-png';
 import { QuantLensError } from '../errors';
 
@@ -64,56 +65,211 @@ export interface PlanarImage {
   data: Float32Array;
 }
 
-export function readPng(path: string, channels: number): PlanarImage {
-  let png: ReturnType<typeof decodePng>;
+/**
+ * A PNG's pixels as planar float [channels, height, width] on the 0…255 scale, as an independent
+ * decoder reads them (test/unit/calibration/png.test.ts checks every colour type and bit depth
+ * against Pillow): a sample v of bit depth d is v·255/(2^d − 1), a palette index its colour,
+ * alpha (and tRNS transparency) is dropped, not composited. fast-png decodes the file; rows of
+ * 1, 2 and 4-bit samples come from it packed, as in the file, and are unpacked here.
+ */
+/** Decoded samples: `sample(y, x, c)` is channel c (a palette index for palette images) of a pixel. */
+interface PngSamples {
+  width: number;
+  height: number;
+  depth: number;
+  perPixel: number;
+  palette: number[][] | undefined;
+  sample(y: number, x: number, c: number): number;
+}
+
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/**
+ * Interlaced (Adam7) images of 1, 2 or 4-bit samples, which fast-png 8 cannot unfilter (it assumes
+ * whole bytes per sample): chunks, inflate, unfilter each pass (one byte back for sub-byte depths)
+ * and place its samples. Only gray and palette images have such depths.
+ */
+function decodeSubByteAdam7(bytes: Buffer, path: string): PngSamples {
+  const width = bytes.readUInt32BE(16);
+  const height = bytes.readUInt32BE(20);
+  const depth = bytes[24]!;
+  const colourType = bytes[25]!;
+  const idat: Buffer[] = [];
+  let palette: number[][] | undefined;
+  for (let at = 8; at + 8 <= bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    const body = bytes.subarray(at + 8, at + 8 + length);
+    if (type === 'IDAT') idat.push(body);
+    else if (type === 'PLTE') {
+      palette = [];
+      for (let i = 0; i + 2 < body.length; i += 3) palette.push([body[i]!, body[i + 1]!, body[i + 2]!]);
+    } else if (type === 'IEND') break;
+    at += 12 + length;
+  }
+  let raw: Buffer;
   try {
-    png = decodePng(readFileSync(path));
+    raw = inflateSync(Buffer.concat(idat));
   } catch (e) {
     throw new QuantLensError('malformed', `not a PNG image (${(e as Error).message})`, path);
   }
-  const { width, height } = png;
-  const scale = png.depth === 16 ? 255 / 65535 : png.depth < 8 && !png.palette ? 255 / (2 ** png.depth - 1) : 1;
-  const src = png.palette ? expandPalette(png.data, png.palette, png.depth, width, height) : png.data;
-  const srcChannels = png.palette ? 3 : png.channels;
-  // Gray(+alpha) → replicate; RGB(A) → drop alpha; a 1-channel model takes the mean of RGB.
-  const colour = srcChannels >= 3 ? 3 : 1;
-  const out = new Float32Array(channels * width * height);
-  const plane = width * height;
-  for (let p = 0; p < plane; p++) {
-    const o = p * srcChannels;
-    if (channels === 1 && colour === 3) {
-      out[p] = ((src[o]! + src[o + 1]! + src[o + 2]!) / 3) * scale;
-      continue;
+  const samples = new Uint8Array(width * height);
+  const mask = (1 << depth) - 1;
+  let offset = 0;
+  for (const [x0, y0, dx, dy] of ADAM7) {
+    const w = Math.ceil((width - x0) / dx);
+    const h = Math.ceil((height - y0) / dy);
+    if (w <= 0 || h <= 0) continue;
+    const rowBytes = Math.ceil((w * depth) / 8);
+    let prev = new Uint8Array(rowBytes);
+    for (let y = 0; y < h; y++) {
+      if (offset + 1 + rowBytes > raw.length)
+        throw new QuantLensError('malformed', 'PNG image data is truncated', path);
+      const filter = raw[offset]!;
+      const line = new Uint8Array(raw.subarray(offset + 1, offset + 1 + rowBytes));
+      offset += 1 + rowBytes;
+      for (let i = 0; i < rowBytes; i++) {
+        const a = i > 0 ? line[i - 1]! : 0;
+        const b = prev[i]!;
+        const c = i > 0 ? prev[i - 1]! : 0;
+        let pred: number;
+        switch (filter) {
+          case 0:
+            pred = 0;
+            break;
+          case 1:
+            pred = a;
+            break;
+          case 2:
+            pred = b;
+            break;
+          case 3:
+            pred = (a + b) >> 1;
+            break;
+          case 4: {
+            const p = a + b - c;
+            const pa = Math.abs(p - a);
+            const pb = Math.abs(p - b);
+            const pc = Math.abs(p - c);
+            pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+            break;
+          }
+          default:
+            throw new QuantLensError('malformed', `PNG row filter ${filter} does not exist`, path);
+        }
+        line[i] = (line[i]! + pred) & 0xff;
+      }
+      for (let x = 0; x < w; x++) {
+        const bit = x * depth;
+        samples[(y0 + y * dy) * width + x0 + x * dx] = (line[bit >> 3]! >> (8 - depth - (bit & 7))) & mask;
+      }
+      prev = line;
     }
-    for (let c = 0; c < channels; c++) out[c * plane + p] = src[o + (colour === 3 ? Math.min(c, 2) : 0)]! * scale;
   }
-  return { width, height, channels, data: out };
+  return {
+    width,
+    height,
+    depth,
+    perPixel: 1,
+    palette: colourType === 3 ? palette : undefined,
+    sample: (y, x) => samples[y * width + x]!,
+  };
 }
 
-function expandPalette(
-  data: ArrayLike<number>,
-  palette: number[][],
-  depth: number,
-  width: number,
-  height: number,
-): Uint8Array {
-  const out = new Uint8Array(width * height * 3);
-  const perByte = 8 / depth;
-  const rowBytes = Math.ceil(width / perByte);
+function decodeSamples(path: string): PngSamples {
+  const bytes = readFileSync(path);
+  const interlaced = bytes.length > 28 && bytes.toString('latin1', 12, 16) === 'IHDR' && bytes[28] === 1;
+  if (interlaced && bytes[24]! < 8) return decodeSubByteAdam7(bytes, path);
+  let png: ReturnType<typeof decodePng>;
+  try {
+    png = decodePng(bytes);
+  } catch (e) {
+    throw new QuantLensError('malformed', `not a PNG image (${(e as Error).message})`, path);
+  }
+  const { width, height, depth } = png;
+  const palette = png.palette;
+  // Samples per pixel in the data: an index for palette images.
+  const perPixel = palette ? 1 : png.channels;
+  const data = png.data;
+  const rowBytes = Math.ceil((width * perPixel * depth) / 8);
+  const expected = depth < 8 ? rowBytes * height : width * height * perPixel;
+  if (data.length < expected) {
+    throw new QuantLensError('malformed', `PNG data holds ${data.length} samples, ${expected} expected`, path);
+  }
+  const mask = (1 << depth) - 1;
+  return {
+    width,
+    height,
+    depth,
+    perPixel,
+    palette,
+    sample: (y, x, c) => {
+      if (depth >= 8) return data[(y * width + x) * perPixel + c]!;
+      // Rows of 1, 2 and 4-bit samples come packed from fast-png, as in the file.
+      const bit = (x * perPixel + c) * depth;
+      return (data[y * rowBytes + (bit >> 3)]! >> (8 - depth - (bit & 7))) & mask;
+    },
+  };
+}
+
+/**
+ * A PNG's pixels as planar float [channels, height, width] on the 0…255 scale, as an independent
+ * decoder reads them (test/unit/calibration/png.test.ts checks every colour type and bit depth
+ * against Pillow): a sample v of bit depth d is v·255/(2^d − 1), a palette index its colour,
+ * alpha (and tRNS transparency) is dropped, not composited. fast-png decodes the file, but for
+ * interlaced sub-byte images (decodeSubByteAdam7).
+ */
+export function readPng(path: string, channels: number): PlanarImage {
+  const { width, height, depth, perPixel, palette, sample } = decodeSamples(path);
+  const scale = 255 / (2 ** depth - 1);
+  const plane = width * height;
+  // The pixel as RGB (or one gray value) on 0…255.
+  const rgb = new Float32Array(plane * 3);
+  const colour = palette !== undefined || perPixel >= 3;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      let index: number;
-      if (depth === 8) index = data[y * width + x]!;
-      else {
-        const byte = data[y * rowBytes + Math.floor(x / perByte)]!;
-        const shift = 8 - depth * ((x % perByte) + 1);
-        index = (byte >> shift) & ((1 << depth) - 1);
+      const p = y * width + x;
+      if (palette) {
+        const index = sample(y, x, 0);
+        const entry = palette[index];
+        if (!entry) {
+          throw new QuantLensError(
+            'malformed',
+            `pixel (${x}, ${y}) uses palette entry ${index}; the palette has ${palette.length}`,
+            path,
+          );
+        }
+        rgb[3 * p] = entry[0] ?? 0;
+        rgb[3 * p + 1] = entry[1] ?? 0;
+        rgb[3 * p + 2] = entry[2] ?? 0;
+      } else if (colour) {
+        for (let c = 0; c < 3; c++) rgb[3 * p + c] = sample(y, x, c) * scale;
+      } else {
+        const g = sample(y, x, 0) * scale;
+        rgb[3 * p] = g;
+        rgb[3 * p + 1] = g;
+        rgb[3 * p + 2] = g;
       }
-      const rgb = palette[index] ?? [0, 0, 0];
-      out.set([rgb[0] ?? 0, rgb[1] ?? 0, rgb[2] ?? 0], (y * width + x) * 3);
     }
   }
-  return out;
+  // Gray → replicated; a 1-channel model takes the mean of RGB; channels past 3 repeat the last.
+  const out = new Float32Array(channels * plane);
+  for (let p = 0; p < plane; p++) {
+    if (channels === 1) {
+      out[p] = colour ? (rgb[3 * p]! + rgb[3 * p + 1]! + rgb[3 * p + 2]!) / 3 : rgb[3 * p]!;
+      continue;
+    }
+    for (let c = 0; c < channels; c++) out[c * plane + p] = rgb[3 * p + Math.min(c, 2)]!;
+  }
+  return { width, height, channels, data: out };
 }
 
 /** Bilinear resize with half-pixel centres (OpenCV's INTER_LINEAR, which PaddleOCR uses). */
