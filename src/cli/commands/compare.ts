@@ -35,7 +35,9 @@ function row(d: LayerDifference): string[] {
     d.maxAbs.toExponential(2),
     d.sigma.length ? d.sigma[0]!.toExponential(2) : '—',
     d.rank90 === null ? '—' : `${d.rank90}/${Math.min(d.shape[0], d.shape[1])}`,
-    d.verdict + (d.ropeUnpermuted ? ' (q/k RoPE order undone)' : ''),
+    d.verdict +
+      (d.ropeUnpermuted ? ' (q/k RoPE order undone)' : '') +
+      (d.nonFinite ? ` (non-finite weights: ${d.nonFinite.a} in A, ${d.nonFinite.b} in B)` : ''),
   ];
 }
 
@@ -62,6 +64,23 @@ export async function compareCommand(argv: string[], out: NodeJS.WritableStream)
   try {
     const b = await openCheckpoint(resolve(pathB));
     try {
+      // Each "nothing to compare" has its own cause, told with the file it is about.
+      for (const [ck, given] of [
+        [a, pathA],
+        [b, pathB],
+      ] as const) {
+        if (ck.linearLayers.length === 0) {
+          throw new QuantLensError('bad-argument', 'has no linear layers to compare (see `quant-lens layers`)', given);
+        }
+      }
+      const unknown = (values.layer ?? []).filter((n) => !a.linearLayers.some((l) => l.name === n));
+      if (unknown.length) {
+        throw new QuantLensError(
+          'bad-argument',
+          `--layer ${unknown.join(', ')}: not a linear layer of this checkpoint (see \`quant-lens layers\`)`,
+          pathA,
+        );
+      }
       let bar: ProgressBar | null = null;
       const c = await compareCheckpoints(a, b, {
         tolerance,
@@ -74,9 +93,12 @@ export async function compareCommand(argv: string[], out: NodeJS.WritableStream)
       });
       (bar as ProgressBar | null)?.done();
       if (c.layers.length === 0) {
+        const m = c.shapeMismatch[0];
         throw new QuantLensError(
           'bad-argument',
-          `no linear layer of ${pathA} pairs with one of ${pathB} (same name, or same block and role, and shape)`,
+          m
+            ? `${pathA} and ${pathB} pair their layers by name but every pair differs in shape (${m.a} is [${m.shapeA.join('×')}] in ${pathA}, ${m.b} is [${m.shapeB.join('×')}] in ${pathB}): not one architecture`
+            : `no linear layer of ${pathA} pairs with one of ${pathB} (same name, or same block and role, and shape)`,
         );
       }
       if (values.json) {

@@ -47,6 +47,7 @@ export interface CalibrationResult {
   samples: number;
   batches: number;
   kind: 'image' | 'text';
+  batchSize: number;
   seconds: number;
 }
 
@@ -124,6 +125,7 @@ export async function calibrateOnnx(o: CalibrateOptions): Promise<CalibrationRes
       samples: samplesDone,
       batches: dataset.batches,
       kind: dataset.kind,
+      batchSize: dataset.batchSize,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -166,7 +168,7 @@ export async function calibrateToFile(
       calibration_data: o.data,
       calibration_samples: String(r.samples),
       calibration_batches: String(r.batches),
-      batch_size: String(o.batchSize ?? (r.kind === 'text' ? 2 : 8)),
+      batch_size: String(r.batchSize),
       ...(r.kind === 'text' ? { seq_len: String(o.seqLen ?? 128) } : {}),
       producer: 'quant-lens calibrate (onnxruntime)',
     },

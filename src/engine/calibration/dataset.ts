@@ -39,20 +39,60 @@ export interface Batch {
 export interface Dataset {
   kind: 'image' | 'text';
   samples: number;
+  /** Samples per batch (the last batch may hold fewer). */
+  batchSize: number;
   /** Image folders: how many images labels.txt labels, and how many it does not (before labelledOnly). */
   labels?: { labelled: number; unlabelled: number };
   batches: number;
   batch(index: number): Batch;
 }
 
+/**
+ * The batch size: as asked, or the default; a model exported with a fixed batch dimension takes
+ * exactly that many per run, so that is the default there and anything else is refused, saying
+ * which --batch-size to use.
+ */
+function batchSizeFor(io: ModelIO, asked: number | undefined, dflt: number): number {
+  if (io.fixedBatch === null) return Math.max(1, asked ?? dflt);
+  if (asked !== undefined && asked !== io.fixedBatch) {
+    throw new QuantLensError(
+      'bad-argument',
+      `input "${io.batchInput}" has a fixed batch dimension of ${io.fixedBatch}: use --batch-size ${io.fixedBatch} (or leave it out)`,
+      io.path,
+    );
+  }
+  return io.fixedBatch;
+}
+
+/** A fixed batch takes only whole batches: the samples that do not fill the last one are left out. */
+function wholeBatches<T>(items: T[], size: number, io: ModelIO, what: string): T[] {
+  if (io.fixedBatch === null) return items;
+  if (items.length < size) {
+    throw new QuantLensError(
+      'bad-argument',
+      `input "${io.batchInput}" takes batches of exactly ${size}, and there are only ${items.length} ${what}`,
+      io.path,
+    );
+  }
+  return items.slice(0, items.length - (items.length % size));
+}
+
 export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
   const limit = o.maxSamples ?? Infinity;
   if (io.kind === 'lm') {
     if (!o.tokenizer) throw new QuantLensError('bad-argument', 'a language model needs --tokenizer <tokenizer.json>');
-    const seqLen = o.seqLen ?? 128;
+    if (io.fixedSeqLen !== null && o.seqLen !== undefined && o.seqLen !== io.fixedSeqLen) {
+      throw new QuantLensError(
+        'bad-argument',
+        `input "${io.ids}" has a fixed sequence length of ${io.fixedSeqLen}: use --seq-len ${io.fixedSeqLen} (or leave it out)`,
+        io.path,
+      );
+    }
+    const seqLen = o.seqLen ?? io.fixedSeqLen ?? 128;
+    const size = batchSizeFor(io, o.batchSize, 2);
     const text = tokenizeFile(o.data, o.tokenizer);
     checkVocabulary(text.ids, io.vocab, o.tokenizer);
-    const windows = tokenWindows(text.ids, seqLen, limit);
+    const windows = wholeBatches(tokenWindows(text.ids, seqLen, limit), size, io, `windows of ${seqLen} tokens`);
     if (windows.length === 0) {
       throw new QuantLensError(
         'bad-argument',
@@ -60,10 +100,10 @@ export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
         o.data,
       );
     }
-    const size = Math.max(1, o.batchSize ?? 2);
     return {
       kind: 'text',
       samples: windows.length,
+      batchSize: size,
       batches: Math.ceil(windows.length / size),
       batch(i) {
         const w = windows.slice(i * size, (i + 1) * size);
@@ -74,8 +114,13 @@ export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
   if (o.tokenizer) throw new QuantLensError('bad-argument', 'this is an image model; --tokenizer does not apply');
   const all = listImageFolder(o.data);
   const labelled = all.filter((i) => i.label !== undefined).length;
-  const items = (o.labelledOnly ? all.filter((i) => i.label !== undefined) : all).slice(0, limit);
-  const size = Math.max(1, o.batchSize ?? 8);
+  const size = batchSizeFor(io, o.batchSize, 8);
+  const items = wholeBatches(
+    (o.labelledOnly ? all.filter((i) => i.label !== undefined) : all).slice(0, limit),
+    size,
+    io,
+    'images',
+  );
   const options = {
     channels: io.channels,
     height: io.height ?? o.imageHeight ?? 48,
@@ -86,6 +131,7 @@ export function openDataset(io: ModelIO, o: DatasetOptions): Dataset {
   return {
     kind: 'image',
     samples: items.length,
+    batchSize: size,
     labels: { labelled, unlabelled: all.length - labelled },
     batches: Math.ceil(items.length / size),
     batch(i) {

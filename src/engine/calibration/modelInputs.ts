@@ -15,25 +15,43 @@ export interface LmExtraInput {
   dims: (number | string | null)[] | null;
 }
 
-export type ModelIO =
-  | {
-      kind: 'lm';
-      ids: string;
-      idsType: 'int64' | 'int32';
-      logits: string;
-      /** Logits width when the graph states it. */
-      vocab: number | null;
-      extras: LmExtraInput[];
-      output: string;
-    }
-  | {
-      kind: 'image';
-      input: string;
-      channels: number;
-      height: number | null;
-      width: number | null;
-      output: string;
-    };
+/** What every model states about its input: a batch dimension fixed by the graph, if any. */
+export interface FixedShape {
+  /** The input the batch is fed through (for messages). */
+  batchInput: string;
+  /** The batch dimension when the graph fixes it (an export traced at batch 1), else null. */
+  fixedBatch: number | null;
+  /** Language models: a sequence length the graph fixes, else null. */
+  fixedSeqLen: number | null;
+  /** The model file (for messages). */
+  path: string;
+}
+
+export type ModelIO = FixedShape &
+  (
+    | {
+        kind: 'lm';
+        ids: string;
+        idsType: 'int64' | 'int32';
+        logits: string;
+        /** Logits width when the graph states it. */
+        vocab: number | null;
+        extras: LmExtraInput[];
+        output: string;
+      }
+    | {
+        kind: 'image';
+        input: string;
+        channels: number;
+        height: number | null;
+        width: number | null;
+        output: string;
+      }
+  );
+
+function fixed(d: number | string | null | undefined): number | null {
+  return typeof d === 'number' && d > 0 ? d : null;
+}
 
 const INT_TYPES = new Set<number>([OnnxType.INT64, OnnxType.INT32]);
 
@@ -74,6 +92,10 @@ export function describeModelIO(model: OnnxModel): ModelIO {
     }
     return {
       kind: 'lm',
+      batchInput: ids.name,
+      fixedBatch: fixed(ids.dims?.[0]),
+      fixedSeqLen: fixed(ids.dims?.[1]),
+      path: model.path,
       ids: ids.name,
       idsType: ids.elemType === OnnxType.INT32 ? 'int32' : 'int64',
       logits: logits.name,
@@ -90,6 +112,10 @@ export function describeModelIO(model: OnnxModel): ModelIO {
     }
     return {
       kind: 'image',
+      batchInput: image[0]!.name,
+      fixedBatch: fixed(image[0]!.dims![0]),
+      fixedSeqLen: null,
+      path: model.path,
       input: image[0]!.name,
       channels: c,
       height: typeof h === 'number' ? h : null,

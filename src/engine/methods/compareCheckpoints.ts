@@ -103,23 +103,49 @@ function ggufHeads(ck: Checkpoint, role: string): number | null {
   return Number.isInteger(n) && n > 0 ? n : null;
 }
 
-function difference(a: Float32Array, b: Float32Array): { d: Float32Array; norm: number; maxAbs: number } {
+interface Difference {
+  d: Float32Array;
+  norm: number;
+  maxAbs: number;
+  /** Entries that are NaN or infinite on either side: left out of d (0 there) and of the norms. */
+  nonFinite: number;
+  /** Whether the two sides are non-finite at different entries (or with different values). */
+  nonFiniteDiffers: boolean;
+}
+
+function difference(a: Float32Array, b: Float32Array): Difference {
   const d = new Float32Array(a.length);
   let s = 0;
   let m = 0;
+  let nonFinite = 0;
+  let nonFiniteDiffers = false;
   for (let i = 0; i < a.length; i++) {
-    const v = b[i]! - a[i]!;
+    const x = a[i]!;
+    const y = b[i]!;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      nonFinite++;
+      if (!Object.is(x, y)) nonFiniteDiffers = true;
+      continue;
+    }
+    const v = y - x;
     d[i] = v;
     s += v * v;
     if (Math.abs(v) > m) m = Math.abs(v);
   }
-  return { d, norm: Math.sqrt(s), maxAbs: m };
+  return { d, norm: Math.sqrt(s), maxAbs: m, nonFinite, nonFiniteDiffers };
 }
 
+/** The norm over finite entries (NaN or infinite weights are counted apart). */
 function norm(a: Float32Array): number {
   let s = 0;
-  for (const v of a) s += v * v;
+  for (const v of a) if (Number.isFinite(v)) s += v * v;
   return Math.sqrt(s);
+}
+
+function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (const v of a) if (!Number.isFinite(v)) n++;
+  return n;
 }
 
 function spectrumSummary(sigma: Float64Array, diffNorm: number): { rank90: number | null; stableRank: number | null } {
@@ -185,10 +211,13 @@ export async function compareCheckpoints(
     }
     const normA = norm(wa);
     const relative = normA > 0 ? diff.norm / normA : diff.norm > 0 ? Infinity : 0;
+    // Weights with NaN or infinities: the difference of the finite entries is measured and the
+    // rest counted; a spectrum of a matrix with holes would mean nothing, so there is none.
     const sigma =
-      o.spectra === false || diff.norm === 0
-        ? new Float64Array(o.spectra === false ? 0 : Math.min(out, nIn))
+      o.spectra === false || diff.norm === 0 || diff.nonFinite > 0
+        ? new Float64Array(o.spectra === false || diff.nonFinite > 0 ? 0 : Math.min(out, nIn))
         : await singularValues(mat(diff.d, out, nIn), { signal: o.signal });
+    const identical = diff.norm === 0 && !diff.nonFiniteDiffers;
     layers.push({
       name: la.name,
       nameB: lb.name,
@@ -198,9 +227,11 @@ export async function compareCheckpoints(
       diffNorm: diff.norm,
       relative,
       maxAbs: diff.maxAbs,
-      verdict: diff.norm === 0 ? 'identical' : relative <= tolerance ? 'unchanged' : 'changed',
+      verdict: identical ? 'identical' : relative <= tolerance && !diff.nonFiniteDiffers ? 'unchanged' : 'changed',
       sigma,
-      ...spectrumSummary(sigma, diff.norm),
+      ...(diff.nonFinite > 0
+        ? { rank90: null, stableRank: null, nonFinite: { a: countNonFinite(wa), b: countNonFinite(wb) } }
+        : spectrumSummary(sigma, diff.norm)),
       ...(ropeUnpermuted ? { ropeUnpermuted } : {}),
     });
     o.onLayer?.(++done, pairs.length, la.name);

@@ -24,6 +24,8 @@ export interface LayerDifference {
   /** ‖ΔW‖²_F / σ₁² (null without the spectrum, or when ΔW = 0). */
   stableRank: number | null;
   ropeUnpermuted?: boolean;
+  /** NaN or infinite weights on either side, counted: left out of the norms, no spectrum. */
+  nonFinite?: { a: number; b: number };
 }
 
 export interface CheckpointComparison {

@@ -118,7 +118,8 @@ export function reluModel(): string {
 }
 
 /** input_ids → Gather(embedding [vocab, 8]) → MatMul → logits [b, t, vocab]. */
-export function lmModel(vocab: number): string {
+/** A tiny causal LM; `batch` fixes its batch dimension (as a model traced at batch 1 has it). */
+export function lmModel(vocab: number, batch?: number): string {
   const r = rng(vocab);
   return writeModel(
     {
@@ -128,8 +129,8 @@ export function lmModel(vocab: number): string {
         { op: 'MatMul', inputs: ['h', 'proj'], outputs: ['h2'], name: 'proj' },
         { op: 'MatMul', inputs: ['h2', 'head'], outputs: ['logits'], name: 'lm_head' },
       ],
-      inputs: [{ name: 'input_ids', elemType: OnnxType.INT64, dims: ['batch', 'sequence'] }],
-      outputs: [{ name: 'logits', elemType: OnnxType.FLOAT, dims: ['batch', 'sequence', vocab] }],
+      inputs: [{ name: 'input_ids', elemType: OnnxType.INT64, dims: [batch ?? 'batch', 'sequence'] }],
+      outputs: [{ name: 'logits', elemType: OnnxType.FLOAT, dims: [batch ?? 'batch', 'sequence', vocab] }],
       initializers: [
         tensor('emb', [vocab, 8], gaussian(vocab * 8, r)),
         tensor('proj', [8, 8], gaussian(64, r)),
