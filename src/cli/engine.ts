@@ -3,7 +3,7 @@
  * through the same worker pool the extension uses when `--jobs N` asks for parallel layers.
  */
 import { join } from 'node:path';
-import { createHandlers, type HandlerContext } from '../worker/handlers';
+import { CheckpointCache, StatsCache, createHandlers, type HandlerContext } from '../worker/handlers';
 import { WorkerPool, type CallOptions } from '../worker/pool';
 import type { WorkerMethods } from '../shared/workerProtocol';
 
@@ -17,7 +17,9 @@ export interface EngineCaller {
 }
 
 export function inProcessEngine(): EngineCaller {
-  const handlers = createHandlers();
+  const checkpoints = new CheckpointCache();
+  const stats = new StatsCache();
+  const handlers = createHandlers(checkpoints, stats);
   return {
     call(method, params, opts = {}) {
       const handler = handlers[method] as (p: unknown, c: HandlerContext<unknown>) => Promise<never>;
@@ -26,7 +28,10 @@ export function inProcessEngine(): EngineCaller {
         progress: (p) => opts.onProgress?.(p as never),
       });
     },
-    async dispose() {},
+    async dispose() {
+      await checkpoints.closeAll();
+      await stats.closeAll();
+    },
   };
 }
 

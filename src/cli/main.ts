@@ -59,23 +59,26 @@ function systemError(e: unknown): string | null {
   return `${err.path}: ${reasons[err.code] ?? err.code}`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `out` receives what a command prints as its result (tests pass their own stream); messages go to stderr. */
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    out.write(usage() + '\n');
     return name ? 0 : 2;
   }
   const cmd = commands[name];
   if (!cmd) {
-    process.stderr.write(`quant-lens: unknown command "${name}"\n\n${usage()}\n`);
+    process.stderr.write(
+      `quant-lens: unknown command "${name}"; the commands are ${Object.keys(commands).join(', ')} (quant-lens --help)\n`,
+    );
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(cmd.help + '\n');
+    out.write(cmd.help + '\n');
     return 0;
   }
   try {
-    return await cmd.run(rest, process.stdout);
+    return await cmd.run(rest, out);
   } catch (e) {
     if (isQuantLensError(e)) {
       process.stderr.write(`quant-lens: ${e.message}\n`);

@@ -76,6 +76,13 @@ export class CheckpointCache {
     }
     return c;
   }
+
+  /** Closes every checkpoint (the CLI's in-process engine, when its command ends). */
+  async closeAll(): Promise<void> {
+    const open = [...this.open.values()];
+    this.open.clear();
+    for (const p of open) await p.then((ck) => ck.close()).catch(() => undefined);
+  }
 }
 
 /** Open calibration statistics files, by path. */
@@ -90,6 +97,12 @@ export class StatsCache {
       s.catch(() => this.open.delete(path));
     }
     return s;
+  }
+
+  async closeAll(): Promise<void> {
+    const open = [...this.open.values()];
+    this.open.clear();
+    for (const p of open) await p.then((s) => s.close()).catch(() => undefined);
   }
 }
 

@@ -187,7 +187,13 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     ? values.formats.split(',').map((f) => formatToString(parseFormat(f.trim())))
     : [settings.weightFormat];
   const ckpt = await openCheckpoint(resolve(path));
-  const stats = values.calib ? await StatsFile.open(resolve(values.calib)) : null;
+  // A statistics file that fails to open must not leave the checkpoint open.
+  const stats = values.calib
+    ? await StatsFile.open(resolve(values.calib)).catch(async (e: unknown) => {
+        await ckpt.close();
+        throw e;
+      })
+    : null;
   try {
     const recorded = stats?.info.metadata.calibration_data;
     const probeData = values['sensitivity-data'] ?? (recorded && existsSync(recorded) ? recorded : undefined);

@@ -123,7 +123,13 @@ export async function exportCommand(argv: string[]): Promise<number> {
     process.stderr.write(`note: --ab-format ${values['ab-format']} overrides the recipe's ${recipe.factorFormat}\n`);
   }
   const ckpt = await openCheckpoint(resolve(path));
-  const stats = values.calib ? await StatsFile.open(resolve(values.calib)) : null;
+  // A statistics file that fails to open must not leave the checkpoint open.
+  const stats = values.calib
+    ? await StatsFile.open(resolve(values.calib)).catch(async (e: unknown) => {
+        await ckpt.close();
+        throw e;
+      })
+    : null;
   try {
     const layers = recipe ? [] : selectLayers(ckpt.linearLayers, values.layer, values.all);
     const note =

@@ -61,7 +61,13 @@ export async function fitStepsCommand(argv: string[], out: NodeJS.WritableStream
   if (!values.format) throw new QuantLensError('bad-argument', '--format int<n>[:g<n>][:sym] is required');
   const { settings, rank } = resolveSettings(values);
   const ckpt = await openCheckpoint(resolve(path));
-  const stats = values.calib ? await StatsFile.open(resolve(values.calib)) : null;
+  // A statistics file that fails to open must not leave the checkpoint open.
+  const stats = values.calib
+    ? await StatsFile.open(resolve(values.calib)).catch(async (e: unknown) => {
+        await ckpt.close();
+        throw e;
+      })
+    : null;
   try {
     const layers = selectLayers(ckpt.linearLayers, values.layer, values.all);
     const note =

@@ -22,6 +22,17 @@ export class RandomAccessFile implements ByteRangeReader {
   ) {}
 
   static async open(path: string): Promise<RandomAccessFile> {
+    const why = (e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      const plain: Record<string, string> = {
+        ENOENT: 'no such file',
+        EACCES: 'permission denied',
+        EISDIR: 'is a folder',
+        ENOTDIR: 'a part of the path is not a folder',
+        ELOOP: 'too many levels of symbolic links',
+      };
+      return `cannot open: ${(code && plain[code]) ?? code ?? String(e)}`;
+    };
     let size: number;
     try {
       const s = await stat(path);
@@ -29,13 +40,13 @@ export class RandomAccessFile implements ByteRangeReader {
       size = s.size;
     } catch (e) {
       if (e instanceof QuantLensError) throw e;
-      throw new QuantLensError('not-found', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, path);
+      throw new QuantLensError('not-found', why(e), path);
     }
     let handle: FileHandle;
     try {
       handle = await open(path, 'r');
     } catch (e) {
-      throw new QuantLensError('not-found', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, path);
+      throw new QuantLensError('not-found', why(e), path);
     }
     return new RandomAccessFile(path, size, handle);
   }
