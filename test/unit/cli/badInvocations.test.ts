@@ -660,10 +660,7 @@ async function runInProcess(args: string[]): Promise<{ code: number; stdout: str
       done();
     },
   });
-  process.stderr.write = ((chunk: string | Uint8Array) => (
-    (stderr += String(chunk)),
-    true
-  )) as typeof process.stderr.write;
+  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += String(chunk)), true);
   try {
     return { code: await main(args, out), stdout, stderr };
   } finally {

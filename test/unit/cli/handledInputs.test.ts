@@ -29,10 +29,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
       done();
     },
   });
-  process.stderr.write = ((chunk: string | Uint8Array) => (
-    (stderr += String(chunk)),
-    true
-  )) as typeof process.stderr.write;
+  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += String(chunk)), true);
   try {
     return { code: await main(args, out), stdout, stderr };
   } finally {
