@@ -34,6 +34,13 @@ export interface AnalyzeLayerParams {
    * this layer at these settings, and written into it when computed. Created when missing.
    */
   store?: string;
+  /**
+   * Progressive analysis: send earlier, partial results (LayerAnalysis.preview) as progress
+   * before the full one: first the curves to max(64, firstRank) and the top of both spectra.
+   */
+  progressive?: boolean;
+  /** The rank the first partial result must cover (the slider's current rank). */
+  firstRank?: number;
 }
 
 export interface StoredAnalysesParams {
@@ -61,6 +68,8 @@ export interface StoredAnalyses {
 export interface AnalysisProgress {
   fraction: number;
   step: string;
+  /** An earlier, partial result of a progressive analysis (it has `preview` set). */
+  partial?: LayerAnalysis;
 }
 
 export interface CalibrationInfoParams {

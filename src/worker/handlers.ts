@@ -7,7 +7,7 @@ import { elementCount } from '../engine/readers/checkpoint';
 import { openCheckpoint } from '../engine/readers/open';
 import { QuantLensError, throwIfCancelled } from '../engine/errors';
 import { StatsFile } from '../engine/calibration/statsFile';
-import { analyzeLayer } from '../engine/methods/analyzeLayer';
+import { analyzeLayer, type AnalyzeOptions } from '../engine/methods/analyzeLayer';
 import { runExport } from '../engine/export/targets';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
@@ -138,18 +138,26 @@ export function createHandlers(
     async openCheckpoint({ path }) {
       return summarize(await cache.get(path));
     },
-    async analyzeLayer({ checkpoint, layer, settings, calibration, store }, ctx) {
+    async analyzeLayer({ checkpoint, layer, settings, calibration, store, progressive, firstRank }, ctx) {
       const ckpt = await cache.get(checkpoint);
+      let fraction = 0;
+      const staged: Pick<AnalyzeOptions, 'onPartial' | 'firstRank'> = progressive
+        ? {
+            onPartial: (partial) => ctx.progress({ fraction, step: 'partial result', partial }),
+            ...(firstRank !== undefined ? { firstRank } : {}),
+          }
+        : {};
+      const onProgress = (f: number, step: string) => {
+        fraction = f;
+        ctx.progress({ fraction: f, step });
+      };
       if (store) {
         const results = new LayerResults({
           store: await stores.get(store),
           checkpoint: ckpt,
           stats: calibration ? await statsCache.get(calibration) : null,
         });
-        return results.analyze(layer, settings, {
-          signal: ctx.signal,
-          onProgress: (fraction, step) => ctx.progress({ fraction, step }),
-        });
+        return results.analyze(layer, settings, { signal: ctx.signal, onProgress, ...staged });
       }
       const info = ckpt.linearLayers.find((l) => l.name === layer);
       if (!info)
@@ -163,7 +171,8 @@ export function createHandlers(
         settings,
         {
           signal: ctx.signal,
-          onProgress: (fraction, step) => ctx.progress({ fraction, step }),
+          onProgress,
+          ...staged,
           // The weight was read for this call alone: E may take its place.
           consumeWeight: true,
         },

@@ -55,6 +55,9 @@ export async function denseToBand(
   const tau = new Float64Array(b);
   const rdiag = new Float64Array(b);
   const tMat = new Float64Array(b * b);
+  // The panel graph's outputs land here (see Kernels.run): fresh arrays per panel cost page faults.
+  const wBuf = ws.f64('sy2sb-wout', n * b);
+  const pBuf = ws.f64('sy2sb-pout', n * b);
 
   let s = 0; // origin of the explicit trailing matrix A0 (rows/columns s..n−1, stride m0)
   let m0 = n;
@@ -102,16 +105,24 @@ export async function denseToBand(
       za.fill(0, 0, m0);
       zb.fill(0, 0, m0);
     }
-    const out = await kernels.run(PANEL_GRAPH_KEY, panelGraph, {
-      A: { data: a.subarray(0, m0 * m0), dims: [m0, m0] },
-      ZA: { data: za.subarray(0, z * m0), dims: [z, m0] },
-      ZB: { data: zb.subarray(0, z * m0), dims: [z, m0] },
-      V: { data: v, dims: [m0, k] },
-      T: { data: tMat.subarray(0, k * k), dims: [k, k] },
-      cs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
-      ce: { data: BigInt64Array.of(BigInt(lead + nextWidth)), dims: [1] },
-      rs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
-    });
+    const out = await kernels.run(
+      PANEL_GRAPH_KEY,
+      panelGraph,
+      {
+        A: { data: a.subarray(0, m0 * m0), dims: [m0, m0] },
+        ZA: { data: za.subarray(0, z * m0), dims: [z, m0] },
+        ZB: { data: zb.subarray(0, z * m0), dims: [z, m0] },
+        V: { data: v, dims: [m0, k] },
+        T: { data: tMat.subarray(0, k * k), dims: [k, k] },
+        cs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
+        ce: { data: BigInt64Array.of(BigInt(lead + nextWidth)), dims: [1] },
+        rs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
+      },
+      {
+        Wout: { data: wBuf.subarray(0, m * k), dims: [m, k] },
+        Pout: { data: pBuf.subarray(0, m * nextWidth), dims: [m, nextWidth] },
+      },
+    );
     opts.clock?.check();
     const w = out.Wout!.data as Float64Array;
     panel = out.Pout!.data as Float64Array;
@@ -178,17 +189,23 @@ async function refresh(
   const rb = ws.f64('sy2sb-rb', mNew * zRows);
   transposeBlock(za, zRows, m0, d, ra, mNew);
   transposeBlock(zb, zRows, m0, d, rb, mNew);
+  const outBuf = ws.f64('sy2sb-refresh-out', Math.min(REFRESH_BLOCK_ROWS, mNew) * mNew);
   for (let i0 = 0; i0 < mNew; i0 += REFRESH_BLOCK_ROWS) {
     const r = Math.min(REFRESH_BLOCK_ROWS, mNew - i0);
     const l = i0 + r;
     const old = a.subarray((d + i0) * m0, (d + i0 + r) * m0);
-    const out = await kernels.run(REFRESH_GRAPH_KEY, refreshGraph, {
-      Old: { data: old, dims: [r, m0] },
-      ZA: { data: ra.subarray(i0 * zRows, l * zRows), dims: [r, zRows] },
-      ZB: { data: rb.subarray(0, l * zRows), dims: [l, zRows] },
-      cs: { data: BigInt64Array.of(BigInt(d)), dims: [1] },
-      ce: { data: BigInt64Array.of(BigInt(d + l)), dims: [1] },
-    });
+    const out = await kernels.run(
+      REFRESH_GRAPH_KEY,
+      refreshGraph,
+      {
+        Old: { data: old, dims: [r, m0] },
+        ZA: { data: ra.subarray(i0 * zRows, l * zRows), dims: [r, zRows] },
+        ZB: { data: rb.subarray(0, l * zRows), dims: [l, zRows] },
+        cs: { data: BigInt64Array.of(BigInt(d)), dims: [1] },
+        ce: { data: BigInt64Array.of(BigInt(d + l)), dims: [1] },
+      },
+      { Out: { data: outBuf.subarray(0, r * l), dims: [r, l] } },
+    );
     clock?.check();
     const blk = out.Out!.data as Float64Array;
     for (let rr = 0; rr < r; rr++) {

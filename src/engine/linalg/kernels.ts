@@ -152,24 +152,32 @@ export class Kernels {
   /**
    * Runs a small custom graph (built once per `key`, reused for every call) on row-major tensors.
    * Inputs are passed without copying; every output comes back as a fresh array, which costs a
-   * page fault per 4 KiB on first touch, so callers should keep outputs small and fuse steps.
+   * page fault per 4 KiB on first touch, unless `outputs` gives buffers of the exact output shapes
+   * to write into (then those are what comes back).
    */
   async run(
     key: string,
     build: () => Uint8Array,
     feeds: Record<string, TensorArg>,
+    outputs?: Record<string, TensorArg>,
   ): Promise<Record<string, TensorArg>> {
     const session = await this.session(key, build);
     const O = ort();
+    const tensor = (t: TensorArg) =>
+      new O.Tensor(t.data instanceof BigInt64Array ? 'int64' : dtypeOf(t.data), t.data, [...t.dims]);
     const ortFeeds: Record<string, OrtTypes.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) {
-      const type = t.data instanceof BigInt64Array ? 'int64' : dtypeOf(t.data);
-      ortFeeds[name] = new O.Tensor(type, t.data, [...t.dims]);
-    }
-    const out = await session.run(ortFeeds);
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = tensor(t);
+    let out: OrtTypes.InferenceSession.OnnxValueMapType;
+    if (outputs) {
+      // Outputs written into the caller's buffers: no fresh memory (and its page faults) per call.
+      const fetches: Record<string, OrtTypes.Tensor | null> = {};
+      for (const name of session.outputNames) fetches[name] = outputs[name] ? tensor(outputs[name]) : null;
+      out = await session.run(ortFeeds, fetches);
+    } else out = await session.run(ortFeeds);
     const result: Record<string, TensorArg> = {};
     for (const [name, t] of Object.entries(out)) {
-      result[name] = { data: t.data as FloatArray | BigInt64Array, dims: [...t.dims] };
+      const given = outputs?.[name];
+      result[name] = given ?? { data: t.data as FloatArray | BigInt64Array, dims: [...t.dims] };
     }
     return result;
   }

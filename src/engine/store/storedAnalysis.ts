@@ -237,7 +237,13 @@ export class LayerResults {
       }
       const compute = opts.compute ?? analyzeLayer;
       const t0 = performance.now();
-      const analysis = await compute(read.input, settings, { signal: opts.signal, onProgress: opts.onProgress });
+      const analysis = await compute(read.input, settings, {
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        ...(opts.onPartial ? { onPartial: opts.onPartial } : {}),
+        ...(opts.firstRank !== undefined ? { firstRank: opts.firstRank } : {}),
+        // The weight serves every variant: it must not be consumed (consumeWeight stays off).
+      });
       const computeMs = performance.now() - t0;
       await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);
       out[i] = {
