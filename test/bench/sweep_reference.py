@@ -3,12 +3,14 @@
 For each linear layer: MXINT4 fake quantization (blocks of 16 along the input dimension, ceil
 exponent), E = W - W_q, svdvals(E) for the "before" spectrum, then torch.linalg.svd of S·Eᵀ with
 full_matrices=True as in lqer_act.py (U, Σ, Vᵀ in full), A = S⁻¹U_k, B = Σ_k V_kᵀ, MXINT8 A and B.
-Prints LAYERS=<n> and PEAK_RSS_KB=<kB> for the benchmark driver.
+Prints LAYERS=<n>, COMPUTE_S=<seconds in the per-layer loop, reading included> and PEAK_RSS_KB=<kB>
+for the benchmark driver.
 
     python3 test/bench/sweep_reference.py <model.safetensors> <stats.safetensors> <n_layers>
 """
 import resource
 import sys
+import time
 
 import torch
 from safetensors import safe_open
@@ -36,8 +38,10 @@ def main() -> None:
     order = {"q_proj": 0, "k_proj": 1, "v_proj": 2, "o_proj": 3, "gate_proj": 4, "up_proj": 5, "down_proj": 6}
     names.sort(key=lambda s: (int(s.split(".")[2]), order[s.split(".")[-2]]))
     names = names[:n]
+    compute = 0.0
     with safe_open(ckpt, "pt") as f, safe_open(stats_path, "pt") as st:
         for name in names:
+            t0 = time.perf_counter()
             w = f.get_tensor(name).float()
             wq = mxint(w, 4)
             e = w - wq
@@ -50,7 +54,9 @@ def main() -> None:
             a, b = mxint(a, 8), mxint(b, 8)
             w_hat = wq + (a @ b).T
             _ = (w - w_hat).norm() / w.norm()
+            compute += time.perf_counter() - t0
     print(f"LAYERS={len(names)}")
+    print(f"COMPUTE_S={compute:.3f}")
     print(f"PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
 
 
