@@ -358,7 +358,7 @@ function requestStepFit(explicit: boolean): void {
 /** A slider step: O(1) metrics written now, chart marker on the next frame. */
 function setRank(value: number, from: 'slider' | 'input' | 'state'): void {
   if (!view || !ui || !Number.isFinite(value)) return;
-  const max = view.shown ? Math.min(view.setup.maxRank, view.shown.analysis.maxRank) : view.setup.maxRank;
+  const max = view.shown ? Math.min(view.setup.maxRank, finalMaxRank(view.shown.analysis)) : view.setup.maxRank;
   const k = Math.max(0, Math.min(max, Math.round(value)));
   view.rank = k;
   if (from !== 'slider' && ui.slider.value !== String(k)) ui.slider.value = String(k);
@@ -376,8 +376,30 @@ function renderMetrics(): void {
   if (!view || !ui) return;
   const shown = view.shown;
   if (!shown) return;
-  const values = metricValues(shown.analysis, view.rank);
+  const a = shown.analysis;
+  if (a.preview && view.rank > a.maxRank) {
+    // A first, partial result: its curves stop short of this rank; the rest is on its way.
+    for (const key of METRIC_KEYS)
+      setText(ui.metricCells[key], key === 'rank' ? `${view.rank} (curves so far: to ${a.maxRank})` : '… coming');
+    return;
+  }
+  const values = metricValues(a, view.rank);
   for (const key of METRIC_KEYS) setText(ui.metricCells[key], values[key]);
+}
+
+/** The rank the curves will reach: a partial result's final one, else its own. */
+function finalMaxRank(a: LayerAnalysis): number {
+  return a.preview ? a.preview.finalMaxRank : a.maxRank;
+}
+
+/** What a partial result still lacks, in words. */
+function stillComing(a: LayerAnalysis): string {
+  if (!a.preview) return '';
+  const parts: string[] = [];
+  if (a.maxRank < a.preview.finalMaxRank) parts.push(`curves to rank ${a.preview.finalMaxRank} (now ${a.maxRank})`);
+  if (a.preview.spectra)
+    parts.push(`full spectra (now the top ${a.sigmaPlain.length} of ${Math.min(a.shape[0], a.shape[1])} values)`);
+  return parts.join(' and ');
 }
 
 function changeSettings(patch: Partial<QuantSettings>): void {
@@ -396,8 +418,17 @@ function setComputing(fraction: number | null, step: string, settings: QuantSett
   const busy = fraction !== null;
   ui.progress.hidden = !busy;
   ui.cancelButton.hidden = !busy;
-  ui.charts.classList.toggle('stale', busy && !!view?.shown);
-  if (busy) {
+  const partial = view?.shown?.analysis.preview && sameAnalysis(settings, view.shown.settings) ? view.shown : null;
+  ui.charts.classList.toggle('stale', busy && !!view?.shown && !partial);
+  ui.charts.dataset.coming = busy && partial ? stillComing(partial.analysis) : '';
+  if (busy && partial) {
+    ui.progress.value = Math.round(fraction * 100);
+    ui.progress.max = 100;
+    setText(
+      ui.status,
+      `Showing first numbers of ${describeSettings(settings, false)}; still computing ${stillComing(partial.analysis)}: ${Math.round(fraction * 100)} % · ${step}`,
+    );
+  } else if (busy) {
     ui.progress.value = Math.round(fraction * 100);
     ui.progress.max = 100;
     setText(
@@ -409,12 +440,16 @@ function setComputing(fraction: number | null, step: string, settings: QuantSett
 
 function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean, timeMs: number): void {
   if (!view || !ui) return;
-  const note = `${describeSettings(settings, false)} — ${cached ? 'from the session cache' : `computed in ${formatDuration(timeMs)}`}`;
+  const coming = stillComing(a);
+  const note = coming
+    ? `first numbers of ${describeSettings(settings, false)} after ${formatDuration(timeMs)}; still coming: ${coming}`
+    : `${describeSettings(settings, false)} — ${cached ? 'from the session cache' : `computed in ${formatDuration(timeMs)}`}`;
   view.shown = { settings, analysis: a, note };
-  setComputing(null, '', settings);
+  if (coming) setComputing(Number(ui.progress.value) / 100, 'the rest', settings);
+  else setComputing(null, '', settings);
   ui.failure.hidden = true;
-  setText(ui.status, `Showing ${note}.`);
-  const max = Math.min(view.setup.maxRank, a.maxRank);
+  if (!coming) setText(ui.status, `Showing ${note}.`);
+  const max = Math.min(view.setup.maxRank, finalMaxRank(a));
   ui.slider.max = String(max);
   ui.slider.disabled = max === 0;
   ui.rankInput.max = max;
@@ -425,7 +460,7 @@ function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean
   const warnings: string[] = [];
   if (a.nonFinite)
     warnings.push(`The weight holds ${a.nonFinite} NaN or infinite values: these numbers are not meaningful.`);
-  if (a.sigmaPlain.length === 0) warnings.push('The spectra were not computed for this analysis.');
+  if (a.sigmaPlain.length === 0 && !a.preview) warnings.push('The spectra were not computed for this analysis.');
   if (a.ggml?.fallback) warnings.push(`Stored as ${a.ggml.stored}: ${a.ggml.fallback}.`);
   if (a.ggml?.imatrix)
     warnings.push(`${a.ggml.stored} quantized with importance weights (imatrix = act_rms² from calibration).`);
@@ -434,7 +469,7 @@ function showAnalysis(settings: QuantSettings, a: LayerAnalysis, cached: boolean
   // The randomized SVD is honest about its own accuracy: say so when its residual exceeds the optimum
   // by more than 1 % of the whole error (relative to the optimum alone, a full-rank optimum of ~0 would alarm).
   const total = Math.sqrt(a.curves.objectiveIdealSq[0] ?? 0);
-  if (a.factorResidual && a.factorResidual.optimal !== null && total > 0) {
+  if (!a.preview && a.factorResidual && a.factorResidual.optimal !== null && total > 0) {
     const excess = (a.factorResidual.achieved - a.factorResidual.optimal) / total;
     if (excess > 0.01)
       warnings.push(

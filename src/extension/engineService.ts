@@ -106,9 +106,13 @@ export class EngineService implements vscode.Disposable {
     return this.analyses.isRunning(this.keyOf(r));
   }
 
+  /**
+   * The analysis of a layer. With `firstRank` (the panel's current rank) it runs progressively:
+   * partial results (LayerAnalysis.preview) arrive through onProgress before the full one.
+   */
   async analyze(
     r: AnalysisRequest,
-    opts: { signal?: AbortSignal; onProgress?: (p: AnalysisProgress) => void } = {},
+    opts: { signal?: AbortSignal; onProgress?: (p: AnalysisProgress) => void; firstRank?: number } = {},
   ): Promise<AnalysisOutcome> {
     const key = this.keyOf(r);
     const hit = this.analyses.peek(key);
@@ -131,6 +135,7 @@ export class EngineService implements vscode.Disposable {
               layer: r.layer,
               settings: r.settings,
               ...(r.calibration ? { calibration: r.calibration } : {}),
+              ...(opts.firstRank !== undefined ? { progressive: true, firstRank: opts.firstRank } : {}),
             },
             { signal, onProgress },
           );

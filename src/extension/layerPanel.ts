@@ -451,9 +451,23 @@ export class LayerPanel implements vscode.Disposable {
     let lastProgress = 0;
     try {
       if (!this.services.engine.peek(request)) this.post({ type: 'computing', settings, fraction: 0, step: 'queued' });
+      const started = Date.now();
       const outcome = await this.services.engine.analyze(request, {
         signal: controller.signal,
+        firstRank: this.settings.rank,
         onProgress: (p) => {
+          if (p.partial) {
+            // First numbers (and then the full curves) while the rest is computed: never throttled.
+            if (this.computation === controller)
+              this.post({
+                type: 'analysis',
+                settings,
+                analysis: p.partial,
+                cached: false,
+                timeMs: Date.now() - started,
+              });
+            return;
+          }
           const now = Date.now();
           if (now - lastProgress < PROGRESS_INTERVAL_MS) return;
           lastProgress = now;

@@ -91,8 +91,14 @@ export class SpectraCharts {
     if (!a) return;
     const [c0, c1, c2] = this.theme.series;
     const same = !isScaled(a.method);
-    const plain = this.raw ? a.sigmaPlain : normalizeSpectrum(a.sigmaPlain);
-    const scaled = this.raw ? a.sigmaScaled : normalizeSpectrum(a.sigmaScaled);
+    // A partial result holds only the top values: energies are shares of the whole, which its norms
+    // give, and the axes span the whole spectrum so that the part still coming shows as missing.
+    const partial = a.preview?.spectra === true;
+    const plainTotal = partial ? a.norms.errorSq : undefined;
+    const scaledTotal = partial ? a.curves.objectiveIdealSq[0] : undefined;
+    const plain = this.raw ? a.sigmaPlain : normalizeSpectrum(a.sigmaPlain, plainTotal);
+    const scaled = this.raw ? a.sigmaScaled : normalizeSpectrum(a.sigmaScaled, scaledTotal);
+    const count = partial ? Math.min(a.shape[0], a.shape[1]) : a.sigmaPlain.length;
     const sp = this.spectra;
     sp.data.datasets = [
       lineDataset('E = W − W_q (before scaling)', positiveOrGap(toXY(decimateMinMax(plain, MAX_POINTS, 1))), c0),
@@ -106,17 +112,24 @@ export class SpectraCharts {
     const sx = sp.options.scales?.x;
     if (sx) {
       sx.min = 1;
-      sx.max = Math.max(2, a.sigmaPlain.length);
+      sx.max = Math.max(2, count);
     }
     const yScale = sp.options.scales?.y;
     if (yScale?.title) yScale.title.text = this.raw ? 'σᵢ (raw)' : 'σᵢ / ‖σ‖₂ (same Frobenius norm)';
-    const n = a.sigmaPlain.length;
+    const n = count;
     const en = this.energy;
     const datasets = [
-      lineDataset('E (before scaling)', toXY(decimateMinMax(cumulativeEnergy(a.sigmaPlain), MAX_POINTS)), c0),
-      lineDataset('scaled error, ideal A·B', toXY(decimateMinMax(cumulativeEnergy(a.sigmaScaled), MAX_POINTS)), c1, {
-        borderDash: same ? [5, 4] : [],
-      }),
+      lineDataset(
+        'E (before scaling)',
+        toXY(decimateMinMax(cumulativeEnergy(a.sigmaPlain, plainTotal), MAX_POINTS)),
+        c0,
+      ),
+      lineDataset(
+        'scaled error, ideal A·B',
+        toXY(decimateMinMax(cumulativeEnergy(a.sigmaScaled, scaledTotal), MAX_POINTS)),
+        c1,
+        { borderDash: same ? [5, 4] : [] },
+      ),
     ];
     if (a.maxRank > 0) {
       datasets.push(
@@ -143,6 +156,7 @@ export class SpectraCharts {
     setRankMarker(en, this.rank);
     sp.update('none');
     en.update('none');
+    sp.canvas.dataset.partial = partial ? `top ${a.sigmaPlain.length} of ${count}` : '';
     // What was drawn, for tests and screen readers' curious users: points per series.
     sp.canvas.dataset.points = sp.data.datasets.map((d) => d.data.length).join(',');
     en.canvas.dataset.points = en.data.datasets.map((d) => d.data.length).join(',');

@@ -5,9 +5,10 @@
  */
 
 /** σ / ‖σ‖₂ — the singular values of a matrix divided by its Frobenius norm. */
-export function normalizeSpectrum(sigma: ArrayLike<number>): Float64Array {
-  let s = 0;
-  for (let i = 0; i < sigma.length; i++) s += sigma[i]! * sigma[i]!;
+export function normalizeSpectrum(sigma: ArrayLike<number>, totalSq?: number): Float64Array {
+  // Only the top values of a partial result are at hand: the caller gives the whole energy then.
+  let s = totalSq ?? 0;
+  if (totalSq === undefined) for (let i = 0; i < sigma.length; i++) s += sigma[i]! * sigma[i]!;
   const norm = Math.sqrt(s) || 1;
   const out = new Float64Array(sigma.length);
   for (let i = 0; i < sigma.length; i++) out[i] = sigma[i]! / norm;
@@ -15,11 +16,11 @@ export function normalizeSpectrum(sigma: ArrayLike<number>): Float64Array {
 }
 
 /** c[k] = Σ_{i<k} σᵢ² / Σ σᵢ² for k = 0…n: the share of the energy the best rank-k approximation captures. */
-export function cumulativeEnergy(sigma: ArrayLike<number>): Float64Array {
+export function cumulativeEnergy(sigma: ArrayLike<number>, totalSq?: number): Float64Array {
   const n = sigma.length;
   const out = new Float64Array(n + 1);
-  let total = 0;
-  for (let i = 0; i < n; i++) total += sigma[i]! * sigma[i]!;
+  let total = totalSq ?? 0;
+  if (totalSq === undefined) for (let i = 0; i < n; i++) total += sigma[i]! * sigma[i]!;
   if (total <= 0) return out;
   let acc = 0;
   for (let i = 0; i < n; i++) {
