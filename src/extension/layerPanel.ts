@@ -40,6 +40,9 @@ export function shortLayerName(name: string): string {
 
 const panelKey = (checkpoint: string, layer: string) => `${checkpoint}\n${layer}`;
 
+/** From this min(out, in) on, a layer's analysis arrives in stages (first numbers, then the rest). */
+const PROGRESSIVE_MIN_ORDER = 512;
+
 /** At most this many progress messages per second reach a webview. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -454,7 +457,8 @@ export class LayerPanel implements vscode.Disposable {
       const started = Date.now();
       const outcome = await this.services.engine.analyze(request, {
         signal: controller.signal,
-        firstRank: this.settings.rank,
+        // Small layers are analysed in well under a second: first numbers would only flicker.
+        ...(Math.min(...layer.shape) >= PROGRESSIVE_MIN_ORDER ? { firstRank: this.settings.rank } : {}),
         onProgress: (p) => {
           if (p.partial) {
             // First numbers (and then the full curves) while the rest is computed: never throttled.

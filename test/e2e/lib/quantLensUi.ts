@@ -169,10 +169,23 @@ export class LayerPanel {
     return new LayerPanel(frame);
   }
 
-  /** Waits for the analysis with `weightFormat` (engine string, e.g. 'mxint4') to be on screen. */
-  async waitForAnalysis(weightFormat?: string, timeout: number = TIMEOUT.webview * 3): Promise<void> {
-    const selector = weightFormat ? `.charts[data-weight-format="${weightFormat}"]` : '.charts[data-weight-format]';
-    await this.frame.locator(selector).waitFor({ timeout });
+  /**
+   * Waits for the analysis with `weightFormat` (engine string, e.g. 'mxint4') to be on screen,
+   * complete (a progressive analysis shows first numbers before; `partial` waits for those).
+   */
+  async waitForAnalysis(
+    weightFormat?: string,
+    timeout: number = TIMEOUT.webview * 3,
+    stage: 'complete' | 'partial' = 'complete',
+  ): Promise<void> {
+    const format = weightFormat ? `[data-weight-format="${weightFormat}"]` : '[data-weight-format]';
+    const coming = stage === 'complete' ? '[data-coming=""]' : ':not([data-coming=""])';
+    await this.frame.locator(`.charts${format}${coming}`).waitFor({ timeout });
+  }
+
+  /** The spectra chart's account of a partial spectrum ("top 64 of 2048"), or '' when complete. */
+  async partialSpectrum(): Promise<string> {
+    return (await this.frame.locator('#spectra-chart').getAttribute('data-partial')) ?? '';
   }
 
   async metric(key: string): Promise<string> {
