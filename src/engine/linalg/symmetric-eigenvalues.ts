@@ -29,12 +29,15 @@ const DIRECT_LIMIT = 96;
 export const DEFAULT_BANDWIDTH = 16;
 
 /**
- * Columns between explicit refreshes of the trailing matrix. Each panel's correction costs
- * ~6·z·m flops for z accumulated columns, a refresh ~m²/2 outputs at ~2000 flops' worth each;
- * balancing the two gives z ∝ √m, about 0.8·√n columns on our machines (816 at n = 4096).
+ * Columns between explicit refreshes of the trailing matrix. Over the whole reduction the lazy
+ * corrections of the panels cost about 3·R·n² flops for a period of R columns, while the refreshes
+ * cost about the same number of flops whatever R (fewer refreshes, each with more factors); so R
+ * is kept short, the floor being the per-refresh overhead (onnxruntime calls, transposes). An
+ * onnxruntime profile at n = 2048 and R = 576 had the corrections at 1.5× the panels' own product
+ * with the trailing matrix; R ≈ 0.35·√n·16 (256 at n = 2048, 352 at n = 4096) halves them.
  */
 export function defaultRefreshColumns(n: number): number {
-  return Math.min(1024, Math.max(128, 16 * Math.round(0.8 * Math.sqrt(n))));
+  return Math.min(1024, Math.max(128, 16 * Math.round(0.35 * Math.sqrt(n))));
 }
 
 /** All eigenvalues of the symmetric matrix G (only its lower triangle is read), descending. */
