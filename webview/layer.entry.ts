@@ -24,18 +24,17 @@ import {
   usesFittedSteps,
   type QuantSettings,
 } from '../src/shared/quantSettings';
-import { DEFAULT_REASSEMBLY_OPTIONS, sanitizeReassemblyOptions } from '../src/shared/reassemblyOptions';
+import { DEFAULT_REASSEMBLY_OPTIONS, sanitizeReassemblyOptions } from '../src/shared/protocol/layer';
 import type {
   LayerAnalysis,
-  LayerInbound,
-  LayerOutbound,
+  HostToLayer,
+  LayerToHost,
   LayerPanelSetup,
   LayerPanelState,
-  MethodChoice,
   ReassemblyUiOptions,
-  UserFacingError,
-} from '../src/shared/webviewProtocol';
-import { comparisonTable } from './lib/comparisonTable';
+} from '../src/shared/protocol/layer';
+import type { MethodChoice, UserFacingError } from '../src/shared/protocol/common';
+import { methodComparisonTable } from './lib/methodComparisonTable';
 import { selectField, setOptions, setSelectValue } from './lib/controls';
 import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
@@ -46,7 +45,7 @@ import { ReassemblyView } from './layer/reassemblyView';
 import { SpectraCharts } from './layer/spectraCharts';
 import { STEP_FIT_OPTION_LABEL, StepFitView } from './layer/stepFitView';
 
-const host = connectToHost<LayerInbound, LayerOutbound, LayerPanelState>();
+const host = connectToHost<HostToLayer, LayerToHost, LayerPanelState>();
 const app = document.getElementById('app')!;
 catchGlobalErrors(app);
 
@@ -72,7 +71,7 @@ let ui: ReturnType<typeof buildUi> | null = null;
 let theme = readTheme();
 let settleTimer = 0;
 
-function post(m: LayerOutbound): void {
+function post(m: LayerToHost): void {
   host.post(m);
 }
 
@@ -190,7 +189,7 @@ function buildUi(setup: LayerPanelSetup) {
   warnings.hidden = true;
 
   const compareButton = el('vscode-button', { id: 'compare', text: 'Compare Methods', attrs: { secondary: '' } });
-  compareButton.addEventListener('click', () => post({ type: 'compare' }));
+  compareButton.addEventListener('click', () => post({ type: 'compareMethods' }));
   const overviewButton = el('vscode-button', {
     id: 'open-overview',
     text: 'Checkpoint Overview',
@@ -567,7 +566,7 @@ host.onMessage((msg) => {
         updateMethodNote(msg.methods, msg.calibration);
       }
       break;
-    case 'comparing':
+    case 'comparingMethods':
       if (ui) {
         const p = msg.progress;
         ui.compareButton.toggleAttribute('disabled', p.running);
@@ -579,10 +578,10 @@ host.onMessage((msg) => {
           ui.comparisonBody.replaceChildren(el('p', { className: 'status', text: 'Comparison cancelled.' }));
       }
       break;
-    case 'comparison':
+    case 'methodComparison':
       if (ui) {
         ui.compareButton.removeAttribute('disabled');
-        ui.comparisonBody.replaceChildren(comparisonTable(msg.comparison));
+        ui.comparisonBody.replaceChildren(methodComparisonTable(msg.comparison));
       }
       break;
     case 'reassemblySupport':

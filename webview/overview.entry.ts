@@ -8,7 +8,14 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { CheckpointSummary } from '../src/shared/checkpointSummary';
 import { headlineError } from '../src/shared/errorScale';
-import { formatBits, formatBytes, formatCount, formatDuration, formatPercent } from '../src/shared/formatting';
+import {
+  formatBits,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatPercent,
+  shortLayerName,
+} from '../src/shared/formatting';
 import {
   BLOCK_SIZE_CHOICES,
   DEFAULT_SETTINGS,
@@ -18,27 +25,25 @@ import {
   blockSizeApplies,
   type QuantSettings,
 } from '../src/shared/quantSettings';
+import type { CalibrationLabel, JobProgress, MethodChoice } from '../src/shared/protocol/common';
 import type {
-  CalibrationLabel,
-  JobProgress,
-  MethodChoice,
   ModelTotals,
   OverviewCommand,
-  OverviewInbound,
-  OverviewOutbound,
+  HostToOverview,
+  OverviewToHost,
   OverviewState,
-} from '../src/shared/webviewProtocol';
-import { parseOverviewState } from '../src/shared/allocationView';
-import { comparisonTable } from './lib/comparisonTable';
+} from '../src/shared/protocol/overview';
+import { parseOverviewState } from '../src/shared/protocol/overview';
+import { methodComparisonTable } from './lib/methodComparisonTable';
 import { selectField, setOptions, setSelectValue } from './lib/controls';
 import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
-import { AllocationView } from './overview/allocationView';
+import { AllocationSection } from './overview/allocationSection';
 import { HeatmapView } from './overview/heatmapView';
 import { LayersTableView } from './overview/layersTableView';
 
-const host = connectToHost<OverviewInbound, OverviewOutbound, OverviewState>();
+const host = connectToHost<HostToOverview, OverviewToHost, OverviewState>();
 const app = document.getElementById('app')!;
 catchGlobalErrors(app);
 
@@ -48,9 +53,8 @@ let ui: ReturnType<typeof buildUi> | null = null;
 /** What survives a reload: the allocation's controls. */
 let state: OverviewState = parseOverviewState(host.getState());
 
-const post = (m: OverviewOutbound) => host.post(m);
+const post = (m: OverviewToHost) => host.post(m);
 const command = (c: OverviewCommand) => post({ type: 'command', command: c });
-const shortName = (name: string) => name.replace(/^model\./, '').replace(/\.weight$/, '');
 
 function button(id: string, text: string, c: OverviewCommand, secondary = true): HTMLElement {
   const b = el('vscode-button', { id, text, attrs: secondary ? { secondary: '' } : {} });
@@ -187,7 +191,7 @@ function buildUi(s: CheckpointSummary) {
   comparison.hidden = true;
   const heatmap = new HeatmapView(theme, (name) => post({ type: 'openLayer', name }));
   const table = new LayersTableView((name) => post({ type: 'openLayer', name }));
-  const allocation = new AllocationView(
+  const allocation = new AllocationSection(
     theme,
     {
       post,
@@ -335,12 +339,12 @@ function showProgress(p: JobProgress): void {
   ui.cancel.hidden = !p.running;
   ui.progressBar.max = Math.max(1, p.total);
   ui.progressBar.value = p.done;
-  const what = p.kind === 'analysis' ? 'Analysing' : p.kind === 'comparison' ? 'Comparing methods' : 'Exporting';
-  const unit = p.kind === 'comparison' ? 'analyses' : 'layers';
+  const what = p.kind === 'analysis' ? 'Analysing' : p.kind === 'method-comparison' ? 'Comparing methods' : 'Exporting';
+  const unit = p.kind === 'method-comparison' ? 'analyses' : 'layers';
   if (p.running) {
     setText(
       ui.progressText,
-      `${what}: ${p.done} / ${p.total} ${unit}${p.current ? ` · ${shortName(p.current)}` : ''}${p.etaMs !== null ? ` · ETA ${formatDuration(p.etaMs)}` : ''}`,
+      `${what}: ${p.done} / ${p.total} ${unit}${p.current ? ` · ${shortLayerName(p.current)}` : ''}${p.etaMs !== null ? ` · ETA ${formatDuration(p.etaMs)}` : ''}`,
     );
   } else {
     setText(
@@ -374,7 +378,7 @@ host.onMessage((msg) => {
       ui.heatmap.setValues(
         values,
         calibrated ? `Output error at rank ${msg.rank}` : `Weight error at rank ${msg.rank}`,
-        shortName,
+        shortLayerName,
       );
       showTotals(msg.totals, msg.rank);
       break;
@@ -382,12 +386,12 @@ host.onMessage((msg) => {
     case 'progress':
       showProgress(msg.progress);
       break;
-    case 'comparison':
+    case 'methodComparison':
       if (ui) {
         ui.comparison.hidden = false;
         ui.comparison.replaceChildren(
           el('h2', { id: 'comparison-title', text: 'Method comparison' }),
-          comparisonTable(msg.comparison),
+          methodComparisonTable(msg.comparison),
         );
       }
       break;

@@ -3,7 +3,8 @@
  * through the same worker pool the extension uses when `--jobs N` asks for parallel layers.
  */
 import { join } from 'node:path';
-import { CheckpointCache, StatsCache, createHandlers, type HandlerContext } from '../worker/handlers';
+import { CheckpointCache, StatsCache, createHandlers } from '../worker/handlers';
+import type { HandlerContext } from '../worker/handlerTypes';
 import { WorkerPool, type CallOptions } from '../worker/pool';
 import type { WorkerMethods } from '../shared/workerProtocol';
 

@@ -1,6 +1,6 @@
 /** Turns anything thrown by the engine or the worker into what a panel or a notification shows. */
 import { isQuantLensError, errorMessage } from '../engine/errors';
-import type { UserFacingError } from '../shared/webviewProtocol';
+import type { UserFacingError } from '../shared/protocol/common';
 
 export function toUserFacingError(e: unknown): UserFacingError {
   if (isQuantLensError(e)) return { code: e.code, message: e.message, ...(e.file ? { file: e.file } : {}) };

@@ -12,21 +12,22 @@ import {
   exportQuantizedCheckpoint,
   exportReport,
   type Services,
-} from './batchActions';
-import { setCalibration } from './calibrationCommand';
-import { CalibrationService } from './calibrationService';
+} from './commands/checkpointCommands';
+import { setCalibration } from './commands/calibrationCommand';
+import { CalibrationService } from './services/calibrationService';
 import { COMMANDS, type CommandId } from './commandIds';
-import { CheckpointEditorProvider, OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from './checkpointEditor';
-import { CheckpointFolderIndex } from './checkpointFolders';
-import { ComparisonPanels } from './comparisonPanel';
-import type { CheckpointSession } from './checkpointSession';
-import { EngineService } from './engineService';
-import { JobTracker } from './jobTracker';
-import { LayerPanels } from './layerPanel';
-import { pickLayer } from './layerPicker';
-import { LAYERS_VIEW_ID, LayersTreeProvider } from './layersTree';
+import { OverviewEditorProvider } from './panels/overviewEditor';
+import { OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from '../shared/protocol/overview';
+import { CheckpointFolderIndex } from './views/checkpointFolders';
+import { ComparisonPanels } from './panels/comparisonPanel';
+import type { CheckpointSession } from './services/checkpointSession';
+import { EngineService } from './services/engineService';
+import { JobTracker } from './services/jobTracker';
+import { LayerPanels } from './panels/layerPanel';
+import { pickLayer } from './commands/layerPicker';
+import { LAYERS_VIEW_ID, LayersTreeProvider } from './views/layersTree';
 import { Reporter } from './logging';
-import { SessionRegistry } from './sessionRegistry';
+import { SessionRegistry } from './services/sessionRegistry';
 
 /** The file dialog's filter: the last extension of every checkpoint file name the readers offer. */
 const CHECKPOINT_EXTENSIONS = [...new Set(CHECKPOINT_FILE_NAMES.map((g) => g.slice(g.lastIndexOf('.') + 1)))];
@@ -110,7 +111,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const treeView = vscode.window.createTreeView(LAYERS_VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
   tree.attach(treeView);
 
-  const editorProvider = new CheckpointEditorProvider(context.extensionUri, sessions, services, reporter, {
+  const editorProvider = new OverviewEditorProvider(context.extensionUri, sessions, services, reporter, {
     openLayer: (session, layer) => panels.show(session, layer, vscode.ViewColumn.Beside),
     setCalibration: () => setCalibration(engine, calibration, jobs),
   });
@@ -209,7 +210,7 @@ export function activate(context: vscode.ExtensionContext): void {
     tree,
     treeView,
     new CheckpointFolderIndex(log),
-    ...CheckpointEditorProvider.register(editorProvider),
+    ...OverviewEditorProvider.register(editorProvider),
     panels.register(),
     comparisons.register(),
     ...Object.entries(handlers).map(([id, fn]) =>

@@ -1,4 +1,9 @@
-/** Number formatting shared by the host (tree, notifications, logs) and the webviews. */
+/** Number and name formatting shared by the host (tree, notifications, logs) and the webviews. */
+
+/** "model.layers.0.self_attn.q_proj.weight" → "layers.0.self_attn.q_proj": what titles and lists show. */
+export function shortLayerName(name: string): string {
+  return name.replace(/^model\./, '').replace(/\.weight$/, '');
+}
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

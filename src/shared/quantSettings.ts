@@ -23,7 +23,15 @@ import {
   takesBlockSize,
   withTile,
 } from '../engine/quantizers';
-import type { MethodChoice } from './webviewProtocol';
+
+/** A method as the controls offer it: disabled, with the reason, when calibration is missing. */
+export interface MethodChoice {
+  name: MethodName;
+  label: string;
+  description: string;
+  /** Why it cannot run here, or null when it can. */
+  disabledReason: string | null;
+}
 
 export interface QuantSettings {
   method: MethodName;

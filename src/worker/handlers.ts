@@ -12,21 +12,12 @@ import { runExport } from '../engine/export/targets';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
-import { advancedHandlers } from './advancedHandlers';
+import { analysisHandlers } from './analysisHandlers';
+import type { HandlerTable } from './handlerTypes';
 import { ResultStore } from '../engine/store/resultStore';
 import { LayerResults } from '../engine/store/storedAnalysis';
 
-export interface HandlerContext<G> {
-  signal: AbortSignal;
-  progress(p: G): void;
-}
-
-export type Handlers = {
-  [M in keyof WorkerMethods]: (
-    params: WorkerMethods[M]['params'],
-    ctx: HandlerContext<WorkerMethods[M]['progress']>,
-  ) => Promise<WorkerMethods[M]['result']>;
-};
+export type Handlers = HandlerTable<keyof WorkerMethods>;
 
 export function summarize(ckpt: Checkpoint): CheckpointSummary {
   let parameterCount = 0;
@@ -253,7 +244,7 @@ export function createHandlers(
       });
       return { out: p.out, layers: r.stats.size, samples: r.samples, batches: r.batches, seconds: r.seconds };
     },
-    ...advancedHandlers(cache, statsCache),
+    ...analysisHandlers(cache, statsCache),
     async sleep({ ms }, ctx) {
       const start = Date.now();
       while (Date.now() - start < ms) {

@@ -5,7 +5,8 @@ import { shareNativeCallState } from '../engine/ort';
 import { onTemporaryOutput } from '../engine/writers/safeOutput';
 import type { CancelMessage, ReplyMessage, RequestMessage, SerializedError, TemporaryPathMessage } from '../shared/rpc';
 import type { WorkerMethods } from '../shared/workerProtocol';
-import { createHandlers, type HandlerContext } from './handlers';
+import { createHandlers } from './handlers';
+import type { HandlerContext } from './handlerTypes';
 import { transferablesOf } from './transfer';
 
 if (!parentPort) throw new Error('worker/main.ts must run in a worker thread');

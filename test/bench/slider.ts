@@ -25,7 +25,7 @@ import {
   toAnalysisSettings,
   type QuantSettings,
 } from '../../src/shared/quantSettings';
-import type { LayerAnalysis, LayerInbound } from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis, HostToLayer } from '../../src/shared/protocol/layer';
 import { f32Tensor, writeSafetensors } from '../helpers/safetensorsWriter';
 import { decodeMessage, encodeMessage, openWebview } from './webviewHarness';
 
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   try {
     const { page } = web;
     await page.waitForFunction("window.__posted.some((m) => m.type === 'ready')");
-    const setup: LayerInbound = {
+    const setup: HostToLayer = {
       type: 'setup',
       setup: {
         checkpoint: '/bench/model.safetensors',
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     };
     await web.send(setup);
     const t0 = Date.now();
-    await web.send({ type: 'analysis', settings, analysis: a, cached: false, timeMs: 0 } satisfies LayerInbound);
+    await web.send({ type: 'analysis', settings, analysis: a, cached: false, timeMs: 0 } satisfies HostToLayer);
     await page.waitForFunction(`document.querySelector('[data-metric="rank"]')?.textContent === '32'`);
     const deliverMs = Date.now() - t0;
 

@@ -3,7 +3,7 @@
  * the method derived from it, relative to their medians on a log axis, and the outlier channels —
  * the few channels with huge activations are why scaling the error (L²QER, QERA) pays off.
  */
-import type { LayerAnalysis } from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis } from '../../src/shared/protocol/layer';
 import { applyTheme, createLineChart, lineDataset, toXY, type LineChart } from '../lib/charts';
 import { decimateMax } from '../lib/decimate';
 import { el, setText } from '../lib/dom';

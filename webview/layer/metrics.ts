@@ -5,7 +5,7 @@
 import { METHODS } from '../../src/engine/methods/methods';
 import { metricsAtRank } from '../../src/engine/methods/metricsAtRank';
 import { formatBits, formatBytes, formatDb, formatPercent } from '../../src/shared/formatting';
-import type { LayerAnalysis } from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis } from '../../src/shared/protocol/layer';
 
 export const METRIC_KEYS = [
   'rank',

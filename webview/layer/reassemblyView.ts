@@ -7,14 +7,10 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import { formatDuration } from '../../src/shared/formatting';
-import { REASSEMBLY_BITS, sanitizeReassemblyOptions } from '../../src/shared/reassemblyOptions';
-import type {
-  ReassemblyResult,
-  ReassemblySupport,
-  ReassemblyUiOptions,
-  UserFacingError,
-} from '../../src/shared/webviewProtocol';
+import { formatDuration, shortLayerName } from '../../src/shared/formatting';
+import { REASSEMBLY_BITS, sanitizeReassemblyOptions } from '../../src/shared/protocol/layer';
+import type { ReassemblyResult, ReassemblySupport, ReassemblyUiOptions } from '../../src/shared/protocol/layer';
+import type { UserFacingError } from '../../src/shared/protocol/common';
 import { applyTheme, createLineChart, lineDataset, toXY, type LineChart, type XY } from '../lib/charts';
 import { selectField, setSelectValue } from '../lib/controls';
 import { decimateMax } from '../lib/decimate';
@@ -24,7 +20,6 @@ import { withAlpha, type ThemeColors } from '../lib/theme';
 
 const MAX_POINTS = 800;
 const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(3) : '—');
-const short = (name: string) => name.replace(/^model\./, '').replace(/\.weight$/, '');
 
 export interface ReassemblyHost {
   run(options: ReassemblyUiOptions): void;
@@ -189,9 +184,9 @@ export class ReassemblyView {
     this.site.replaceChildren();
     if (site) {
       this.site.append(
-        `Site: ${short(site.site)} · ${site.channels} input channels · `,
+        `Site: ${shortLayerName(site.site)} · ${site.channels} input channels · `,
         site.layers.length > 1
-          ? `shared by ${site.layers.map(short).join(', ')} (reassembled together: one input, one rewrite)`
+          ? `shared by ${site.layers.map(shortLayerName).join(', ')} (reassembled together: one input, one rewrite)`
           : `read by this layer only`,
       );
     }

@@ -5,7 +5,7 @@
  * analysis; a rank change only moves the marker, redrawn once per animation frame.
  */
 import { isScaled } from '../../src/engine/methods/methods';
-import type { LayerAnalysis } from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis } from '../../src/shared/protocol/layer';
 import { applyTheme, createLineChart, lineDataset, setRankMarker, toXY, type LineChart, type XY } from '../lib/charts';
 import { decimateMinMax } from '../lib/decimate';
 import { cumulativeEnergy, normalizeSpectrum, recoveredCurve } from '../lib/spectra';

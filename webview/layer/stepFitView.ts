@@ -7,14 +7,11 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { formatPercent } from '../../src/shared/formatting';
 import { METHODS, describeSettings, fittedStepsApply, usesFittedSteps } from '../../src/shared/quantSettings';
-import type {
-  LayerAnalysis,
-  QuantSettings,
-  StepFitComparison,
-  UserFacingError,
-} from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis, StepFitComparison } from '../../src/shared/protocol/layer';
+import type { QuantSettings } from '../../src/shared/quantSettings';
+import type { UserFacingError } from '../../src/shared/protocol/common';
 import { el, setText } from '../lib/dom';
-import { OBJECTIVE_TEXT, comparisonTable, fitRows, formatChange } from '../lib/stepFitModel';
+import { OBJECTIVE_TEXT, stepFitTable, fitRows, formatChange } from '../lib/stepFitModel';
 
 export const STEP_FIT_OPTION_LABEL = 'Fitted step sizes (layer-local, inspired by SiLQ)';
 
@@ -129,7 +126,7 @@ export class StepFitView {
   /** The fitted-vs-min/max comparison at a rank, with the method on top. */
   show(settings: QuantSettings, c: StepFitComparison): void {
     this.shownKey = `${describeSettings(settings, false)}|${c.rank}`;
-    const t = comparisonTable(c);
+    const t = stepFitTable(c);
     const method = METHODS[c.method].label;
     setText(
       this.status,

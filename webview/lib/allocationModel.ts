@@ -13,8 +13,9 @@ import {
   type AllocationSummary,
   type FrontierPoint,
 } from '../../src/engine/methods/allocation';
-import { MIB, allocationAt, allocationFormatLabel } from '../../src/shared/allocationView';
-import type { AllocationCurves, AllocationSupport, AllocationView, Budget } from '../../src/shared/webviewProtocol';
+import { MIB, allocationAt, allocationFormatLabel } from '../../src/shared/allocation';
+import { shortLayerName } from '../../src/shared/formatting';
+import type { AllocationCurves, AllocationSupport, AllocationGoal, Budget } from '../../src/shared/protocol/overview';
 
 export interface BudgetRange {
   /** Every layer at its cheapest format and rank 0. */
@@ -48,7 +49,7 @@ export function budgetRange(layers: readonly AllocationLayer[]): BudgetRange {
 }
 
 /** The budget typed in the field: bits per weight, or MiB of the allocated layers. */
-export function budgetOf(value: number, unit: AllocationView['unit']): Budget | null {
+export function budgetOf(value: number, unit: AllocationGoal['unit']): Budget | null {
   if (!Number.isFinite(value) || value <= 0) return null;
   return unit === 'mib' ? { bytes: value * MIB } : { bitsPerWeight: value };
 }
@@ -64,7 +65,7 @@ export function budgetInBoth(
 }
 
 /** The value the budget field shows in its unit. */
-export function budgetFieldValue(layers: readonly AllocationLayer[], view: AllocationView): number {
+export function budgetFieldValue(layers: readonly AllocationLayer[], view: AllocationGoal): number {
   const both = budgetInBoth(layers, view.budget);
   return view.unit === 'mib' ? both.mib : both.bitsPerWeight;
 }
@@ -75,7 +76,7 @@ export type AllocationOutcome = { ok: true; result: AllocationResult } | { ok: f
  * The allocation at the view's budget. `exact`: with the DP bound (the budget field's value);
  * without, only the greedy (a slider being dragged).
  */
-export function runAllocation(layers: AllocationLayer[], view: AllocationView, exact: boolean): AllocationOutcome {
+export function runAllocation(layers: AllocationLayer[], view: AllocationGoal, exact: boolean): AllocationOutcome {
   try {
     return { ok: true, result: allocationAt(layers, view, { exact }) };
   } catch (e) {
@@ -145,10 +146,7 @@ export function comparisonSummary(layers: readonly AllocationLayer[], r: Allocat
 
 /** "model.layers.0.self_attn.q_proj.weight" → "0.self_attn.q_proj" (short enough for an axis). */
 export function axisLabel(name: string): string {
-  return name
-    .replace(/^model\./, '')
-    .replace(/^layers\./, '')
-    .replace(/\.weight$/, '');
+  return shortLayerName(name).replace(/^layers\./, '');
 }
 
 export interface RankSeries {
@@ -187,7 +185,7 @@ export function rankSeries(layers: readonly AllocationLayer[], r: AllocationResu
  */
 export function tradeoffCurve(
   curves: AllocationCurves,
-  view: AllocationView,
+  view: AllocationGoal,
   points = 24,
 ): { uniform: FrontierPoint[]; format: string } {
   const format = curves.request.formats[0]!;
@@ -212,7 +210,7 @@ const quote = (p: string) => (/^[\w./:@%+=,-]+$/.test(p) ? p : `"${p.replace(/([
 export function cliAllocateLine(
   support: Pick<AllocationSupport, 'checkpoint' | 'calibration' | 'evaluable'>,
   curves: AllocationCurves,
-  view: AllocationView,
+  view: AllocationGoal,
 ): string {
   const both = budgetInBoth(curves.layers, view.budget);
   const parts = ['quant-lens', 'allocate', quote(support.checkpoint)];

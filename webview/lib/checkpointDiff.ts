@@ -4,7 +4,7 @@
  * spectrum chart of the selected layer draws. Pure; unit-tested.
  */
 import type { ChangeVerdict, LayerDifference } from '../../src/engine/methods/comparisonTypes';
-import type { ComparisonColumn, ComparisonView } from '../../src/shared/webviewProtocol';
+import type { ComparisonColumn, ComparisonView } from '../../src/shared/protocol/comparison';
 
 export type { ChangeVerdict, LayerDifference };
 

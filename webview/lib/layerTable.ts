@@ -1,7 +1,7 @@
 /** Sorting and filtering of the overview's linear-layer table. Pure; unit-tested. */
 import type { LinearLayer } from '../../src/shared/checkpointSummary';
 import { headlineError } from '../../src/shared/errorScale';
-import type { LayerResultRow } from '../../src/shared/webviewProtocol';
+import type { LayerResultRow } from '../../src/shared/protocol/overview';
 
 export type LayerColumn =
   'name' | 'role' | 'shape' | 'dtype' | 'bits' | 'errorRtn' | 'error' | 'outputError' | 'sqnr' | 'recovered';

@@ -3,7 +3,7 @@
  * channels, the site's output MSE for each variant relative to the output's power, and the
  * activation ranges before and after. Pure; unit-tested.
  */
-import type { ReassemblyResult } from '../../src/shared/webviewProtocol';
+import type { ReassemblyResult } from '../../src/shared/protocol/layer';
 
 /** Channels whose max |x| exceeds θ: the ones disassembly splits. */
 export function outlierChannels(channelMax: ArrayLike<number>, theta: number | null): number[] {

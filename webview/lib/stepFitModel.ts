@@ -3,7 +3,7 @@
  * steps, the LSQ initialisation and the fitted steps (from LayerAnalysis.stepFit), and the
  * comparison with the low-rank method on top (from the worker's fitStepSizes). Pure; unit-tested.
  */
-import type { LayerAnalysis, StepFitComparison } from '../../src/shared/webviewProtocol';
+import type { LayerAnalysis, StepFitComparison } from '../../src/shared/protocol/layer';
 import type { StepFitObjective } from '../../src/engine/methods/stepFitTypes';
 
 export const OBJECTIVE_TEXT: Record<StepFitObjective, string> = {
@@ -56,7 +56,7 @@ export interface StepFitTable {
 }
 
 /** Min/max against fitted steps, alone (rank 0) and with the method at rank k. */
-export function comparisonTable(c: StepFitComparison): StepFitTable {
+export function stepFitTable(c: StepFitComparison): StepFitTable {
   const metric = c.rtn.alone.outputError !== null ? 'output' : 'weight';
   const pick = (p: { weightError: number; outputError: number | null }) =>
     metric === 'output' ? p.outputError : p.weightError;

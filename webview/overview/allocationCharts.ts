@@ -4,8 +4,8 @@
  * at their budgets, with a marker at the budget shown.
  */
 import type { AllocationResult } from '../../src/engine/methods/allocation';
-import { allocationFormatLabel } from '../../src/shared/allocationView';
-import type { AllocationCurves, AllocationView } from '../../src/shared/webviewProtocol';
+import { allocationFormatLabel } from '../../src/shared/allocation';
+import type { AllocationCurves, AllocationGoal } from '../../src/shared/protocol/overview';
 import { budgetInBoth, rankSeries, tradeoffCurve } from '../lib/allocationModel';
 import {
   applyBarTheme,
@@ -36,7 +36,7 @@ export class AllocationCharts {
   }
 
   /** Draws the allocation `r` of `curves` at `view`; `tradeoff`: recompute the trade-off curve too. */
-  render(curves: AllocationCurves, r: AllocationResult, view: AllocationView, tradeoff: boolean): void {
+  render(curves: AllocationCurves, r: AllocationResult, view: AllocationGoal, tradeoff: boolean): void {
     const series = rankSeries(curves.layers, r);
     const [c0, c1, c2, c3] = this.theme.series;
     const palette = [c0, c1, c2, c3];

@@ -7,7 +7,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield.js';
 import type { LinearLayer } from '../../src/shared/checkpointSummary';
 import { formatBits, formatDb, formatPercent } from '../../src/shared/formatting';
-import type { LayerFailureRow, LayerResultRow } from '../../src/shared/webviewProtocol';
+import type { LayerFailureRow, LayerResultRow } from '../../src/shared/protocol/overview';
 import { el, setText, onActivate } from '../lib/dom';
 import {
   matchesFilter,

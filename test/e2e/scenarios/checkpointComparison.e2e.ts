@@ -9,23 +9,23 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import type { Locator } from 'playwright-core';
-import { beyond, writeBeyondFixtures } from '../lib/beyondFixtures';
-import { ComparisonPanel, scrollTo } from '../lib/beyondUi';
+import { analysisFixture, writeAnalysisFixtures } from '../lib/analysisFixtures';
+import { ComparisonPanel, scrollTo } from '../lib/sectionUi';
 import { e2eEnv } from '../lib/env';
 import { screenshot, setColorTheme, showExplorer, ui, until, waitForQuantLens } from '../lib/quantLensUi';
 import { workbenchSuite } from '../lib/suite';
 import { TIMEOUT, type Workbench } from '../lib/workbench';
 
 const SUITE = 'checkpoint-comparison';
-writeBeyondFixtures(e2eEnv().workspace);
+writeAnalysisFixtures(e2eEnv().workspace);
 
-const [qProj, vProj] = beyond.changed;
+const [qProj, vProj] = analysisFixture.changed;
 const SECOND_DIALOG = 'Quant Lens: compare model.safetensors with…';
 
 /** The verdict of every layer at the default tolerance, from how the fixture was made. */
 function expectedVerdict(name: string): string {
-  if ((beyond.changed as readonly string[]).includes(name)) return 'changed';
-  return name === beyond.nearlySame ? 'unchanged' : 'identical';
+  if ((analysisFixture.changed as readonly string[]).includes(name)) return 'changed';
+  return name === analysisFixture.nearlySame ? 'unchanged' : 'identical';
 }
 
 /** Collapses the fine-tuned copy's folder, so later scenarios find one model.safetensors open. */
@@ -60,11 +60,11 @@ describe('Checkpoint comparison', () => {
   suite.scenario('Compare with…: table, counts, verdicts at an edited tolerance, the spectrum', async (wb, env) => {
     await showExplorer(wb);
     await wb.explorerContextAction(ui.file, 'Compare with…');
-    await wb.answerFileDialog(SECOND_DIALOG, join(env.workspace, beyond.tuned));
+    await wb.answerFileDialog(SECOND_DIALOG, join(env.workspace, analysisFixture.tuned));
     const panel = await ComparisonPanel.of(wb);
     const f = panel.frame;
     assert.equal(await f.locator('#path-a').innerText(), join(env.workspace, ui.file));
-    assert.equal(await f.locator('#path-b').innerText(), join(env.workspace, beyond.tuned));
+    assert.equal(await f.locator('#path-b').innerText(), join(env.workspace, analysisFixture.tuned));
 
     const rows = await panel.rows();
     for (const name of ui.layers)
@@ -82,7 +82,7 @@ describe('Checkpoint comparison', () => {
       [
         [vProj, '10.0 %'],
         [qProj, '5.00 %'],
-        [beyond.nearlySame, rows[2]!.relative],
+        [analysisFixture.nearlySame, rows[2]!.relative],
       ],
     );
     assert.notEqual(rows[2]!.relative, '0', 'the noise is small but not nothing');
@@ -113,7 +113,7 @@ describe('Checkpoint comparison', () => {
 
     // A tolerance below the noise: the noisy layer counts as changed too.
     await panel.setTolerance('1e-6', 3);
-    assert.equal((await panel.rows()).find((r) => r.name === beyond.nearlySame)?.verdict, 'changed');
+    assert.equal((await panel.rows()).find((r) => r.name === analysisFixture.nearlySame)?.verdict, 'changed');
     // Above the 5 % update, typed as a percentage: only the 10 % one is left.
     await panel.setTolerance('7 %', 1);
     assert.equal(await panel.count('unchanged'), 2);
@@ -135,7 +135,7 @@ describe('Checkpoint comparison', () => {
       await waitForQuantLens(wb);
       await wb.runCommand('Quant Lens: Compare Checkpoints…');
       await wb.answerFileDialog('Quant Lens: choose the first checkpoint (W₁)', join(env.workspace, ui.file));
-      await wb.answerFileDialog(SECOND_DIALOG, join(env.workspace, beyond.tuned));
+      await wb.answerFileDialog(SECOND_DIALOG, join(env.workspace, analysisFixture.tuned));
       const panel = await ComparisonPanel.of(wb);
       assert.equal(await panel.count('changed'), 2);
       await panel.setTolerance('0.07', 1);
@@ -155,7 +155,7 @@ describe('Checkpoint comparison', () => {
     await showExplorer(wb);
     try {
       const first = await wb.revealInExplorer(ui.file);
-      const second = await wb.revealInExplorer(beyond.tuned);
+      const second = await wb.revealInExplorer(analysisFixture.tuned);
       await selectBoth(wb, first, second);
       await second.click({ button: 'right' });
       const entry = wb.page.locator('.context-view .action-label', { hasText: 'Compare Checkpoints…' }).first();
@@ -171,7 +171,7 @@ describe('Checkpoint comparison', () => {
         await panel.frame.locator('#path-a').innerText(),
         await panel.frame.locator('#path-b').innerText(),
       ];
-      assert.deepEqual(paths.sort(), [join(env.workspace, ui.file), join(env.workspace, beyond.tuned)].sort());
+      assert.deepEqual(paths.sort(), [join(env.workspace, ui.file), join(env.workspace, analysisFixture.tuned)].sort());
       assert.equal(await panel.count('changed'), 2);
       await setColorTheme(wb, 'Light Modern');
       await panel.frame.locator('body.vscode-light').waitFor({ timeout: TIMEOUT.ui });

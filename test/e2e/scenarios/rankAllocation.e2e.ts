@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
-import { writeBeyondFixtures } from '../lib/beyondFixtures';
-import { numbersOf, scrollTo, setCalibrationFile, tickOptions } from '../lib/beyondUi';
+import { writeAnalysisFixtures } from '../lib/analysisFixtures';
+import { numbersOf, scrollTo, setCalibrationFile, tickOptions } from '../lib/sectionUi';
 import { e2eEnv } from '../lib/env';
 import {
   Overview,
@@ -26,7 +26,7 @@ import { workbenchSuite } from '../lib/suite';
 import { TIMEOUT, type Workbench } from '../lib/workbench';
 
 const SUITE = 'rank-allocation';
-writeBeyondFixtures(e2eEnv().workspace);
+writeAnalysisFixtures(e2eEnv().workspace);
 
 interface Recipe {
   kind: string;

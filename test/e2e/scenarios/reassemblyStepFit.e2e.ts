@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import type { Frame } from 'playwright-core';
-import { beyond, writeBeyondFixtures } from '../lib/beyondFixtures';
-import { scrollTo, setCalibrationFile } from '../lib/beyondUi';
+import { analysisFixture, writeAnalysisFixtures } from '../lib/analysisFixtures';
+import { scrollTo, setCalibrationFile } from '../lib/sectionUi';
 import { e2eEnv } from '../lib/env';
 import {
   LayerPanel,
@@ -23,14 +23,14 @@ import { workbenchSuite } from '../lib/suite';
 import { TIMEOUT, type Workbench } from '../lib/workbench';
 
 const SUITE = 'reassembly-step-fit';
-writeBeyondFixtures(e2eEnv().workspace);
+writeAnalysisFixtures(e2eEnv().workspace);
 
-const LAYER = beyond.siteLayers[0];
+const LAYER = analysisFixture.siteLayers[0];
 
 /** Opens the calibrated overview and the layer panel of block 0's q_proj from its table. */
 async function openLayer(wb: Workbench, env: ReturnType<typeof e2eEnv>): Promise<LayerPanel> {
   await showExplorer(wb);
-  await setCalibrationFile(wb, env, beyond.samples);
+  await setCalibrationFile(wb, env, analysisFixture.samples);
   await wb.explorerContextAction(ui.file, 'Inspect Checkpoint');
   const overview = await Overview.of(wb, ui.fileName);
   await overview.frame

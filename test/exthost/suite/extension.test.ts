@@ -27,7 +27,7 @@ function overviewTabs(uri: vscode.Uri): vscode.Tab[] {
     .filter(
       (t) =>
         t.input instanceof vscode.TabInputCustom &&
-        t.input.viewType === 'quantLens.checkpoint' &&
+        t.input.viewType === 'quantLens.overview' &&
         t.input.uri.toString() === uri.toString(),
     );
 }

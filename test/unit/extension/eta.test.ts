@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EtaEstimator } from '../../../src/extension/eta';
+import { EtaEstimator } from '../../../src/extension/services/eta';
 import { formatDuration } from '../../../src/shared/formatting';
 
 test('no estimate before the first job, then the pace so far times what is left', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fuzzyFilter, fuzzyScore } from '../../../src/extension/fuzzy';
+import { fuzzyFilter, fuzzyScore } from '../../../src/extension/commands/fuzzy';
 
 const names = [
   'layers.0.self_attn.q_proj',

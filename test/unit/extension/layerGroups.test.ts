@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupByBlock, layersToAnalyse, sortByError } from '../../../src/extension/layerGroups';
+import { groupByBlock, layersToAnalyse, sortByError } from '../../../src/extension/views/layerGroups';
 import type { LinearLayer } from '../../../src/shared/checkpointSummary';
 
 function layer(name: string, block: number | null, quantizedByDefault = true): LinearLayer {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseLayerPanelState } from '../../../src/shared/layerPanelState';
+import { parseLayerPanelState } from '../../../src/shared/protocol/layer';
 import { DEFAULT_SETTINGS } from '../../../src/shared/quantSettings';
 
 test('a version 1 state comes back as saved', () => {

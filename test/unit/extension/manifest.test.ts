@@ -11,6 +11,9 @@ import { METHOD_NAMES } from '../../../src/engine/methods/methods';
 import { CHECKPOINT_FILE_NAMES, CHECKPOINT_READERS } from '../../../src/engine/readers/registry';
 import { BLOCK_SIZE_CHOICES, DEFAULT_SETTINGS, MAX_SLIDER_RANK } from '../../../src/shared/quantSettings';
 import { COMMANDS, INTERNAL_COMMANDS } from '../../../src/extension/commandIds';
+import { COMPARISON_VIEW_TYPE } from '../../../src/shared/protocol/comparison';
+import { LAYER_VIEW_TYPE } from '../../../src/shared/protocol/layer';
+import { OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from '../../../src/shared/protocol/overview';
 
 interface Manifest {
   activationEvents: string[];
@@ -92,6 +95,8 @@ test("the overview editor's selectors and the workspace activation follow the re
   const [byDefault, optional] = manifest.contributes.customEditors;
   const patterns = (editor: 'default' | 'option') =>
     CHECKPOINT_READERS.filter((r) => r.editor === editor).flatMap((r) => r.fileNames);
+  assert.equal(byDefault!.viewType, OVERVIEW_VIEW_TYPE);
+  assert.equal(optional!.viewType, OVERVIEW_OPTIONAL_VIEW_TYPE);
   assert.equal(byDefault!.priority, 'default');
   assert.deepEqual(
     byDefault!.selector.map((s) => s.filenamePattern),
@@ -106,4 +111,19 @@ test("the overview editor's selectors and the workspace activation follow the re
     manifest.activationEvents.filter((e) => e.startsWith('workspaceContains:')),
     CHECKPOINT_READERS.flatMap((r) => r.activation ?? r.fileNames).map((g) => `workspaceContains:**/${g}`),
   );
+});
+
+test('the panels that revive after a reload wake the extension, and editor menus name the panels by their view types', () => {
+  assert.deepEqual(
+    manifest.activationEvents.filter((e) => e.startsWith('onWebviewPanel:')),
+    [LAYER_VIEW_TYPE, COMPARISON_VIEW_TYPE].map((t) => `onWebviewPanel:${t}`),
+  );
+  const overviewPrefix = OVERVIEW_VIEW_TYPE.replace('.', '\\.');
+  assert.ok(OVERVIEW_OPTIONAL_VIEW_TYPE.startsWith(OVERVIEW_VIEW_TYPE), 'one prefix matches both overview editors');
+  const named: string[] = [];
+  for (const item of manifest.contributes.menus['editor/title']!) {
+    for (const id of item.when!.matchAll(/activeCustomEditorId =~ \/\^([^/]+)\//g)) named.push(id[1]!);
+    for (const id of item.when!.matchAll(/activeWebviewPanelId == ([\w.]+)/g)) named.push(id[1]!);
+  }
+  assert.deepEqual([...new Set(named)].sort(), [LAYER_VIEW_TYPE, overviewPrefix].sort());
 });

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectiveRank, modelTotals, resultRow } from '../../../src/extension/modelResults';
+import { effectiveRank, modelTotals, resultRow } from '../../../src/extension/services/modelResults';
 import { lowRankCost, parseFormat } from '../../../src/engine/quantizers';
 import type { CheckpointSummary, LinearLayer } from '../../../src/shared/checkpointSummary';
 import { DEFAULT_SETTINGS } from '../../../src/shared/quantSettings';
-import type { LayerAnalysis } from '../../../src/shared/webviewProtocol';
+import type { LayerAnalysis } from '../../../src/shared/protocol/layer';
 
 function layer(name: string, shape: [number, number]): LinearLayer {
   return {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SharedJobCache } from '../../../src/extension/sharedJobCache';
+import { SharedJobCache } from '../../../src/extension/services/sharedJobCache';
 import { isQuantLensError } from '../../../src/engine/errors';
 
 /** A job the test finishes by hand, recording whether it was cancelled. */

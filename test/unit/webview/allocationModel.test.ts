@@ -13,9 +13,9 @@ import {
   summaryErrors,
   tradeoffCurve,
 } from '../../../webview/lib/allocationModel';
-import { MIB } from '../../../src/shared/allocationView';
+import { MIB } from '../../../src/shared/allocation';
 import { DEFAULT_SETTINGS } from '../../../src/shared/quantSettings';
-import type { AllocationCurves, AllocationLayer, AllocationView } from '../../../src/shared/webviewProtocol';
+import type { AllocationCurves, AllocationLayer, AllocationGoal } from '../../../src/shared/protocol/overview';
 
 /**
  * Two 4×4 layers, one format, ranks 0…4: W_q costs 72 bits, each rank 64 more. Layer A gains a lot
@@ -44,7 +44,7 @@ const layers = [
   layer('model.layers.0.self_attn.q_proj.weight', [10, 2, 1, 0.5, 0.25]),
   layer('model.layers.0.mlp.up_proj.weight', [1, 0.9, 0.8, 0.7, 0.6]),
 ];
-const atUniformRank1: AllocationView = { budget: { bitsPerWeight: 8.5 }, unit: 'bits', objective: 'output-relative' };
+const atUniformRank1: AllocationGoal = { budget: { bitsPerWeight: 8.5 }, unit: 'bits', objective: 'output-relative' };
 
 function curves(): AllocationCurves {
   return {

@@ -12,7 +12,7 @@ import {
   visibleDifferences,
   type LayerDifference,
 } from '../../../webview/lib/checkpointDiff';
-import { DEFAULT_COMPARISON_VIEW } from '../../../src/shared/comparisonView';
+import { DEFAULT_COMPARISON_VIEW } from '../../../src/shared/protocol/comparison';
 
 function diff(name: string, relative: number, extra: Partial<LayerDifference> = {}): LayerDifference {
   const normA = 10;

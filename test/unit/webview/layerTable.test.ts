@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { matchesFilter, nextSort, sortEntries, type TableEntry } from '../../../webview/lib/layerTable';
 import type { LinearLayer } from '../../../src/shared/checkpointSummary';
-import type { LayerResultRow } from '../../../src/shared/webviewProtocol';
+import type { LayerResultRow } from '../../../src/shared/protocol/overview';
 
 function layer(name: string, role: string, shape: [number, number]): LinearLayer {
   return {

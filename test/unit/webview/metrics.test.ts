@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { METRIC_KEYS, metricValues } from '../../../webview/layer/metrics';
-import type { LayerAnalysis } from '../../../src/shared/webviewProtocol';
+import type { LayerAnalysis } from '../../../src/shared/protocol/layer';
 
 function analysis(over: Partial<LayerAnalysis> = {}): LayerAnalysis {
   return {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mseRows, outlierChannels, rangeRows, splitSummary, verdict } from '../../../webview/lib/reassemblyModel';
-import type { ReassemblyResult } from '../../../src/shared/webviewProtocol';
+import type { ReassemblyResult } from '../../../src/shared/protocol/layer';
 
 function result(patch: Partial<ReassemblyResult> = {}): ReassemblyResult {
   return {

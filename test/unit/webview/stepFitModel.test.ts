@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { comparisonTable, fitRows, formatChange } from '../../../webview/lib/stepFitModel';
-import type { LayerAnalysis, StepFitComparison } from '../../../src/shared/webviewProtocol';
+import { stepFitTable, fitRows, formatChange } from '../../../webview/lib/stepFitModel';
+import type { LayerAnalysis, StepFitComparison } from '../../../src/shared/protocol/layer';
 import type { StepFitSummary } from '../../../src/engine/methods/stepFitTypes';
 
 function analysis(
@@ -70,7 +70,7 @@ function comparison(outputError: (v: number) => number | null): StepFitCompariso
 }
 
 test('the comparison shows the output error when calibration gives one, each change against min/max', () => {
-  const t = comparisonTable(comparison((w) => 2 * w));
+  const t = stepFitTable(comparison((w) => 2 * w));
   assert.equal(t.metric, 'output');
   assert.equal(t.rank, 16);
   const [minmax, fitted] = t.rows;
@@ -79,8 +79,8 @@ test('the comparison shows the output error when calibration gives one, each cha
   assert.equal(minmax!.alone.change, null);
   assert.ok(Math.abs(fitted!.alone.change! - -0.2) < 1e-12);
   assert.ok(Math.abs(fitted!.corrected.change! - -0.1) < 1e-12);
-  assert.equal(comparisonTable(comparison(() => null)).metric, 'weight');
-  assert.equal(comparisonTable(comparison(() => null)).rows[1]!.alone.value, 0.08);
+  assert.equal(stepFitTable(comparison(() => null)).metric, 'weight');
+  assert.equal(stepFitTable(comparison(() => null)).rows[1]!.alone.value, 0.08);
 });
 
 test('changes are written with a real minus sign, and nothing for no value', () => {

@@ -1,0 +1,172 @@
+/**
+ * Owns the worker pool that runs the engine for the extension, and the session-wide cache of layer
+ * analyses: one result per (checkpoint, layer, settings, calibration), shared by the layer panels,
+ * the overview, the tree and the exports, so nothing is computed twice in a session.
+ */
+import * as vscode from 'vscode';
+import { WorkerPool } from '../../worker/pool';
+import type { AnalysisProgress, AnalysisSettings, LayerAnalysis } from '../../shared/workerProtocol';
+import { analysisKey } from '../../shared/quantSettings';
+import { SharedJobCache } from './sharedJobCache';
+import { workerCount } from '../configuration';
+import { isCancellation } from '../errors';
+
+export interface AnalysisRequest {
+  checkpoint: string;
+  layer: string;
+  settings: AnalysisSettings;
+  calibration: string | null;
+}
+
+export interface AnalysisOutcome {
+  analysis: LayerAnalysis;
+  /** Answered from the cache, without running anything. */
+  cached: boolean;
+  timeMs: number;
+}
+
+export interface StoredAnalysis {
+  checkpoint: string;
+  layer: string;
+  key: string;
+  analysis: LayerAnalysis;
+}
+
+/** Enough for every linear layer of a 7B model at a few settings; a result is small (spectra + curves). */
+const CACHE_CAPACITY = 2048;
+
+export class EngineService implements vscode.Disposable {
+  private currentPool: WorkerPool;
+  private poolSize: number;
+  private readonly stored = new vscode.EventEmitter<StoredAnalysis>();
+  /** Fires whenever a new analysis lands in the cache, whoever asked for it. */
+  readonly onDidStoreAnalysis = this.stored.event;
+  private readonly analyses: SharedJobCache<LayerAnalysis, AnalysisProgress>;
+  private readonly requests = new Map<string, AnalysisRequest>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    readonly log: vscode.LogOutputChannel,
+  ) {
+    this.poolSize = workerCount();
+    this.currentPool = this.createPool(this.poolSize);
+    this.analyses = new SharedJobCache<LayerAnalysis, AnalysisProgress>(CACHE_CAPACITY, (key, analysis) => {
+      const r = this.requests.get(key);
+      this.requests.delete(key);
+      if (r) this.stored.fire({ checkpoint: r.checkpoint, layer: r.layer, key, analysis });
+    });
+    this.disposables.push(
+      this.stored,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('quantLens.workers')) this.resizePool();
+      }),
+    );
+  }
+
+  get pool(): WorkerPool {
+    return this.currentPool;
+  }
+
+  private createPool(size: number): WorkerPool {
+    return new WorkerPool({ script: vscode.Uri.joinPath(this.extensionUri, 'dist', 'worker.js').fsPath, size });
+  }
+
+  private resizePool(): void {
+    const size = workerCount();
+    if (size === this.poolSize) return;
+    if (this.currentPool.pending > 0) {
+      this.log.info(`worker count ${size} applies once the running analyses finish (reload the window to force it)`);
+      const wait = setInterval(() => {
+        if (this.currentPool.pending === 0) {
+          clearInterval(wait);
+          this.resizePool();
+        }
+      }, 1000);
+      this.disposables.push({ dispose: () => clearInterval(wait) });
+      return;
+    }
+    const old = this.currentPool;
+    this.currentPool = this.createPool(size);
+    this.poolSize = size;
+    void old.dispose();
+    this.log.info(`worker pool resized to ${size}`);
+  }
+
+  keyOf(r: AnalysisRequest): string {
+    return analysisKey(r.checkpoint, r.layer, r.settings, r.calibration);
+  }
+
+  /** A finished analysis from the cache, or undefined. */
+  peek(r: AnalysisRequest): LayerAnalysis | undefined {
+    return this.analyses.peek(this.keyOf(r));
+  }
+
+  isRunning(r: AnalysisRequest): boolean {
+    return this.analyses.isRunning(this.keyOf(r));
+  }
+
+  /**
+   * The analysis of a layer. With `firstRank` (the panel's current rank) it runs progressively:
+   * partial results (LayerAnalysis.preview) arrive through onProgress before the full one.
+   */
+  async analyze(
+    r: AnalysisRequest,
+    opts: { signal?: AbortSignal; onProgress?: (p: AnalysisProgress) => void; firstRank?: number } = {},
+  ): Promise<AnalysisOutcome> {
+    const key = this.keyOf(r);
+    const hit = this.analyses.peek(key);
+    if (hit) {
+      this.log.debug(`cache hit: ${r.layer} [${describe(r.settings)}]`);
+      return { analysis: hit, cached: true, timeMs: 0 };
+    }
+    const t0 = Date.now();
+    const analysis = await this.analyses.get(
+      key,
+      async (signal, onProgress) => {
+        this.requests.set(key, r);
+        const started = Date.now();
+        this.log.info(`analyse ${r.layer} [${describe(r.settings)}]${r.calibration ? ` with ${r.calibration}` : ''}`);
+        try {
+          const a = await this.pool.call(
+            'analyzeLayer',
+            {
+              checkpoint: r.checkpoint,
+              layer: r.layer,
+              settings: r.settings,
+              ...(r.calibration ? { calibration: r.calibration } : {}),
+              ...(opts.firstRank !== undefined ? { progressive: true, firstRank: opts.firstRank } : {}),
+            },
+            { signal, onProgress },
+          );
+          const steps = Object.entries(a.timings)
+            .map(([k, v]) => `${k} ${Math.round(v)} ms`)
+            .join(', ');
+          this.log.info(`analysed ${r.layer} in ${Date.now() - started} ms${steps ? ` (${steps})` : ''}`);
+          return a;
+        } catch (e) {
+          this.requests.delete(key);
+          if (isCancellation(e)) this.log.info(`cancelled ${r.layer} after ${Date.now() - started} ms`);
+          throw e;
+        }
+      },
+      opts,
+    );
+    return { analysis, cached: false, timeMs: Date.now() - t0 };
+  }
+
+  /** Forgets every cached analysis (after the calibration file changed on disk, say). */
+  clearCache(): void {
+    this.analyses.clear();
+  }
+
+  dispose(): void {
+    this.analyses.cancelAll();
+    for (const d of this.disposables) d.dispose();
+    void this.currentPool.dispose();
+  }
+}
+
+function describe(s: AnalysisSettings): string {
+  return `${s.method}, W ${s.weightFormat}, A/B ${s.factorFormat}, R ${s.maxRank}${s.spectra === false ? ', no spectra' : ''}`;
+}
