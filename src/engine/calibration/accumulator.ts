@@ -7,7 +7,25 @@
  *  - act_gram: Σ x xᵀ / n_tokens pooled over all tokens, accumulated in float64 (QERA's R_xx).
  * Memory is O(channels) (O(channels²) with the Gram), independent of the number of batches.
  */
+import { totalmem } from 'node:os';
+import { QuantLensError } from '../errors';
 import { mulberry32 } from '../random';
+
+/**
+ * Accumulators allocate their buffers up front (a Gram is in² float64, a reservoir rows × in
+ * float32) and hold them to the end: what would take more than half of this machine's memory is
+ * refused before anything is allocated, naming the model and what asked for it.
+ */
+export function refuseBeyondMemory(bytes: number, what: string, file: string): void {
+  const total = totalmem();
+  if (bytes <= total / 2) return;
+  const gib = (n: number) => (n / 2 ** 30).toFixed(1);
+  throw new QuantLensError(
+    'too-large',
+    `${what} needs ${gib(bytes)} GiB of memory, more than half of this machine's ${gib(total)} GiB: ask for less, or select fewer layers`,
+    file,
+  );
+}
 
 export interface AccumulatorOptions {
   gram?: boolean;

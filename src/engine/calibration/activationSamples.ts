@@ -6,7 +6,7 @@
  * beside the usual statistics. Rows: one per token, or one per pixel of a 1×1 convolution.
  */
 import { QuantLensError, throwIfCancelled } from '../errors';
-import { ActivationAccumulator, type LayerStatistics } from './accumulator';
+import { ActivationAccumulator, refuseBeyondMemory, type LayerStatistics } from './accumulator';
 import { openDataset, type DatasetOptions } from './dataset';
 import { openOnnxLinearModel, selectSites, type LayerSelection, type LinearSite } from './linearSites';
 import { describeModelIO } from './modelInputs';
@@ -53,6 +53,13 @@ export async function sampleActivations(o: SampleActivationOptions): Promise<Map
   try {
     const sites = selectSites(m.sites, o.layers ?? { all: true }, o.model);
     const dataset = openDataset(describeModelIO(m.model), o);
+    // Every reservoir is allocated now and held to the end: refuse at once what would not fit.
+    const inputs = new Map(sites.map((site) => [site.graph.activationInput, site.channels]));
+    refuseBeyondMemory(
+      [...inputs.values()].reduce((sum, c) => sum + o.rows * c * 4, 0),
+      `keeping ${o.rows} activation rows (--samples) at ${inputs.size} layer input${inputs.size === 1 ? '' : 's'}`,
+      o.model,
+    );
     const byInput = new Map<string, { site: LinearSite; acc: ActivationAccumulator; layers: string[] }>();
     for (const site of sites) {
       const g = byInput.get(site.graph.activationInput);

@@ -5,7 +5,7 @@
  * batches of the per-batch mean |x|) with the batch size chosen here.
  */
 import { throwIfCancelled } from '../errors';
-import { ActivationAccumulator, type LayerStatistics } from './accumulator';
+import { ActivationAccumulator, refuseBeyondMemory, type LayerStatistics } from './accumulator';
 import { openDataset, type Batch, type Dataset, type DatasetOptions } from './dataset';
 import {
   openOnnxLinearModel,
@@ -62,6 +62,14 @@ export async function accumulateStats(
   o: { gram?: boolean; signal?: AbortSignal; threads?: number; onBatch?: (size: number) => void },
 ): Promise<Map<string, LayerStatistics>> {
   const { edits, outputs } = statsGraph(sites, m.opset, { gram: !!o.gram });
+  if (o.gram) {
+    const layers = outputs.flatMap((g) => g.layers.map(() => g.channels));
+    refuseBeyondMemory(
+      layers.reduce((sum, c) => sum + c * c * 8, 0),
+      `the Gram matrices (--gram) of ${layers.length} layer${layers.length === 1 ? '' : 's'}`,
+      m.model.path,
+    );
+  }
   const accumulators = new Map<string, ActivationAccumulator>();
   for (const g of outputs) {
     for (const name of g.layers) accumulators.set(name, new ActivationAccumulator(g.channels, { gram: !!o.gram }));
@@ -102,6 +110,15 @@ export async function calibrateOnnx(o: CalibrateOptions): Promise<CalibrationRes
   try {
     const io = describeModelIO(m.model);
     const sites = selectSites(m.sites, o.layers ?? { all: true }, o.model);
+    if (o.sampleRows) {
+      // Checked before the statistics pass, not only when the sampling pass starts.
+      const inputs = new Map(sites.map((site) => [site.graph.activationInput, site.channels]));
+      refuseBeyondMemory(
+        [...inputs.values()].reduce((sum, c) => sum + o.sampleRows! * c * 4, 0),
+        `keeping ${o.sampleRows} activation rows (--samples) at ${inputs.size} layer input${inputs.size === 1 ? '' : 's'}`,
+        o.model,
+      );
+    }
     const dataset = openDataset(io, o);
     let samplesDone = 0;
     let batchesDone = 0;

@@ -38,6 +38,7 @@ import { cliScript } from '../../helpers/workerBundle';
 import { scratchOutput } from '../../helpers/output';
 import { f32Tensor, writeSafetensors, type TestTensor } from '../../helpers/safetensorsWriter';
 import { convModel, lmModel } from '../evaluation/smallGraphs';
+import { buildModel, OnnxType } from '../../../src/engine/onnx/builder';
 import { activations } from '../methods/helpers';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures');
@@ -59,6 +60,8 @@ interface Workspace {
   conv: string;
   images: string;
   lm: string;
+  /** One MatMul with 2^20 input channels: a reservoir or a Gram for it exceeds any machine's memory. */
+  wide: string;
   existing: string;
   readonly: string;
   fifo: string;
@@ -151,6 +154,21 @@ async function makeWorkspace(): Promise<Workspace> {
   mkdirSync(join(root, 'lm'));
   copyFileSync(lmModel(512, 1), lm);
 
+  const wide = join(root, 'wide.onnx');
+  const C = 1 << 20;
+  writeFileSync(
+    wide,
+    buildModel(
+      {
+        name: 'wide',
+        nodes: [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['y'], name: 'mm' }],
+        inputs: [{ name: 'x', elemType: OnnxType.FLOAT, dims: ['n', 1, 1, C] }],
+        outputs: [{ name: 'y', elemType: OnnxType.FLOAT, dims: ['n', 1, 1, 1] }],
+        initializers: [{ name: 'w', elemType: OnnxType.FLOAT, dims: [C, 1], raw: new Uint8Array(4 * C) }],
+      },
+      17,
+    ),
+  );
   const existing = join(root, 'existing.json');
   writeFileSync(existing, '{}\n');
   const readonly = join(root, 'readonly.json');
@@ -175,6 +193,7 @@ async function makeWorkspace(): Promise<Workspace> {
     conv,
     images,
     lm,
+    wide,
     existing,
     readonly,
     fifo,
@@ -593,6 +612,26 @@ const CASES: Case[] = [
       join(w.root, 'keys.txt'),
     ],
     message: () => /keys\.txt: no such character dictionary \(--dict\)/,
+  },
+  {
+    name: 'activation rows that would not fit in memory',
+    args: (w) => [
+      'calibrate',
+      w.wide,
+      '--data',
+      w.images,
+      '--samples',
+      '65536',
+      '--out',
+      join(w.root, 's.safetensors'),
+    ],
+    message: () =>
+      /wide\.onnx: keeping 65536 activation rows \(--samples\) at 1 layer input needs 256\.0 GiB of memory/,
+  },
+  {
+    name: 'a Gram that would not fit in memory',
+    args: (w) => ['calibrate', w.wide, '--data', w.images, '--gram', '--out', join(w.root, 's.safetensors')],
+    message: () => /wide\.onnx: the Gram matrices \(--gram\) of 1 layer needs 8192\.0 GiB of memory/,
   },
   {
     name: 'a batch size the model cannot take',
