@@ -8,8 +8,15 @@ import type { ComparisonColumn, ComparisonView } from '../../src/shared/protocol
 
 export type { ChangeVerdict, LayerDifference };
 
-/** identical: ΔW = 0; unchanged: ‖ΔW‖/‖W₁‖ ≤ tolerance; changed otherwise (an infinite ratio too). */
-export function verdictAt(d: Pick<LayerDifference, 'diffNorm' | 'relative'>, tolerance: number): ChangeVerdict {
+/**
+ * identical: ΔW = 0; unchanged: ‖ΔW‖/‖W₁‖ ≤ tolerance; changed otherwise (an infinite ratio too,
+ * and NaN or infinite weights that differ between the two: no tolerance covers those).
+ */
+export function verdictAt(
+  d: Pick<LayerDifference, 'diffNorm' | 'relative' | 'nonFinite'>,
+  tolerance: number,
+): ChangeVerdict {
+  if (d.nonFinite?.differ) return 'changed';
   if (d.diffNorm === 0) return 'identical';
   return Number.isFinite(d.relative) && d.relative <= tolerance ? 'unchanged' : 'changed';
 }

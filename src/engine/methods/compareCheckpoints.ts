@@ -230,7 +230,11 @@ export async function compareCheckpoints(
       verdict: identical ? 'identical' : relative <= tolerance && !diff.nonFiniteDiffers ? 'unchanged' : 'changed',
       sigma,
       ...(diff.nonFinite > 0
-        ? { rank90: null, stableRank: null, nonFinite: { a: countNonFinite(wa), b: countNonFinite(wb) } }
+        ? {
+            rank90: null,
+            stableRank: null,
+            nonFinite: { a: countNonFinite(wa), b: countNonFinite(wb), differ: diff.nonFiniteDiffers },
+          }
         : spectrumSummary(sigma, diff.norm)),
       ...(ropeUnpermuted ? { ropeUnpermuted } : {}),
     });

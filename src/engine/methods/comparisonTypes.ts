@@ -24,8 +24,11 @@ export interface LayerDifference {
   /** ‖ΔW‖²_F / σ₁² (null without the spectrum, or when ΔW = 0). */
   stableRank: number | null;
   ropeUnpermuted?: boolean;
-  /** NaN or infinite weights on either side, counted: left out of the norms, no spectrum. */
-  nonFinite?: { a: number; b: number };
+  /**
+   * NaN or infinite weights on either side, counted: left out of the norms, no spectrum. `differ`:
+   * the two sides are not non-finite at the same entries with the same values (a change).
+   */
+  nonFinite?: { a: number; b: number; differ: boolean };
 }
 
 export interface CheckpointComparison {

@@ -48,6 +48,14 @@ test('verdicts follow the tolerance the view shows, not the one the worker used'
   assert.equal(verdictAt(d, 0.01), 'unchanged', 'at the tolerance itself a layer is unchanged');
   assert.equal(verdictAt(diff('zero', 0), 0), 'identical', 'ΔW = 0 is identical even at tolerance 0');
   assert.equal(verdictAt(diff('new', Infinity, { normA: 0 }), 1e9), 'changed', 'W₁ = 0, W₂ ≠ 0 always changed');
+  const holes = diff('nan', 1e-4, { nonFinite: { a: 0, b: 3, differ: true } });
+  assert.equal(
+    verdictAt(holes, 0.5),
+    'changed',
+    'NaN weights where the other side has numbers: changed at any tolerance',
+  );
+  const sameHoles = diff('same-nan', 1e-4, { nonFinite: { a: 3, b: 3, differ: false } });
+  assert.equal(verdictAt(sameHoles, 0.5), 'unchanged', 'the same NaNs on both sides: judged by the rest');
 });
 
 test('counts at a tolerance add up to the layers and move with it', () => {
