@@ -10,12 +10,14 @@ import { correctionNote, refusalMessage, type ExportOutcome, type ExportRun, typ
 import { quantLensTarget } from './targets/quantLens';
 import { ggufTarget } from './targets/gguf';
 import { tensorTypesTarget } from './targets/tensorTypes';
+import { hfTarget } from './targets/hf';
 import { checkOutputFile, checkOutputFolder, checkpointInputs } from '../writers/safeOutput';
 
 export const EXPORT_TARGETS = {
   'quant-lens': quantLensTarget,
   gguf: ggufTarget,
   'tensor-types': tensorTypesTarget,
+  hf: hfTarget,
 } as const satisfies Record<string, ExportTarget>;
 
 export type ExportTargetId = keyof typeof EXPORT_TARGETS;

@@ -11,22 +11,11 @@ import { RandomAccessFile } from '../../readers/fileAccess';
 import { isElementType, type ElementType } from '../../readers/dtypes';
 import { transpose } from '../../readers/layout';
 import type { Checkpoint, TensorInfo } from '../../readers/checkpoint';
-import {
-  bf16Bytes,
-  f16Bytes,
-  f32Bytes,
-  writeSafetensorsFile,
-  type TensorToWrite,
-} from '../../writers/safetensorsWriter';
+import { f32Bytes, writeSafetensorsFile, type TensorToWrite } from '../../writers/safetensorsWriter';
+import { encodeAs } from '../storage';
 import { ggmlNotes, layerRecords, type ExportPlan } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
-import type { ExportDType, ExportOutcome, ExportTarget, ExportWrite } from '../target';
-
-export function encodeAs(a: Float32Array, dtype: ExportDType): Uint8Array {
-  if (dtype === 'BF16') return bf16Bytes(a);
-  if (dtype === 'F16') return f16Bytes(a);
-  return f32Bytes(a);
-}
+import type { ExportOutcome, ExportTarget, ExportWrite } from '../target';
 
 /** The dtype under which a tensor's raw bytes can be copied as they are, or null. */
 export function rawCopyable(ckpt: Checkpoint, t: TensorInfo): ElementType | null {
