@@ -166,7 +166,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
     const count = Object.keys(result.layers).length;
     process.stderr.write(
-      `wrote ${result.path}: ${count} quantized layer${count === 1 ? '' : 's'}${result.tensors !== undefined ? `, ${result.tensors} tensors` : ''}${result.files.length > 1 ? ` in ${result.files.length} files` : ''}\n`,
+      `wrote ${result.path}: ${count} layer${count === 1 ? '' : 's'}${result.tensors !== undefined ? `, ${result.tensors} tensors` : ''}${result.files.length > 1 ? ` in ${result.files.length} files` : ''}\n`,
     );
     return 0;
   } finally {

@@ -91,5 +91,42 @@ export function correctionNote(target: ExportTarget, selection: ExportSelection)
   if (target.carriesCorrection) return null;
   const corrected = selection.layers.filter((l) => l.rank > 0).length;
   if (!corrected) return null;
-  return `the low-rank correction (rank > 0 on ${corrected} layer${corrected === 1 ? '' : 's'}) is not part of a ${target.label}: export --to hf writes it as a PEFT LoRA adapter`;
+  return `the low-rank correction (rank > 0 on ${corrected} layer${corrected === 1 ? '' : 's'}) is not part of the ${target.label}: export --to hf writes it as a PEFT LoRA adapter`;
+}
+
+/** The module a weight belongs to: "model.layers.0.mlp.up_proj.weight" → "model.layers.0.mlp.up_proj". */
+export function moduleOf(weight: string): string {
+  return weight.endsWith('.weight') ? weight.slice(0, -'.weight'.length) : weight;
+}
+
+/**
+ * Targets that address a Hugging Face model's nn.Linear modules by name (PEFT, llm-compressor,
+ * ModelOpt) need a safetensors or PyTorch checkpoint and weights named `<module>.weight`.
+ */
+export function hfModuleRefusals(selection: ExportSelection, what: string): ExportRefusal[] {
+  if (selection.checkpointFormat !== 'safetensors' && selection.checkpointFormat !== 'pytorch') {
+    return [
+      {
+        layer: null,
+        value: `a ${selection.checkpointFormat} checkpoint`,
+        reason: `${what} names the modules of a Hugging Face model; export from its safetensors or PyTorch checkpoint`,
+      },
+    ];
+  }
+  return selection.layers
+    .filter((l) => !l.name.endsWith('.weight') || l.stackedIn)
+    .map((l) => ({
+      layer: l.name,
+      value: l.stackedIn ? `a slice of the stacked tensor "${l.stackedIn}"` : 'a weight not named <module>.weight',
+      reason: `${what} addresses nn.Linear modules by name`,
+    }));
+}
+
+/** A format mapped into another tool's terms, or the reason it has none there. */
+export interface Unmapped {
+  readonly refused: string;
+}
+
+export function isUnmapped(x: object): x is Unmapped {
+  return typeof (x as { refused?: unknown }).refused === 'string';
 }

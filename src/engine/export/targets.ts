@@ -11,6 +11,8 @@ import { quantLensTarget } from './targets/quantLens';
 import { ggufTarget } from './targets/gguf';
 import { tensorTypesTarget } from './targets/tensorTypes';
 import { hfTarget } from './targets/hf';
+import { llmCompressorTarget } from './targets/llmCompressor';
+import { modelOptTarget } from './targets/modelOpt';
 import { checkOutputFile, checkOutputFolder, checkpointInputs } from '../writers/safeOutput';
 
 export const EXPORT_TARGETS = {
@@ -18,6 +20,8 @@ export const EXPORT_TARGETS = {
   gguf: ggufTarget,
   'tensor-types': tensorTypesTarget,
   hf: hfTarget,
+  'llm-compressor': llmCompressorTarget,
+  modelopt: modelOptTarget,
 } as const satisfies Record<string, ExportTarget>;
 
 export type ExportTargetId = keyof typeof EXPORT_TARGETS;

@@ -29,7 +29,15 @@ import { boundBytes, writeSafetensorsStream, type StreamTensor } from '../../wri
 import { layerRecords, type ExportPlan, type ExportSelection, type LayerExport } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
 import { encodeAs, stored } from '../storage';
-import type { ExportDType, ExportOutcome, ExportRefusal, ExportRun, ExportTarget } from '../target';
+import {
+  hfModuleRefusals,
+  moduleOf,
+  type ExportDType,
+  type ExportOutcome,
+  type ExportRefusal,
+  type ExportRun,
+  type ExportTarget,
+} from '../target';
 import { rawCopyable, sourceFiles } from './quantLens';
 
 export const DEFAULT_SHARD_BYTES = 5e9;
@@ -47,10 +55,6 @@ function taskType(architecture: string | undefined): string | null {
   if (/ForTokenClassification$/.test(architecture)) return 'TOKEN_CLS';
   if (/ForQuestionAnswering$/.test(architecture)) return 'QUESTION_ANS';
   return null;
-}
-
-function moduleName(weight: string): string {
-  return weight.slice(0, -'.weight'.length);
 }
 
 /** The folder a checkpoint lives in (the one holding config.json). */
@@ -86,30 +90,8 @@ export const hfTarget: ExportTarget = {
 };
 
 function hfRefusals(selection: ExportSelection): ExportRefusal[] {
-  const out: ExportRefusal[] = [];
-  if (selection.checkpointFormat !== 'safetensors' && selection.checkpointFormat !== 'pytorch') {
-    out.push({
-      layer: null,
-      value: `a ${selection.checkpointFormat} checkpoint`,
-      reason: 'a Hugging Face folder is written from a safetensors or PyTorch checkpoint',
-    });
-    return out;
-  }
-  for (const l of selection.layers) {
-    if (l.stackedIn) {
-      out.push({
-        layer: l.name,
-        value: `a slice of the stacked tensor "${l.stackedIn}"`,
-        reason: 'PEFT LoRA adapts nn.Linear modules, not stacked experts',
-      });
-    } else if (!l.name.endsWith('.weight')) {
-      out.push({
-        layer: l.name,
-        value: 'a weight not named <module>.weight',
-        reason: 'PEFT names adapter tensors after the module',
-      });
-    }
-  }
+  const out = hfModuleRefusals(selection, 'a PEFT adapter');
+  if (out.length && out[0]!.layer === null) return out;
   const corrected = selection.layers.filter((l) => l.rank > 0);
   const transposed = corrected.filter((l) => l.storedTransposed).length;
   if (transposed && transposed < corrected.length) {
@@ -290,7 +272,7 @@ async function writeHf(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome>
         if (factors.length) {
           const adapterTensors: StreamTensor[] = [];
           for (const f of factors) {
-            const prefix = `base_model.model.${moduleName(f.layer.name)}`;
+            const prefix = `base_model.model.${moduleOf(f.layer.name)}`;
             const [nOut, nIn] = f.layer.shape;
             adapterTensors.push({
               name: `${prefix}.lora_A.weight`,
@@ -347,7 +329,7 @@ function adapterConfig(
   for (const f of factors) counts.set(f.layer.rank, (counts.get(f.layer.rank) ?? 0) + 1);
   const r = [...counts.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]![0];
   const rankPattern: Record<string, number> = {};
-  for (const f of factors) if (f.layer.rank !== r) rankPattern[moduleName(f.layer.name)] = f.layer.rank;
+  for (const f of factors) if (f.layer.rank !== r) rankPattern[moduleOf(f.layer.name)] = f.layer.rank;
   return {
     peft_type: 'LORA',
     task_type: taskType(config?.architectures?.[0]),
@@ -356,7 +338,7 @@ function adapterConfig(
     lora_alpha: r,
     rank_pattern: rankPattern,
     alpha_pattern: { ...rankPattern },
-    target_modules: factors.map((f) => moduleName(f.layer.name)),
+    target_modules: factors.map((f) => moduleOf(f.layer.name)),
     lora_dropout: 0,
     bias: 'none',
     fan_in_fan_out: factors.every((f) => f.layer.storedTransposed),
