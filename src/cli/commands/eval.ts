@@ -3,7 +3,7 @@ import { QuantLensError } from '../../engine/errors';
 import { calibrateOnnx } from '../../engine/calibration/calibrateOnnx';
 import { openOnnxLinearModel, selectSites } from '../../engine/calibration/linearSites';
 import { StatsFile } from '../../engine/calibration/statsFile';
-import { Evaluator, type EvalTask } from '../../engine/evaluation/evaluate';
+import { EVAL_TASKS, Evaluator, type EvalTask } from '../../engine/evaluation/evaluate';
 import { activationSpec, runSweep, type CalibrationSource, type SweepGrid } from '../../engine/evaluation/sweep';
 import { FULL_RANK, formatMetric, metricName, rankLabel, sweepTable } from '../../engine/evaluation/sweepTable';
 import { defaultMethod, isMethodName, METHOD_NAMES, METHODS, type MethodName } from '../../engine/methods/methods';
@@ -26,7 +26,10 @@ export const evalHelp = `quant-lens eval <model.onnx> --data <folder|text> [opti
   --stats <file>        calibration statistics (quant-lens calibrate); needed by l2qer, qera-*
   --calib-data <path>   calibrate on this data first instead of --stats (--calib-samples <n> caps it)
   --sweep               run a grid: --methods a,b,… × --ranks 4,8,… × --formats mxint4,mxint3,…
-  --task <t>            cer | perplexity | cosine (default: from the model)
+  --task <t>            cer | perplexity | cosine | kld (default: from the model). kld: KL divergence
+                        of each quantized next-token distribution from the float model's, per
+                        predicted token: mean, median, 99th and 99.9th percentiles, maximum, the
+                        same-top-token rate and both perplexities (llama-perplexity's figures)
   --tokenizer <file>    tokenizer.json (language models)   --seq-len <n>  (default 128)
   --batch-size <n>      --max-samples <n>   --dict <file>   --threads <n>
   --layers <regex>      only these layers   --all-layers  include heads (classifier, lm_head)
@@ -49,9 +52,9 @@ function parseMethod(s: string): MethodName {
 
 function parseTask(s: string | undefined): EvalTask | undefined {
   if (s === undefined) return undefined;
-  if (s !== 'cer' && s !== 'perplexity' && s !== 'cosine')
-    throw new QuantLensError('bad-argument', `unknown task "${s}"`);
-  return s;
+  const task = EVAL_TASKS.find((t) => t === s);
+  if (!task) throw new QuantLensError('bad-argument', `--task must be one of ${EVAL_TASKS.join(', ')}; got "${s}"`);
+  return task;
 }
 
 export async function evalCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -190,7 +193,7 @@ export async function evalCommand(argv: string[], out: NodeJS.WritableStream): P
       );
       return 0;
     }
-    const heading = `${metricName(measured)} on ${result.float.samples} ${measured === 'perplexity' ? 'windows' : 'samples'}, ${sites.length} layers quantized, A/B ${grid.factorFormat}${values['act-format'] ? `, activations ${values['act-format']}` : ''}`;
+    const heading = `${metricName(measured)} on ${result.float.samples} ${measured === 'perplexity' || measured === 'kld' ? 'windows' : 'samples'}, ${sites.length} layers quantized, A/B ${grid.factorFormat}${values['act-format'] ? `, activations ${values['act-format']}` : ''}`;
     if (values.sweep) {
       const t = sweepTable(result);
       out.write(`${heading}\n${formatTable(t.header, t.rows)}\n`);

@@ -3,7 +3,9 @@
  * metric. What the metric needs is computed inside the graph so that little leaves onnxruntime:
  * the per-step best class for CTC (ArgMax), the per-token NLL for language models (LogSoftmax and
  * GatherElements on the labels). Cosine similarity compares whole outputs with the float model's,
- * batch by batch, so nothing is kept across batches.
+ * batch by batch, so nothing is kept across batches. KL divergence needs both models' whole
+ * next-token distributions: the float model's logits are kept from its own evaluation while they
+ * fit a memory budget (`kldCacheBytes`, 1 GiB by default) and recomputed batch by batch beyond it.
  */
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -18,29 +20,37 @@ import {
   CerAccumulator,
   CosineAccumulator,
   ctcGreedyDecode,
+  KldAccumulator,
   PerplexityAccumulator,
   readCtcAlphabet,
   type CtcAlphabet,
+  type KldSummary,
 } from './metrics';
 import { openEditedSession, ort, type EditedSession, type OrtTensor, type SessionOptions } from './session';
 import { LABELS_FILE } from '../calibration/imageInputs';
 
-export type EvalTask = 'cer' | 'perplexity' | 'cosine';
+export type EvalTask = 'cer' | 'perplexity' | 'cosine' | 'kld';
+
+export const EVAL_TASKS: readonly EvalTask[] = ['cer', 'perplexity', 'cosine', 'kld'];
 
 export interface EvaluatorOptions extends DatasetOptions, SessionOptions {
   /** Default: perplexity for language models, CER for image models with labels and a dictionary, else cosine. */
   task?: EvalTask;
   /** CTC character dictionary; default ppocr_keys_v1.txt beside the model. */
   dict?: string;
+  /** KL divergence: the most bytes of float logits kept between evaluations (default 1 GiB). */
+  kldCacheBytes?: number;
 }
 
 export interface MetricResult {
   task: EvalTask;
-  /** CER (0…1), perplexity, or mean cosine similarity. */
+  /** CER (0…1), perplexity, mean cosine similarity, or mean KL divergence (nats per token). */
   value: number;
   samples: number;
   /** CER: lines read exactly; perplexity: predicted tokens. */
   detail: Record<string, number>;
+  /** KL divergence: the distribution over tokens and the perplexities of both models. */
+  kld?: KldSummary;
   examples?: { reference: string; prediction: string }[];
   seconds: number;
 }
@@ -53,6 +63,8 @@ export interface RunOptions {
 const LABELS = 'quant_lens_eval_labels';
 const NLL = 'quant_lens_eval/nll';
 const BEST = 'quant_lens_eval/best_class';
+const LOGITS = 'quant_lens_eval/logits_f32';
+const DEFAULT_KLD_CACHE_BYTES = 2 ** 30;
 
 function mergeEdits(a: GraphEdits, b: GraphEdits): GraphEdits {
   return {
@@ -66,6 +78,9 @@ function mergeEdits(a: GraphEdits, b: GraphEdits): GraphEdits {
 
 export class Evaluator {
   private floatSession: EditedSession | undefined;
+  /** KL divergence: the float model's logits per batch, while they fit the budget. */
+  private readonly floatLogits = new Map<number, Float32Array>();
+  private floatLogitsBytes = 0;
 
   private constructor(
     readonly m: OnnxLinearModel,
@@ -122,10 +137,10 @@ export class Evaluator {
         );
       }
     }
-    if (task === 'perplexity' && io.kind !== 'lm') {
+    if ((task === 'perplexity' || task === 'kld') && io.kind !== 'lm') {
       throw new QuantLensError(
         'bad-argument',
-        'perplexity needs a language model (token ids in, logits out)',
+        `${task === 'kld' ? 'KL divergence' : 'perplexity'} needs a language model (token ids in, logits out)`,
         m.model.path,
       );
     }
@@ -158,6 +173,9 @@ export class Evaluator {
       b.op('Neg', [picked], undefined, NLL);
       edits.addInputs!.push({ name: LABELS, elemType: OnnxType.INT64, dims: ['batch', 'sequence'] });
       edits.addOutputs!.push({ name: NLL, elemType: OnnxType.FLOAT });
+    } else if (task === 'kld') {
+      b.op('Cast', [io.output], { to: { kind: 'int', value: OnnxType.FLOAT } }, LOGITS);
+      edits.addOutputs!.push({ name: LOGITS, elemType: OnnxType.FLOAT });
     }
     return new Evaluator(m, io, task, dataset, edits, alphabet, o, notes);
   }
@@ -170,7 +188,7 @@ export class Evaluator {
       if (this.task === 'cosine') {
         this.floatSession ??= await openEditedSession(this.m.model, {}, this.options);
       }
-      const r = await this.measure(s, run);
+      const r = this.task === 'kld' ? await this.measureKld(s, edits === null, run) : await this.measure(s, run);
       return { ...r, seconds: (performance.now() - started) / 1000 };
     } finally {
       await s.dispose();
@@ -222,9 +240,58 @@ export class Evaluator {
     return { task: 'cosine', value: cos.value, samples: cos.samples, detail: {} };
   }
 
+  /**
+   * KL(float ‖ this model) per predicted token. On the float model's own pass (`isFloat`) its
+   * logits are kept, batch by batch, while the budget allows; later passes read them back, or run
+   * the float model again for the batches that did not fit.
+   */
+  private async measureKld(
+    s: EditedSession,
+    isFloat: boolean,
+    run: RunOptions,
+  ): Promise<Omit<MetricResult, 'seconds'>> {
+    const acc = new KldAccumulator();
+    const budget = this.options.kldCacheBytes ?? DEFAULT_KLD_CACHE_BYTES;
+    const total = this.dataset.batches;
+    for (let i = 0; i < total; i++) {
+      throwIfCancelled(run.signal);
+      const batch = this.dataset.batch(i);
+      const q = (await s.session.run(batch.feeds, [LOGITS]))[LOGITS]!;
+      const qLogits = q.data as Float32Array;
+      let fLogits = isFloat ? qLogits : this.floatLogits.get(i);
+      if (!fLogits) {
+        this.floatSession ??= await openEditedSession(this.m.model, this.taskEdits, this.options);
+        fLogits = (await this.floatSession.session.run(batch.feeds, [LOGITS]))[LOGITS]!.data as Float32Array;
+      }
+      if (isFloat && !this.floatLogits.has(i) && this.floatLogitsBytes + qLogits.byteLength <= budget) {
+        this.floatLogits.set(i, qLogits);
+        this.floatLogitsBytes += qLogits.byteLength;
+      }
+      const [, t = 0, vocab = 0] = q.dims;
+      if (fLogits.length !== qLogits.length) throw new Error('float and quantized logits differ in shape');
+      batch.windows!.forEach((w, n) => {
+        for (let j = 0; j + 1 < t; j++) {
+          const at = (n * t + j) * vocab;
+          acc.add(fLogits.subarray(at, at + vocab), qLogits.subarray(at, at + vocab), w[j + 1]!);
+        }
+      });
+      run.onProgress?.(i + 1, total);
+    }
+    const kld = acc.summary();
+    return {
+      task: 'kld',
+      value: kld.mean,
+      samples: this.dataset.samples,
+      detail: { tokens: kld.tokens, perplexity: kld.perplexity, floatPerplexity: kld.floatPerplexity },
+      kld,
+    };
+  }
+
   async dispose(): Promise<void> {
     await this.floatSession?.dispose();
     this.floatSession = undefined;
+    this.floatLogits.clear();
+    this.floatLogitsBytes = 0;
   }
 }
 

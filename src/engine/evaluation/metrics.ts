@@ -121,3 +121,109 @@ export class CosineAccumulator {
     return this.sum / Math.max(1, this.samples);
   }
 }
+
+/** A percentile by linear interpolation between order statistics, as llama-perplexity reports them. */
+export function percentile(sorted: ArrayLike<number>, fraction: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  if (fraction <= 0) return sorted[0]!;
+  if (fraction >= 1) return sorted[n - 1]!;
+  const p = fraction * (n - 1);
+  const i = Math.floor(p);
+  const t = p - i;
+  return (1 - t) * sorted[i]! + t * sorted[Math.min(i + 1, n - 1)]!;
+}
+
+export interface KldSummary {
+  /** Mean KL(float ‖ quantized) per predicted token, in nats. */
+  mean: number;
+  median: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** Share of tokens whose most likely next token is the same for both models. */
+  sameTop: number;
+  /** Perplexity of the quantized and of the float model on the same tokens. */
+  perplexity: number;
+  floatPerplexity: number;
+  tokens: number;
+}
+
+/**
+ * KL divergence of the quantized model's next-token distribution from the float model's, token by
+ * token, with the statistics llama.cpp's `llama-perplexity --kl-divergence` prints: mean, median,
+ * 99th and 99.9th percentiles, maximum, and the same-top-token rate. Log-softmax and the sums are
+ * taken in float64 from the float32 logits of both models.
+ */
+export class KldAccumulator {
+  private klds = new Float64Array(1024);
+  private count = 0;
+  private sumKld = 0;
+  private same = 0;
+  private nllQ = 0;
+  private nllF = 0;
+
+  /**
+   * One position: `f` and `q` are the two models' logits over the vocabulary, `label` the token
+   * that follows (for the perplexities).
+   */
+  add(f: Float32Array, q: Float32Array, label: number): void {
+    const v = f.length;
+    let maxF = -Infinity;
+    let maxQ = -Infinity;
+    let topF = 0;
+    let topQ = 0;
+    for (let i = 0; i < v; i++) {
+      if (f[i]! > maxF) {
+        maxF = f[i]!;
+        topF = i;
+      }
+      if (q[i]! > maxQ) {
+        maxQ = q[i]!;
+        topQ = i;
+      }
+    }
+    let sumF = 0;
+    let sumQ = 0;
+    for (let i = 0; i < v; i++) {
+      sumF += Math.exp(f[i]! - maxF);
+      sumQ += Math.exp(q[i]! - maxQ);
+    }
+    const lseF = maxF + Math.log(sumF);
+    const lseQ = maxQ + Math.log(sumQ);
+    let kld = 0;
+    for (let i = 0; i < v; i++) {
+      const lf = f[i]! - lseF;
+      kld += Math.exp(lf) * (lf - (q[i]! - lseQ));
+    }
+    // Rounding can leave a hair below zero for identical distributions.
+    kld = Math.max(0, kld);
+    if (this.count === this.klds.length) {
+      const grown = new Float64Array(this.klds.length * 2);
+      grown.set(this.klds);
+      this.klds = grown;
+    }
+    this.klds[this.count++] = kld;
+    this.sumKld += kld;
+    if (topF === topQ) this.same++;
+    this.nllF += lseF - f[label]!;
+    this.nllQ += lseQ - q[label]!;
+  }
+
+  summary(): KldSummary {
+    const n = this.count;
+    const sorted = this.klds.slice(0, n).sort();
+    const median = n === 0 ? NaN : n % 2 ? sorted[(n - 1) / 2]! : 0.5 * (sorted[n / 2 - 1]! + sorted[n / 2]!);
+    return {
+      mean: n ? this.sumKld / n : NaN,
+      median,
+      p99: percentile(sorted, 0.99),
+      p999: percentile(sorted, 0.999),
+      max: n ? sorted[n - 1]! : NaN,
+      sameTop: n ? this.same / n : NaN,
+      perplexity: Math.exp(this.nllQ / Math.max(1, n)),
+      floatPerplexity: Math.exp(this.nllF / Math.max(1, n)),
+      tokens: n,
+    };
+  }
+}

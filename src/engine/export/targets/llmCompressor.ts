@@ -93,6 +93,8 @@ export function compressedTensorsArgs(format: NumberFormat, inFeatures: number):
       return {
         refused: 'compressed-tensors has no shared-exponent integer (MXINT) type; int<b>:g<n> or mxfp4 are the nearest',
       };
+    case 'ggml':
+      return { refused: `${format.type} is a llama.cpp block format, stored only in GGUF: export --to gguf` };
     case 'float':
       return {};
   }

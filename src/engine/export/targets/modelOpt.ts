@@ -72,6 +72,8 @@ export function modelOptLayerConfig(format: NumberFormat): LayerQuantConfig | Un
       };
     case 'mxint':
       return { refused: 'ModelOpt has no shared-exponent integer (MXINT) format' };
+    case 'ggml':
+      return { refused: `${format.type} is a llama.cpp block format, stored only in GGUF: export --to gguf` };
     case 'float':
       return {};
   }
