@@ -198,6 +198,8 @@ export interface AllocateRanksParams {
   /** Run the exact DP beside the greedy (default true) with this many budget units (default 4000). */
   exact?: boolean;
   bins?: number;
+  /** Fused groups (q/k/v, gate/up, a block's experts) share one format. */
+  fused?: boolean;
   /**
    * ONNX models: measure each layer's end-to-end sensitivity on these calibration inputs (needed by
    * the 'output-sensitivity' objective): probe configuration `format` (default the first of

@@ -75,6 +75,7 @@ export function analysisHandlers(cache: Caches, statsCache: Stats): AnalysisHand
       }
       const result = allocate(layersIn, p.budget, {
         objective,
+        ...(p.fused ? { fused: true } : {}),
         ...(p.exact !== undefined ? { exact: p.exact } : {}),
         ...(p.bins ? { bins: p.bins } : {}),
       });

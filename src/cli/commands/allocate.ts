@@ -56,6 +56,8 @@ export const allocateHelp = `quant-lens allocate <checkpoint> (--budget-bits <b>
                           calibration_data); --sensitivity-samples <n> (48), --sensitivity-rank <k> (16),
                           --sensitivity-format <fmt> (the first of --formats) set the probe
   --layer <name|/re/>     layers to allocate (repeatable; default the layers quantized by default)   --all
+  --fused                 fused groups: q/k/v of one attention, gate/up of one MLP and the experts of one
+                          MoE block get one format (as vLLM and TensorRT-LLM fuse them); ranks stay per layer
   --bins <n>              budget units of the exact DP (default 4000)   --no-exact  skip it
   --out <recipe.json>     write the allocation as a recipe   --force  replace it
   --eval-data <folder>    ONNX models: also measure the task metric (CER, perplexity) of the
@@ -102,10 +104,12 @@ function summaryRow(label: string, s: AllocationSummary): string[] {
 export function allocationReport(r: AllocationResult): string {
   const u = r.bestUniform;
   const uniformBy = new Map(u?.summary.choices.map((c) => [c.name, c]) ?? []);
+  const fused = r.best.choices.some((c) => c.fuse !== undefined);
   const rows = r.best.choices.map((c) => {
     const uc = uniformBy.get(c.name);
     return [
       c.name,
+      ...(fused ? [c.fuse ?? '—'] : []),
       c.format,
       String(c.rank),
       uc ? String(uc.rank) : '—',
@@ -116,7 +120,20 @@ export function allocationReport(r: AllocationResult): string {
     ];
   });
   const lines = [
-    formatTable(['layer', 'format', 'rank', 'uniform', 'out err', 'uniform out err', 'objective term', 'bits'], rows),
+    formatTable(
+      [
+        'layer',
+        ...(fused ? ['fused group (one format)'] : []),
+        'format',
+        'rank',
+        'uniform',
+        'out err',
+        'uniform out err',
+        'objective term',
+        'bits',
+      ],
+      rows,
+    ),
     '',
     formatTable(
       ['', 'bits/weight', 'bytes', `objective (${r.objective})`, 'W err', 'mean out err'],
@@ -151,6 +168,7 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
       objective: { type: 'string' },
       bins: { type: 'string' },
       'no-exact': { type: 'boolean' },
+      fused: { type: 'boolean' },
       out: { type: 'string' },
       json: { type: 'boolean' },
       'eval-data': { type: 'string' },
@@ -272,6 +290,7 @@ export async function allocateCommand(argv: string[], out: NodeJS.WritableStream
     const result = allocate(layersIn, budget, {
       objective,
       exact: !values['no-exact'],
+      fused: !!values.fused,
       ...(bins !== undefined ? { bins } : {}),
     });
     const meta = { method: settings.method, factorFormat: settings.factorFormat, objective, budget };

@@ -31,6 +31,15 @@
  *   usual additive-noise assumption. Needs an evaluable model (ONNX) and a few calibration inputs.
  * - 'weight-relative' / 'weight-absolute': the same with ‖ΔW‖²_F, for checkpoints without calibration.
  *
+ * Fused groups (`AllocateOptions.fused`): runtimes that fuse projections need one format for the
+ * fused weights — vLLM and TensorRT-LLM run q/k/v as one GEMM and gate/up as another, and a fused
+ * MoE layer has one quantization method for all its experts. Layers carrying the same `fuse` key
+ * (see `fuseKey`) then form one unit of the knapsack whose points, for each format they all have,
+ * are the vertices of the lower convex hull of their summed (bits, error) — the members' hull
+ * steps merged by gain per bit, each member keeping its own rank. The LP bound stays a bound on
+ * the fused problem (that hull is the hull of every member-rank combination); the exact DP runs on
+ * the hull points, so its answer is feasible but its rounded-down bound is not claimed.
+ *
  * Pure code (no Node, no kernels): the webview can re-run it instantly when the budget moves.
  */
 import { QuantLensError } from '../errors';
@@ -68,6 +77,8 @@ export interface AllocationLayer {
   options: AllocationOption[];
   /** End-to-end sensitivity s_l for the 'output-sensitivity' objective (layerSensitivity.ts). */
   sensitivity?: number;
+  /** Layers with the same key share one format under `fused` allocation (q/k/v, gate/up, a block's experts). */
+  fuse?: string;
 }
 
 export type Budget = { bitsPerWeight: number } | { bytes: number };
@@ -83,6 +94,8 @@ export interface LayerChoice {
   outputError: number | null;
   /** This layer's term of the objective. */
   objective: number;
+  /** The fused group the layer's format was chosen with (fused allocation only). */
+  fuse?: string;
 }
 
 export interface AllocationSummary {
@@ -135,6 +148,22 @@ export interface AllocateOptions {
   /** Run the exact DP too (default true); `bins` discretizes the budget above the minimum (default 4000). */
   exact?: boolean;
   bins?: number;
+  /** Layers with the same `fuse` key get one format (their ranks stay their own). */
+  fused?: boolean;
+}
+
+/**
+ * The fused group a layer belongs to, as runtimes fuse them: q/k/v of one attention module, gate/up
+ * of one MLP, and every expert matrix of one MoE block; undefined for a layer that stands alone.
+ */
+export function fuseKey(l: { name: string; role: string; block: number | null; group?: string }): string | undefined {
+  if (l.block === null) return undefined;
+  if (l.group === 'expert') return `experts of block ${l.block}`;
+  // The module holding the projection: "model.layers.0.self_attn" of "model.layers.0.self_attn.q_proj.weight".
+  const parent = l.name.replace(/\.(weight|kernel)$/, '').replace(/[./][^./]*$/, '');
+  if (l.role === 'q_proj' || l.role === 'k_proj' || l.role === 'v_proj') return `q/k/v of ${parent}`;
+  if (l.role === 'gate_proj' || l.role === 'up_proj') return `gate/up of ${parent}`;
+  return undefined;
 }
 
 /** The allocation inputs of one layer: one analysis per weight format (same layer, same method). */
@@ -167,12 +196,13 @@ export function budgetBits(layers: AllocationLayer[], budget: Budget): number {
   return 'bytes' in budget ? budget.bytes * 8 : budget.bitsPerWeight * weightCount(layers);
 }
 
-/** A candidate point of one layer. */
+/** A candidate point of one layer, or of a fused group (then `ranks` holds each member's rank). */
 interface Point {
   option: number;
   rank: number;
   cost: number;
   value: number;
+  ranks?: Int32Array;
 }
 
 function pointValue(l: AllocationLayer, o: AllocationOption, k: number, objective: AllocationObjective): number {
@@ -208,14 +238,8 @@ function checkObjective(layers: AllocationLayer[], objective: AllocationObjectiv
   }
 }
 
-/** All points of a layer, then its Pareto front (cost ascending, value strictly descending). */
-function paretoPoints(l: AllocationLayer, objective: AllocationObjective): Point[] {
-  const all: Point[] = [];
-  l.options.forEach((o, option) => {
-    for (let k = 0; k < o.bits.length; k++) {
-      all.push({ option, rank: k, cost: o.bits[k]!, value: pointValue(l, o, k, objective) });
-    }
-  });
+/** Points sorted by cost, then the Pareto front (cost ascending, value strictly descending). */
+function pareto(all: Point[]): Point[] {
   all.sort((a, b) => a.cost - b.cost || a.value - b.value || a.rank - b.rank);
   const front: Point[] = [];
   for (const p of all) {
@@ -223,6 +247,123 @@ function paretoPoints(l: AllocationLayer, objective: AllocationObjective): Point
     if (front.length === 0 || p.value < front[front.length - 1]!.value) front.push(p);
   }
   return front;
+}
+
+/** Every (format, rank) point of a layer, or of one of its formats. */
+function layerPoints(l: AllocationLayer, objective: AllocationObjective, only?: number): Point[] {
+  const all: Point[] = [];
+  l.options.forEach((o, option) => {
+    if (only !== undefined && option !== only) return;
+    for (let k = 0; k < o.bits.length; k++) {
+      all.push({ option, rank: k, cost: o.bits[k]!, value: pointValue(l, o, k, objective) });
+    }
+  });
+  return all;
+}
+
+/** All points of a layer, then its Pareto front (cost ascending, value strictly descending). */
+function paretoPoints(l: AllocationLayer, objective: AllocationObjective): Point[] {
+  return pareto(layerPoints(l, objective));
+}
+
+/** A fused group's point: the group's format index, and each member's option index and rank. */
+interface GroupPoint extends Point {
+  ranks: Int32Array;
+  options: Int32Array;
+}
+
+/**
+ * The candidate points of a fused group: for each format every member has, the vertices of the
+ * lower convex hull of the members' summed points (their hull steps merged by gain per bit).
+ */
+function groupFront(layers: AllocationLayer[], members: number[], objective: AllocationObjective): Point[] {
+  const first = layers[members[0]!]!;
+  const formats = first.options
+    .map((o) => o.format)
+    .filter((f) => members.every((i) => layers[i]!.options.some((o) => o.format === f)));
+  const points: GroupPoint[] = [];
+  formats.forEach((format, fi) => {
+    const options = Int32Array.from(members, (i) => layers[i]!.options.findIndex((o) => o.format === format));
+    const hulls = members.map((i, m) => lowerHull(pareto(layerPoints(layers[i]!, objective, options[m]))));
+    if (hulls.some((h) => h.length === 0)) return;
+    const at = new Int32Array(members.length);
+    let cost = 0;
+    let value = 0;
+    for (const h of hulls) {
+      cost += h[0]!.cost;
+      value += h[0]!.value;
+    }
+    const snapshot = () =>
+      points.push({
+        option: fi,
+        rank: 0,
+        cost,
+        value,
+        options,
+        ranks: Int32Array.from(hulls, (h, m) => h[at[m]!]!.rank),
+      });
+    snapshot();
+    const heap = new StepHeap();
+    hulls.forEach((h, m) => {
+      if (h.length > 1) heap.push(stepRatio(h, 0), m);
+    });
+    while (heap.size) {
+      const { layer: m } = heap.pop();
+      const h = hulls[m]!;
+      const i = at[m]!;
+      cost += h[i + 1]!.cost - h[i]!.cost;
+      value -= h[i]!.value - h[i + 1]!.value;
+      at[m] = i + 1;
+      if (i + 2 < h.length) heap.push(stepRatio(h, i + 1), m);
+      snapshot();
+    }
+  });
+  return pareto(points);
+}
+
+/** Layer indices grouped by fuse key (first appearance order); layers without a key alone. */
+function fusedUnits(layers: AllocationLayer[]): number[][] {
+  const units: number[][] = [];
+  const byKey = new Map<string, number[]>();
+  layers.forEach((l, i) => {
+    if (l.fuse === undefined) {
+      units.push([i]);
+      return;
+    }
+    let u = byKey.get(l.fuse);
+    if (!u) {
+      byKey.set(l.fuse, (u = []));
+      units.push(u);
+    }
+    u.push(i);
+  });
+  return units;
+}
+
+/** Each layer's own point from the units' picks. */
+function expandPicks(
+  layers: AllocationLayer[],
+  units: number[][],
+  picks: Point[],
+  objective: AllocationObjective,
+): Point[] {
+  const out: Point[] = new Array<Point>(layers.length);
+  units.forEach((u, j) => {
+    const p = picks[j]!;
+    if (u.length === 1) {
+      out[u[0]!] = p;
+      return;
+    }
+    const g = p as GroupPoint;
+    u.forEach((i, m) => {
+      const l = layers[i]!;
+      const option = g.options[m]!;
+      const rank = g.ranks[m]!;
+      const o = l.options[option]!;
+      out[i] = { option, rank, cost: o.bits[rank]!, value: pointValue(l, o, rank, objective) };
+    });
+  });
+  return out;
 }
 
 /** Lower convex hull of a Pareto front (Andrew's monotone chain, lower part). */
@@ -241,7 +382,7 @@ function lowerHull(front: Point[]): Point[] {
   return h;
 }
 
-function summarize(layers: AllocationLayer[], picks: Point[]): AllocationSummary {
+function summarize(layers: AllocationLayer[], picks: Point[], fused = false): AllocationSummary {
   let totalBits = 0;
   let value = 0;
   let wErr = 0;
@@ -269,6 +410,7 @@ function summarize(layers: AllocationLayer[], picks: Point[]): AllocationSummary
       outputErrSq,
       outputError,
       objective: p.value,
+      ...(l.fuse !== undefined && fused ? { fuse: l.fuse } : {}),
     };
   });
   const weights = weightCount(layers);
@@ -469,9 +611,21 @@ export function allocate(layers: AllocationLayer[], budget: Budget, options: All
   const { objective } = options;
   checkObjective(layers, objective);
   const B = budgetBits(layers, budget);
-  const fronts = layers.map((l) => paretoPoints(l, objective));
+  const fused = !!options.fused && layers.some((l) => l.fuse !== undefined);
+  const units = fused ? fusedUnits(layers) : layers.map((_, i) => [i]);
+  const fronts = units.map((u) =>
+    u.length === 1 ? paretoPoints(layers[u[0]!]!, objective) : groupFront(layers, u, objective),
+  );
   const empty = fronts.findIndex((f) => f.length === 0);
-  if (empty >= 0) throw new QuantLensError('bad-argument', `layer "${layers[empty]!.name}" has no finite error values`);
+  if (empty >= 0) {
+    const u = units[empty]!;
+    throw new QuantLensError(
+      'bad-argument',
+      u.length === 1
+        ? `layer "${layers[u[0]!]!.name}" has no finite error values`
+        : `the fused group "${layers[u[0]!]!.fuse}" has no weight format all its layers share`,
+    );
+  }
   const minimumBits = fronts.reduce((s, f) => s + f[0]!.cost, 0);
   const weights = weightCount(layers);
   if (minimumBits > B) {
@@ -480,20 +634,23 @@ export function allocate(layers: AllocationLayer[], budget: Budget, options: All
       `the budget (${(B / weights).toFixed(3)} bits/weight, ${(B / 8).toFixed(0)} bytes) is below the cheapest allocation (${(minimumBits / weights).toFixed(3)} bits/weight, ${(minimumBits / 8).toFixed(0)} bytes)`,
     );
   }
+  const perLayer = (picks: Point[]) => summarize(layers, expandPicks(layers, units, picks, objective), fused);
   const hulls = fronts.map(lowerHull);
   const g = greedyAllocation(hulls, fronts, B);
   let exact: ExactAllocation | null = null;
   if (options.exact !== false) {
     const bins = options.bins ?? 4000;
     const high = dpAllocation(fronts, B, bins, 'up');
-    const low = dpAllocation(fronts, B, bins, 'down');
-    exact = { summary: summarize(layers, high.picks!), lowerBound: low.value, bins };
+    // On a fused group's hull points the rounded-down DP bounds only those points, not the optimum.
+    const grouped = units.some((u) => u.length > 1);
+    const low = grouped ? null : dpAllocation(fronts, B, bins, 'down');
+    exact = { summary: perLayer(high.picks!), lowerBound: low ? low.value : -Infinity, bins };
   }
   const uniform = commonFormats(layers).map((f) => uniformAllocation(layers, f, B, objective));
   let bestUniform: UniformAllocation | null = null;
   for (const u of uniform)
     if (u && (!bestUniform || u.summary.objective < bestUniform.summary.objective)) bestUniform = u;
-  const greedy = summarize(layers, g.picks);
+  const greedy = perLayer(g.picks);
   let best: AllocationResult['best'] = { ...greedy, source: 'greedy' };
   if (exact && exact.summary.objective < best.objective) best = { ...exact.summary, source: 'exact' };
   // A uniform rank is a feasible allocation too; on a tiny budget it can beat the greedy's rounding.
@@ -534,6 +691,7 @@ export function allocationFrontier(
   format: string,
   objective: AllocationObjective,
   ranks?: number[],
+  fused = false,
 ): FrontierPoint[] {
   checkObjective(layers, objective);
   const maxK = Math.max(...layers.map((l) => (l.options.find((o) => o.format === format)?.bits.length ?? 1) - 1));
@@ -542,7 +700,7 @@ export function allocationFrontier(
   for (const k of ks) {
     const u = uniformAt(layers, format, k, objective);
     if (!u) continue;
-    const a = allocate(layers, { bytes: u.totalBits / 8 }, { objective, exact: false });
+    const a = allocate(layers, { bytes: u.totalBits / 8 }, { objective, exact: false, fused });
     out.push({ bitsPerWeight: u.bitsPerWeight, uniformRank: k, uniform: u.objective, allocated: a.best.objective });
   }
   return out;

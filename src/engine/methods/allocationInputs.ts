@@ -6,7 +6,7 @@ import { throwIfCancelled } from '../errors';
 import type { StatsFile } from '../calibration/statsFile';
 import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
 import { analyzeLayer, type AnalysisSettings } from './analyzeLayer';
-import { allocationLayer, type AllocationLayer } from './allocation';
+import { allocationLayer, fuseKey, type AllocationLayer } from './allocation';
 import type { LayerResults, StoredLayerAnalysis } from '../store/storedAnalysis';
 
 export interface AllocationInputOptions {
@@ -25,6 +25,12 @@ export interface AllocationInputOptions {
   onAnalysis?: (a: StoredLayerAnalysis) => void;
 }
 
+/** The layer's allocation inputs with the fused group it belongs to (used when allocating with `fused`). */
+function withFuse(l: AllocationLayer, layer: LinearLayer): AllocationLayer {
+  const fuse = fuseKey(layer);
+  return fuse === undefined ? l : { ...l, fuse };
+}
+
 export async function allocationInputs(o: AllocationInputOptions): Promise<AllocationLayer[]> {
   const out: AllocationLayer[] = [];
   for (const layer of o.layers) {
@@ -33,7 +39,7 @@ export async function allocationInputs(o: AllocationInputOptions): Promise<Alloc
       const variants = o.formats.map((weightFormat) => ({ ...o.settings, weightFormat, spectra: false }));
       const analyses = await o.results.analyzeVariants(layer.name, variants, { signal: o.signal, warn: o.warn });
       for (const a of analyses) o.onAnalysis?.(a);
-      out.push(allocationLayer(analyses));
+      out.push(withFuse(allocationLayer(analyses), layer));
       o.onLayer?.(out.length, o.layers.length, layer.name);
       continue;
     }
@@ -45,7 +51,7 @@ export async function allocationInputs(o: AllocationInputOptions): Promise<Alloc
       // Spectra are not needed: the allocation reads the exact per-rank curves only.
       analyses.push(await analyzeLayer(input, { ...o.settings, weightFormat, spectra: false }, { signal: o.signal }));
     }
-    out.push(allocationLayer(analyses));
+    out.push(withFuse(allocationLayer(analyses), layer));
     o.onLayer?.(out.length, o.layers.length, layer.name);
   }
   return out;

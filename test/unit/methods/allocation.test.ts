@@ -5,6 +5,7 @@ import {
   allocationFrontier,
   allocationLayer,
   allocationRecipe,
+  fuseKey,
   optimumLowerBound,
   uniformAt,
   type AllocationLayer,
@@ -153,4 +154,76 @@ test('from real analyses: per-format curves, bit costs from lowRankCost, weight 
   );
   const rc = allocate([allocationLayer([a])], { bitsPerWeight: 5 }, { objective: 'output-relative' });
   assert.ok(rc.best.meanOutputError! > 0);
+});
+
+/** The best objective when layers with one fuse key share a format (their ranks free). */
+function bruteForceFused(layers: AllocationLayer[], budget: number): number {
+  let best = Infinity;
+  const walk = (l: number, cost: number, value: number, chosen: Map<string, string>) => {
+    if (cost > budget) return;
+    if (l === layers.length) {
+      best = Math.min(best, value);
+      return;
+    }
+    const layer = layers[l]!;
+    const key = layer.fuse ?? `#${l}`;
+    for (const o of layer.options) {
+      const fixed = chosen.get(key);
+      if (fixed !== undefined && fixed !== o.format) continue;
+      const next = new Map(chosen).set(key, o.format);
+      for (let k = 0; k < o.bits.length; k++) walk(l + 1, cost + o.bits[k]!, value + o.outputErrSq![k]!, next);
+    }
+  };
+  walk(0, 0, 0, new Map());
+  return best;
+}
+
+test('fused groups: members share one format, the budget holds, the LP bound stays a bound on the fused optimum', () => {
+  let worstGap = 0;
+  let differed = 0;
+  for (let seed = 1; seed <= 25; seed++) {
+    const layers = Array.from({ length: 5 }, (_, i) => ({
+      ...syntheticLayer(i, 2, 3, seed * 17 + i),
+      ...(i < 3 ? { fuse: 'q/k/v of block 0' } : {}),
+    }));
+    const min = layers.reduce((s, l) => s + Math.min(...l.options.map((o) => o.bits[0]!)), 0);
+    const max = layers.reduce((s, l) => s + Math.max(...l.options.map((o) => o.bits[o.bits.length - 1]!)), 0);
+    const budget = Math.round(min + (max - min) * (0.2 + 0.6 * ((seed * 0.41) % 1)));
+    const opt = bruteForceFused(layers, budget);
+    const r = allocate(layers, { bytes: budget / 8 }, { objective: 'output-absolute', fused: true });
+    for (const s of [r.greedy, r.best, r.exact!.summary]) {
+      assert.ok(s.totalBits <= budget + 1e-9, `over budget: ${s.totalBits} > ${budget}`);
+      const formats = new Set(s.choices.slice(0, 3).map((c) => c.format));
+      assert.equal(formats.size, 1, `q/k/v share a format: ${[...formats].join(', ')}`);
+      assert.ok(s.objective >= opt - 1e-12, 'nothing beats the fused optimum');
+      assert.deepEqual(
+        s.choices.map((c) => c.fuse),
+        ['q/k/v of block 0', 'q/k/v of block 0', 'q/k/v of block 0', undefined, undefined],
+      );
+    }
+    assert.ok(r.lpLowerBound <= opt + 1e-12, 'the LP relaxation bounds the fused optimum');
+    assert.ok(optimumLowerBound(r) <= opt + 1e-12);
+    worstGap = Math.max(worstGap, r.best.objective / opt - 1);
+    const free = allocate(layers, { bytes: budget / 8 }, { objective: 'output-absolute' });
+    if (new Set(free.best.choices.slice(0, 3).map((c) => c.format)).size > 1) differed++;
+  }
+  assert.ok(differed > 0, 'some unfused allocations mix formats inside the group (so the constraint matters)');
+  assert.ok(worstGap < 0.2, `fused allocation within 20 % of the fused optimum (worst ${worstGap})`);
+});
+
+test('fuseKey: q/k/v and gate/up of one module, all experts of one MoE block; nothing else', () => {
+  const key = (name: string, role: string, block: number | null, group?: string) =>
+    fuseKey({ name, role, block, ...(group ? { group } : {}) });
+  assert.equal(key('model.layers.3.self_attn.q_proj.weight', 'q_proj', 3), 'q/k/v of model.layers.3.self_attn');
+  assert.equal(key('model.layers.3.self_attn.v_proj.weight', 'v_proj', 3), 'q/k/v of model.layers.3.self_attn');
+  assert.equal(key('model.layers.3.self_attn.o_proj.weight', 'o_proj', 3), undefined);
+  assert.equal(key('model.layers.3.mlp.up_proj.weight', 'up_proj', 3), 'gate/up of model.layers.3.mlp');
+  assert.equal(key('model.layers.3.mlp.down_proj.weight', 'down_proj', 3), undefined);
+  assert.equal(key('blk.7.attn_k.weight', 'k_proj', 7), 'q/k/v of blk.7');
+  assert.equal(key('blk.7.ffn_gate.weight', 'gate_proj', 7), 'gate/up of blk.7');
+  assert.equal(
+    key('model.layers.2.block_sparse_moe.experts.5.w2.weight', 'down_proj', 2, 'expert'),
+    'experts of block 2',
+  );
+  assert.equal(key('lm_head.weight', 'lm_head', null), undefined);
 });
