@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--ql", required=True)
     ap.add_argument("--text", required=True)
     ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--max-windows", type=int, default=None)
     args = ap.parse_args()
     torch.set_num_threads(2)
     ref = AutoModelForCausalLM.from_pretrained(args.source, dtype=torch.float32).eval()
@@ -54,6 +55,8 @@ def main():
             params[name].copy_(w.float())
     ids = Tokenizer.from_file(f"{args.source}/tokenizer.json").encode(open(args.text, encoding="utf-8").read()).ids
     n = len(ids) // args.seq_len
+    if args.max_windows is not None:
+        n = min(n, args.max_windows)
     windows = torch.tensor(ids[: n * args.seq_len]).view(n, args.seq_len)
     klds, same, nll_q, nll_f = [], 0, 0.0, 0.0
     with torch.no_grad():

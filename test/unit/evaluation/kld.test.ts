@@ -108,6 +108,8 @@ test(
         join(TINY, 'tokenizer.json'),
         '--task',
         'kld',
+        '--max-samples',
+        '96',
         '--batch-size',
         '16',
         '--json',
@@ -124,6 +126,8 @@ test(
       ql,
       '--text',
       join(TINY, 'eval.txt'),
+      '--max-windows',
+      '96',
     ]);
     process.stderr.write(`  quant-lens ${JSON.stringify(ours)}\n  torch      ${JSON.stringify(ref)}\n`);
     assert.equal(ours['tokens'], ref['tokens']);

@@ -24,7 +24,7 @@ import { QuantLensError } from '../../errors';
 import { transpose } from '../../readers/layout';
 import { isElementType, type ElementType } from '../../readers/dtypes';
 import type { Checkpoint, TensorInfo } from '../../readers/checkpoint';
-import { checkOutputFolder, checkpointInputs, writeOutputFolder, type OutputSink } from '../../writers/safeOutput';
+import { writeOutputFolder, type OutputSink } from '../../writers/safeOutput';
 import { boundBytes, writeSafetensorsStream, type StreamTensor } from '../../writers/safetensorsStream';
 import { layerRecords, type ExportPlan, type ExportSelection, type LayerExport } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
@@ -35,7 +35,7 @@ import {
   type ExportDType,
   type ExportOutcome,
   type ExportRefusal,
-  type ExportRun,
+  type ExportWrite,
   type ExportTarget,
 } from '../target';
 import { rawCopyable, sourceFiles } from './quantLens';
@@ -142,15 +142,11 @@ interface Factors {
   b: { dtype: ExportDType; bytes: Uint8Array };
 }
 
-async function writeHf(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome> {
+async function writeHf(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcome> {
   const ckpt = plan.checkpoint;
   const dtype = run.dtype ?? null;
   const folder = await checkpointFolder(ckpt);
-  const checked = await checkOutputFolder(run.out, {
-    inputs: [...checkpointInputs(ckpt), ...(run.inputs ?? [])],
-    force: !!run.force,
-    option: '--out',
-  });
+  const checked = run.output;
   const planned = new Map(plan.layers.map((l) => [l.name, l]));
   const files = sourceFiles();
   const factors: Factors[] = [];
@@ -311,8 +307,8 @@ async function writeHf(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome>
   );
   return {
     target: hfTarget.id,
-    path: run.out,
-    files: written.map((n) => join(run.out, n)),
+    path: checked.path,
+    files: written.map((n) => join(checked.destination, n)),
     layers: layerRecords(plan),
     tensors: tensors.length + factors.length * 2,
     notes,

@@ -28,7 +28,7 @@
  */
 import { QuantLensError } from '../../errors';
 import { parseFormat, type NumberFormat } from '../../quantizers';
-import { checkOutputFile, checkpointInputs, writeOutputText } from '../../writers/safeOutput';
+import { writeOutputText } from '../../writers/safeOutput';
 import { layerRecords, type ExportPlan, type ExportSelection, type LayerExport } from '../plan';
 import {
   hfModuleRefusals,
@@ -37,7 +37,7 @@ import {
   moduleOf,
   type ExportOutcome,
   type ExportRefusal,
-  type ExportRun,
+  type ExportWrite,
   type ExportTarget,
 } from '../target';
 import { toYaml, type YamlValue } from '../yaml';
@@ -160,12 +160,8 @@ export function llmCompressorRecipe(plan: ExportSelection & { linearNames?: stri
   };
 }
 
-async function writeRecipe(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome> {
-  const checked = await checkOutputFile(run.out, {
-    inputs: [...checkpointInputs(plan.checkpoint), ...(run.inputs ?? [])],
-    force: !!run.force,
-    option: '--out',
-  });
+async function writeRecipe(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcome> {
+  const checked = run.output;
   const formats = [...new Set(plan.layers.map((l: LayerExport) => l.format))].join(', ');
   const doc = llmCompressorRecipe({ ...plan, linearNames: plan.checkpoint.linearLayers.map((l) => l.name) });
   const text = toYaml(doc, [
@@ -177,8 +173,8 @@ async function writeRecipe(plan: ExportPlan, run: ExportRun): Promise<ExportOutc
   await writeOutputText(checked, text, run.signal);
   return {
     target: llmCompressorTarget.id,
-    path: run.out,
-    files: [run.out],
+    path: checked.path,
+    files: [checked.destination],
     layers: layerRecords(plan),
     notes: [
       'llm-compressor computes its own scales (min/max observers by default): the recipe carries the formats, not the exact W_q',

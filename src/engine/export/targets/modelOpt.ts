@@ -20,7 +20,7 @@
  * algorithm also quantizes activations per token: formats outside this list are refused.
  */
 import { parseFormat, type NumberFormat } from '../../quantizers';
-import { checkOutputFile, checkpointInputs, writeOutputText } from '../../writers/safeOutput';
+import { writeOutputText } from '../../writers/safeOutput';
 import { layerRecords, type ExportPlan, type ExportSelection } from '../plan';
 import {
   hfModuleRefusals,
@@ -29,7 +29,7 @@ import {
   moduleOf,
   type ExportOutcome,
   type ExportRefusal,
-  type ExportRun,
+  type ExportWrite,
   type ExportTarget,
 } from '../target';
 
@@ -130,12 +130,8 @@ export function modelOptConfig(plan: ExportSelection & { linearNames?: string[] 
   return { producer: { name: 'quant-lens' }, quantization };
 }
 
-async function writeModelOpt(plan: ExportPlan, run: ExportRun): Promise<ExportOutcome> {
-  const checked = await checkOutputFile(run.out, {
-    inputs: [...checkpointInputs(plan.checkpoint), ...(run.inputs ?? [])],
-    force: !!run.force,
-    option: '--out',
-  });
+async function writeModelOpt(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcome> {
+  const checked = run.output;
   const doc = modelOptConfig({ ...plan, linearNames: plan.checkpoint.linearLayers.map((l) => l.name) });
   await writeOutputText(checked, JSON.stringify(doc, null, 4) + '\n', run.signal);
   const notes = [
@@ -144,5 +140,11 @@ async function writeModelOpt(plan: ExportPlan, run: ExportRun): Promise<ExportOu
   if (plan.layers.some((l) => parseFormat(l.format).kind === 'fp8')) {
     notes.push("ModelOpt's FP8 algorithms quantize activations to FP8 as well (per token for the per-channel one)");
   }
-  return { target: modelOptTarget.id, path: run.out, files: [run.out], layers: layerRecords(plan), notes };
+  return {
+    target: modelOptTarget.id,
+    path: checked.path,
+    files: [checked.destination],
+    layers: layerRecords(plan),
+    notes,
+  };
 }
