@@ -119,7 +119,7 @@ test(
     );
     assert.equal(ev.status, 0, ev.stderr);
     const ours = (JSON.parse(ev.stdout) as { rows: { result: { kld: Record<string, number> } }[] }).rows[0]!.result.kld;
-    const ref = runPythonJson<Record<string, number>>('check_kld.py', [
+    const ref = runPythonJson<Record<string, number>[]>('check_kld.py', [
       '--source',
       TINY,
       '--ql',
@@ -128,7 +128,7 @@ test(
       join(TINY, 'eval.txt'),
       '--max-windows',
       '96',
-    ]);
+    ])[0]!;
     process.stderr.write(`  quant-lens ${JSON.stringify(ours)}\n  torch      ${JSON.stringify(ref)}\n`);
     assert.equal(ours['tokens'], ref['tokens']);
     // onnxruntime and torch differ in float32 rounding (logits within ~1e-5), nothing else.
