@@ -223,3 +223,48 @@ test(
     }
   },
 );
+
+test('an hf export interrupted by a signal leaves no folder behind, or the complete one', async () => {
+  const { spawn } = await import('node:child_process');
+  const base = mkdtempSync(join(tmpdir(), 'ql-hf-signal-'));
+  const args = (out: string) => [
+    cliScript(),
+    'export',
+    MODEL,
+    '--to',
+    'hf',
+    '--rank',
+    '16',
+    '--shard-size',
+    '300KB',
+    '--out',
+    out,
+  ];
+  const timed = (out: string, signal: NodeJS.Signals | null, atMs: number) =>
+    new Promise<{ code: number | null; ms: number }>((resolve, reject) => {
+      const t0 = Date.now();
+      const child = spawn(process.execPath, args(out), { stdio: 'ignore' });
+      const timer = signal && setTimeout(() => child.kill(signal), atMs);
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        if (timer) clearTimeout(timer);
+        resolve({ code, ms: Date.now() - t0 });
+      });
+    });
+  const full = await timed(join(base, 'full'), null, 0);
+  assert.equal(full.code, 0);
+  const complete = readdirSync(join(base, 'full')).sort();
+  let interrupted = 0;
+  for (let i = 0; i < 6; i++) {
+    const out = join(base, `run-${i}`);
+    const r = await timed(out, i % 2 ? 'SIGTERM' : 'SIGINT', Math.round(((i + 1) / 7) * full.ms));
+    const left = readdirSync(base).filter((f) => f.startsWith(`run-${i}`) || f.startsWith(`.run-${i}`));
+    if (r.code === 0 || (existsSync(out) && readdirSync(out).sort().join() === complete.join())) {
+      assert.deepEqual(readdirSync(out).sort(), complete, `run ${i}: a complete export`);
+    } else {
+      interrupted++;
+      assert.deepEqual(left, [], `run ${i} (exit ${r.code}): nothing left, no temporary folder`);
+    }
+  }
+  assert.ok(interrupted >= 2, `${interrupted} runs were interrupted before the end`);
+});
