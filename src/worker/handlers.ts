@@ -148,7 +148,7 @@ export function createHandlers(
           checkpoint: ckpt,
           stats: calibration ? await statsCache.get(calibration) : null,
         });
-        return results.analyze(layer, settings, { signal: ctx.signal, onProgress, ...staged });
+        return results.analyze(layer, settings, { signal: ctx.signal, onProgress, ...staged, consumeWeight: true });
       }
       const info = ckpt.linearLayers.find((l) => l.name === layer);
       if (!info)

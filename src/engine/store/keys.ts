@@ -18,7 +18,7 @@ import type { LayerCalibration } from '../methods/layerAnalysis';
  * Bumped whenever analyzeLayer's numbers change for the same inputs (a different decomposition, a
  * fixed metric), so that results of the older code are not shown as today's.
  */
-export const ANALYSIS_VERSION = 1;
+export const ANALYSIS_VERSION = 2; // 2: the progressive analyzeLayer (float32 Gram where it holds, new randomized SVD)
 
 const GUARD_BYTES = 64 * 1024;
 

@@ -236,13 +236,13 @@ export class LayerResults {
         continue;
       }
       const compute = opts.compute ?? analyzeLayer;
+      const { warn: _w, compute: _c, consumeWeight, ...analyzeOptions } = opts;
+      // The weight read here serves every variant still to compute: only the last may consume it.
+      const last = !variants.some((_, j) => j > i && !out[j]);
       const t0 = performance.now();
       const analysis = await compute(read.input, settings, {
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-        ...(opts.onPartial ? { onPartial: opts.onPartial } : {}),
-        ...(opts.firstRank !== undefined ? { firstRank: opts.firstRank } : {}),
-        // The weight serves every variant: it must not be consumed (consumeWeight stays off).
+        ...analyzeOptions,
+        ...(consumeWeight && last ? { consumeWeight: true } : {}),
       });
       const computeMs = performance.now() - t0;
       await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);

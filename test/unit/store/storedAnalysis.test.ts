@@ -246,7 +246,7 @@ test('several settings of one layer (allocate’s candidate formats) read the we
   await results.analyze(NAMES[0]!, variants[1]!);
   assert.equal(reads.length, 1);
   const c = counting();
-  const got = await results.analyzeVariants(NAMES[0]!, variants, { compute: c.compute });
+  const got = await results.analyzeVariants(NAMES[0]!, variants, { compute: c.compute, consumeWeight: true });
   assert.equal(reads.length, 2, 'one more read for the two missing formats');
   assert.deepEqual(c.calls, [NAMES[0], NAMES[0]]);
   assert.deepEqual(
@@ -261,4 +261,10 @@ test('several settings of one layer (allocate’s candidate formats) read the we
   assert.equal(reads.length, 2);
   assert.equal(c.calls.length, 2);
   assert.ok(again.every((a) => a.stored?.source === 'store'));
+  // Computing two formats from one read gave what each gives alone (the first did not consume W).
+  const w = await ckpt.readWeight(NAMES[0]!);
+  for (const [i, v] of variants.entries()) {
+    const direct = await analyzeLayer({ name: NAMES[0]!, data: Float32Array.from(w.data), out: w.out, in: w.in }, v);
+    assert.deepEqual({ ...strip(got[i]!), timings: {} }, { ...direct, timings: {} }, v.weightFormat);
+  }
 });
