@@ -17,6 +17,7 @@ export const COMMANDS = {
   'quantLens.openLayer': 'Open Layer',
   'quantLens.sortLayersByError': 'Sort Layers by Error',
   'quantLens.sortLayersByStructure': 'Sort Layers by Block',
+  'quantLens.openResultStore': 'Open Result Store…',
   'quantLens.showLog': 'Show Log',
 } as const;
 

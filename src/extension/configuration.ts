@@ -49,3 +49,25 @@ export async function setCalibrationPath(path: string | null): Promise<void> {
     : vscode.ConfigurationTarget.Global;
   await vscode.workspace.getConfiguration(SECTION).update('calibration', path ?? undefined, target);
 }
+
+/**
+ * Where analyses are kept (docs/result-store.md): the folder in the settings (relative: to the
+ * first workspace folder), the extension's own store (`ownStore`, in its global storage) when the
+ * setting is empty, or null for "off".
+ */
+export function resultStorePath(ownStore: string): string | null {
+  const raw = vscode.workspace.getConfiguration(SECTION).get<string>('resultStore', '').trim();
+  if (!raw) return ownStore;
+  if (raw.toLowerCase() === 'off') return null;
+  if (isAbsolute(raw)) return raw;
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  return folder ? join(folder.uri.fsPath, raw) : raw;
+}
+
+/** Makes a store folder this workspace's (or the user's, with no folder open). */
+export async function setResultStorePath(path: string): Promise<void> {
+  const target = vscode.workspace.workspaceFolders?.length
+    ? vscode.ConfigurationTarget.Workspace
+    : vscode.ConfigurationTarget.Global;
+  await vscode.workspace.getConfiguration(SECTION).update('resultStore', path, target);
+}

@@ -1,7 +1,7 @@
 /** Extension entry point: wires the engine, the sessions, the editors, the tree and the commands. */
 import * as vscode from 'vscode';
 import { statSync, readdirSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { pickInFolder } from '../engine/readers/open';
 import { CHECKPOINT_FILE_NAMES, readerForName } from '../engine/readers/registry';
 import { disableOrtTelemetry } from '../engine/ort';
@@ -28,6 +28,9 @@ import { pickLayer } from './commands/layerPicker';
 import { LAYERS_VIEW_ID, LayersTreeProvider } from './views/layersTree';
 import { Reporter } from './logging';
 import { SessionRegistry } from './services/sessionRegistry';
+import { resultStorePath, setResultStorePath } from './configuration';
+import { ResultStore } from '../engine/store/resultStore';
+import { errorMessage } from '../engine/errors';
 
 /** The file dialog's filter: the last extension of every checkpoint file name the readers offer. */
 const CHECKPOINT_EXTENSIONS = [...new Set(CHECKPOINT_FILE_NAMES.map((g) => g.slice(g.lastIndexOf('.') + 1)))];
@@ -97,6 +100,41 @@ export function activate(context: vscode.ExtensionContext): void {
   const jobs = new JobTracker(log);
   const services: Services = { engine, jobs, calibration };
   const sessions = new SessionRegistry(engine, calibration, context.workspaceState);
+
+  // Analyses persist in a result store (docs/result-store.md): the extension's own by default.
+  const ownStore = join(context.globalStorageUri.fsPath, 'result-store');
+  const applyStore = async () => {
+    const dir = resultStorePath(ownStore);
+    const why = await engine.useStore(dir, dir !== null && dir !== ownStore);
+    if (why) {
+      void vscode.window.showWarningMessage(`Quant Lens: the result store is not used: ${why}`);
+      return;
+    }
+    const open = sessions.all.filter((s) => s.summary);
+    if (!dir || open.length === 0) return;
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Quant Lens: reading ${dir}`, cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        token.onCancellationRequested(() => controller.abort());
+        let found = 0;
+        for (const s of open) {
+          found += await s.loadFromStore({
+            signal: controller.signal,
+            onProgress: (done, total) => progress.report({ message: `${s.name}: ${done} / ${total} layers` }),
+          });
+        }
+        log.info(`${found} analysed layers from the result store ${dir}`);
+      },
+    );
+  };
+  void engine.useStore(resultStorePath(ownStore), resultStorePath(ownStore) !== ownStore);
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('quantLens.resultStore'))
+        void applyStore().catch((err: unknown) => reporter.fail('Open Result Store', err));
+    }),
+  );
 
   const openOverview = async (uri: vscode.Uri) => {
     const file = checkpointFile(uri);
@@ -196,6 +234,30 @@ export function activate(context: vscode.ExtensionContext): void {
     },
     'quantLens.sortLayersByError': () => tree.setSort('error'),
     'quantLens.sortLayersByStructure': () => tree.setSort('structure'),
+    'quantLens.openResultStore': async (uri?: vscode.Uri) => {
+      const picked =
+        uri instanceof vscode.Uri
+          ? uri
+          : (
+              await vscode.window.showOpenDialog({
+                canSelectFiles: false,
+                canSelectFolders: true,
+                canSelectMany: false,
+                openLabel: 'Open Store',
+                title: 'Quant Lens: open a result store (a folder quant-lens inspect --store filled)',
+              })
+            )?.[0];
+      if (!picked) return;
+      try {
+        await ResultStore.open(picked.fsPath, { create: false });
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Quant Lens: ${errorMessage(e)}`);
+        return;
+      }
+      // The setting's change reads the store into every open checkpoint; the same folder again reads it now.
+      if (resultStorePath(ownStore) === picked.fsPath) await applyStore();
+      else await setResultStorePath(picked.fsPath);
+    },
     'quantLens.showLog': () => log.show(),
   };
 

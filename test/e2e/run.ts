@@ -88,7 +88,15 @@ async function run(tools: Tools, files: string[]): Promise<number> {
         stdio: 'inherit',
         env: {
           ...process.env,
-          ...toEnvVars({ url, workspace, extensionDir, screenshotsDir: screenshotsRoot, home, temp }),
+          ...toEnvVars({
+            url,
+            workspace,
+            extensionDir,
+            screenshotsDir: screenshotsRoot,
+            home,
+            temp,
+            userData: server.userDataDir,
+          }),
         },
       },
     );

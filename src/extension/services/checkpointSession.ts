@@ -9,6 +9,7 @@ import type { StatKind } from '../../engine/calibration/statKinds';
 import type { LayerAnalysis } from '../../engine/methods/layerAnalysis';
 import type { CheckpointSummary, LinearLayer } from '../../shared/checkpointSummary';
 import {
+  describeSettings,
   methodChoices,
   sameAnalysis,
   toAnalysisSettings,
@@ -178,7 +179,10 @@ export class CheckpointSession implements vscode.Disposable {
     this.changed.fire('results');
   }
 
-  /** Rebuilds the results at the current settings from whatever the session cache holds. */
+  /**
+   * Rebuilds the results at the current settings from whatever the session cache holds, then adds
+   * what the result store holds (what was analysed before a reload, or in another window).
+   */
   private refreshFromCache(): void {
     this.results.clear();
     this.failures.clear();
@@ -186,6 +190,31 @@ export class CheckpointSession implements vscode.Disposable {
       const a = this.engine.peek(this.request(l));
       if (a) this.results.set(l.name, a);
     }
+    this.loadFromStore().catch((e: unknown) =>
+      this.engine.log.warn(`${this.name}: reading the result store failed: ${toUserFacingError(e).message}`),
+    );
+  }
+
+  /**
+   * The layers the result store holds at the current settings, shown as if just analysed (they
+   * arrive through the engine's onDidStoreAnalysis). `hashUnknown`: for a store computed elsewhere,
+   * read and hash the weights to find them (see EngineService.loadStored).
+   */
+  async loadFromStore(
+    opts: { hashUnknown?: boolean; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<number> {
+    if (!this.summaryValue) return 0;
+    const t0 = Date.now();
+    const { found, asked } = await this.engine.loadStored(
+      this.quantizedLayers.map((l) => this.request(l)),
+      opts,
+    );
+    if (asked) {
+      this.engine.log.info(
+        `${this.name}: ${found} of ${asked} layers from the result store in ${Date.now() - t0} ms [${describeSettings(this.settingsValue)}]`,
+      );
+    }
+    return found;
   }
 
   recordFailure(layer: string, error: UserFacingError): void {

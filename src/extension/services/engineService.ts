@@ -10,6 +10,9 @@ import { analysisKey } from '../../shared/quantSettings';
 import { SharedJobCache } from './sharedJobCache';
 import { workerCount } from '../configuration';
 import { isCancellation } from '../errors';
+import { errorMessage } from '../../engine/errors';
+import { ResultStore } from '../../engine/store/resultStore';
+import { canonicalJson } from '../../engine/store/keys';
 
 export interface AnalysisRequest {
   checkpoint: string;
@@ -44,6 +47,10 @@ export class EngineService implements vscode.Disposable {
   private readonly analyses: SharedJobCache<LayerAnalysis, AnalysisProgress>;
   private readonly requests = new Map<string, AnalysisRequest>();
   private readonly disposables: vscode.Disposable[] = [];
+  private storeDir: string | null = null;
+  /** A store this machine did not fill: layers are looked for by their weights' hashes too. */
+  private storeForeign = false;
+  private storeReady: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -93,6 +100,92 @@ export class EngineService implements vscode.Disposable {
     this.log.info(`worker pool resized to ${size}`);
   }
 
+  /** The result store analyses go through (docs/result-store.md), or null. */
+  get store(): string | null {
+    return this.storeDir;
+  }
+
+  /**
+   * Uses a result-store folder from now on (null: none). A folder that cannot be a store (a file,
+   * a folder of other things, a newer store) is not used: the reason is logged and returned.
+   */
+  useStore(dir: string | null, foreign = false): Promise<string | null> {
+    const ready = (async () => {
+      this.storeForeign = foreign;
+      if (dir === null) {
+        this.storeDir = null;
+        this.log.info('result store: off');
+        return null;
+      }
+      try {
+        await ResultStore.open(dir);
+        this.storeDir = dir;
+        this.log.info(`result store: ${dir}`);
+        return null;
+      } catch (e) {
+        this.storeDir = null;
+        const why = errorMessage(e);
+        this.log.warn(`result store not used: ${why}`);
+        return why;
+      }
+    })();
+    this.storeReady = ready;
+    return ready;
+  }
+
+  /**
+   * Puts what the result store holds for these requests into the session cache (and tells the
+   * listeners), computing nothing. `hashUnknown` reads and hashes weights whose files this machine
+   * has not seen with the store (a store computed elsewhere).
+   */
+  async loadStored(
+    requests: AnalysisRequest[],
+    opts: { hashUnknown?: boolean; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<{ found: number; asked: number }> {
+    await this.storeReady;
+    const store = this.storeDir;
+    const wanted = requests.filter(
+      (r) => !this.analyses.peek(this.keyOf(r)) && !this.analyses.isRunning(this.keyOf(r)),
+    );
+    if (!store || wanted.length === 0) return { found: 0, asked: 0 };
+    // One worker call per checkpoint, calibration and settings (layers of other shapes differ in rank).
+    const groups = new Map<string, AnalysisRequest[]>();
+    for (const r of wanted) {
+      const g = `${r.checkpoint}\0${r.calibration ?? ''}\0${canonicalJson(r.settings)}`;
+      groups.set(g, [...(groups.get(g) ?? []), r]);
+    }
+    let found = 0;
+    let done = 0;
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      const before = done;
+      const result = await this.pool.call(
+        'storedAnalyses',
+        {
+          checkpoint: first.checkpoint,
+          settings: first.settings,
+          store,
+          layers: group.map((r) => r.layer),
+          ...(first.calibration ? { calibration: first.calibration } : {}),
+          ...((opts.hashUnknown ?? this.storeForeign) ? { hashUnknown: true } : {}),
+        },
+        { signal: opts.signal, onProgress: (p) => opts.onProgress?.(before + p.done, wanted.length) },
+      );
+      done += group.length;
+      for (const w of result.warnings) this.log.warn(w);
+      for (const a of result.found) {
+        const r = group.find((x) => x.layer === a.name);
+        if (!r) continue;
+        const key = this.keyOf(r);
+        this.requests.set(key, r);
+        this.analyses.put(key, a);
+        this.requests.delete(key);
+        found++;
+      }
+    }
+    return { found, asked: wanted.length };
+  }
+
   keyOf(r: AnalysisRequest): string {
     return analysisKey(r.checkpoint, r.layer, r.settings, r.calibration);
   }
@@ -121,6 +214,8 @@ export class EngineService implements vscode.Disposable {
       return { analysis: hit, cached: true, timeMs: 0 };
     }
     const t0 = Date.now();
+    await this.storeReady;
+    const store = this.storeDir;
     const analysis = await this.analyses.get(
       key,
       async (signal, onProgress) => {
@@ -136,9 +231,17 @@ export class EngineService implements vscode.Disposable {
               settings: r.settings,
               ...(r.calibration ? { calibration: r.calibration } : {}),
               ...(opts.firstRank !== undefined ? { progressive: true, firstRank: opts.firstRank } : {}),
+              ...(store ? { store } : {}),
             },
             { signal, onProgress },
           );
+          for (const w of a.stored?.warnings ?? []) this.log.warn(w);
+          if (a.stored?.source === 'store') {
+            this.log.info(
+              `read ${r.layer} from the result store in ${Date.now() - started} ms (computed ${a.stored.computedAt} in ${Math.round(a.stored.computeMs)} ms)`,
+            );
+            return a;
+          }
           const steps = Object.entries(a.timings)
             .map(([k, v]) => `${k} ${Math.round(v)} ms`)
             .join(', ');

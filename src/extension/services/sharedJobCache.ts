@@ -137,6 +137,14 @@ export class SharedJobCache<V, P = never> {
     this.onStored?.(key, value);
   }
 
+  /**
+   * Adds a result found elsewhere (the result store): as if a job had produced it, unless one for
+   * the key is running (its own result follows).
+   */
+  put(key: string, value: V): void {
+    if (!this.running.has(key)) this.store(key, value);
+  }
+
   /** Forgets finished results (running jobs go on). */
   clear(): void {
     this.done.clear();

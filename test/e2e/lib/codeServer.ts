@@ -25,6 +25,9 @@ const quietSettings = {
   'git.autoRepositoryDetection': false,
   'github.gitAuthentication': false,
   'security.workspace.trust.enabled': false,
+  // Every suite starts from a fresh extension host; a result store would carry analyses from one
+  // scenario into the next. The result-store scenario turns it on (the default) for itself.
+  'quantLens.resultStore': 'off',
 };
 
 export interface CodeServerOptions {

@@ -12,6 +12,8 @@ export interface E2eEnv {
   /** code-server's own HOME and TMPDIR (empty folders at the start): what the extension leaves there shows. */
   home: string;
   temp: string;
+  /** code-server's user-data folder (User/settings.json, User/globalStorage/…). */
+  userData: string;
   chromium: string;
   /** Node 24: the runtime of code-server's extension host. */
   node: string;
@@ -24,6 +26,7 @@ const VARS = {
   screenshotsDir: 'QUANT_LENS_E2E_SCREENSHOTS',
   home: 'QUANT_LENS_E2E_HOME',
   temp: 'QUANT_LENS_E2E_TMPDIR',
+  userData: 'QUANT_LENS_E2E_USER_DATA',
 } as const;
 
 export function toEnvVars(env: Pick<E2eEnv, keyof typeof VARS>): Record<string, string> {

@@ -136,3 +136,28 @@ test('an already aborted signal is refused without starting', async () => {
   );
   assert.equal(started, false);
 });
+
+test('a result put from the store answers later requests and is announced; a running job keeps its own', async () => {
+  const announced: [string, number][] = [];
+  const cache = new SharedJobCache<number, number>(4, (k, v) => announced.push([k, v]));
+  cache.put('stored', 7);
+  let starts = 0;
+  assert.equal(
+    await cache.get('stored', async () => {
+      starts++;
+      return 1;
+    }),
+    7,
+  );
+  assert.equal(starts, 0);
+  const job = deferred<number>();
+  const running = cache.get('busy', () => job.promise);
+  cache.put('busy', 8);
+  job.resolve(9);
+  assert.equal(await running, 9);
+  assert.equal(cache.peek('busy'), 9);
+  assert.deepEqual(announced, [
+    ['stored', 7],
+    ['busy', 9],
+  ]);
+});
