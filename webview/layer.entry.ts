@@ -6,16 +6,9 @@
  * metrics are written synchronously, and the charts' rank marker is redrawn on the next frame.
  * Only method and format changes go to the host, which answers with a new analysis.
  */
-import '@vscode-elements/elements/dist/vscode-button/index.js';
-import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
-import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { formatDuration } from '../src/shared/formatting';
 import {
-  BLOCK_SIZE_CHOICES,
   DEFAULT_SETTINGS,
-  FACTOR_FORMAT_CHOICES,
-  WEIGHT_FORMAT_CHOICES,
   blockSizeApplies,
   describeSettings,
   fittedStepsApply,
@@ -35,15 +28,21 @@ import type {
 } from '../src/shared/protocol/layer';
 import type { MethodChoice, UserFacingError } from '../src/shared/protocol/common';
 import { methodComparisonTable } from './lib/methodComparisonTable';
-import { selectField, setOptions, setSelectValue } from './lib/controls';
 import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
 import { ActivationView } from './layer/activationView';
-import { METRIC_KEYS, METRIC_LABELS, metricValues, type MetricKey } from './layer/metrics';
+import { METRIC_KEYS, metricValues } from './layer/metrics';
 import { ReassemblyView } from './layer/reassemblyView';
-import { SpectraCharts } from './layer/spectraCharts';
-import { STEP_FIT_OPTION_LABEL, StepFitView } from './layer/stepFitView';
+import {
+  chartsSection,
+  headerSection,
+  methodComparisonSection,
+  metricsSection,
+  rankSection,
+  settingsSection,
+} from './layer/sections';
+import { StepFitView } from './layer/stepFitView';
 
 const host = connectToHost<HostToLayer, LayerToHost, LayerPanelState>();
 const app = document.getElementById('app')!;
@@ -87,127 +86,23 @@ function saveState(): void {
   });
 }
 
-function methodOptions(methods: MethodChoice[]) {
-  return methods.map((m) => ({
-    value: m.name,
-    label: m.label,
-    description: m.disabledReason ?? m.description,
-    disabled: m.disabledReason !== null,
-  }));
-}
-
 function buildUi(setup: LayerPanelSetup) {
   const s = setup.settings;
-  const status = el('p', { id: 'status', className: 'status', attrs: { role: 'status', 'aria-live': 'polite' } });
-  const progress = el('vscode-progress-bar', { id: 'progress', attrs: { 'aria-label': 'Analysis progress' } });
-  progress.hidden = true;
-  const failure = el('p', { id: 'failure', className: 'error', attrs: { role: 'alert' } });
-  failure.hidden = true;
-
-  const method = selectField('method', 'Method', methodOptions(setup.methods), s.method, (v) =>
-    changeSettings({ method: v as QuantSettings['method'] }),
-  );
-  const weight = selectField(
-    'weight-format',
-    'Weight format',
-    WEIGHT_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    s.weightFormat,
-    (v) => changeSettings({ weightFormat: v }),
-  );
-  const block = selectField(
-    'block-size',
-    'Block / group',
-    BLOCK_SIZE_CHOICES.map((b) => ({ value: String(b), label: b === -1 ? 'per row' : String(b) })),
-    String(s.blockSize),
-    (v) => changeSettings({ blockSize: Number(v) }),
-  );
-  const factor = selectField(
-    'factor-format',
-    'A/B format',
-    FACTOR_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    s.factorFormat,
-    (v) => changeSettings({ factorFormat: v }),
-  );
-  const fittedSteps = el('vscode-checkbox', {
-    id: 'fitted-steps',
-    attrs: { label: STEP_FIT_OPTION_LABEL },
+  const header = headerSection(setup, {
+    openOverview: () => post({ type: 'openOverview' }),
+    compareMethods: () => post({ type: 'compareMethods' }),
+    cancel: () => post({ type: 'cancel' }),
   });
-  fittedSteps.checked = s.fittedSteps === true;
-  fittedSteps.addEventListener('change', () => changeSettings({ fittedSteps: fittedSteps.checked }));
-  const importanceWeights = el('vscode-checkbox', {
-    id: 'importance-weights',
-    attrs: { label: 'Importance-weighted (imatrix from calibration)' },
+  const settings = settingsSection(setup, changeSettings);
+  const rank = rankSection(setup.maxRank, s.rank, setRank);
+  const charts = chartsSection(theme, (raw) => {
+    if (!view || !ui) return;
+    view.raw = raw;
+    ui.chartsView.setRaw(raw);
+    saveState();
   });
-  importanceWeights.checked = s.importanceWeights === true;
-  importanceWeights.addEventListener('change', () => changeSettings({ importanceWeights: importanceWeights.checked }));
-  const methodNote = el('p', { id: 'method-note', className: 'note' });
-
-  const slider = el('input', {
-    id: 'rank-slider',
-    attrs: {
-      type: 'range',
-      min: '0',
-      max: String(setup.maxRank),
-      step: '1',
-      value: String(s.rank),
-      'aria-label': 'Rank k',
-    },
-  });
-  const rankInput = el('vscode-textfield', {
-    id: 'rank-input',
-    attrs: {
-      type: 'number',
-      min: '0',
-      max: String(setup.maxRank),
-      value: String(s.rank),
-      'aria-label': 'Rank k (number)',
-    },
-  });
-  const rankMax = el('span', { className: 'muted', text: `of ${setup.maxRank}` });
-
-  const rawToggle = el('vscode-checkbox', { id: 'raw-toggle', attrs: { label: 'Raw singular values' } });
-  const spectraCanvas = el('canvas', { id: 'spectra-chart' });
-  const energyCanvas = el('canvas', { id: 'energy-chart' });
-  const shownNote = el('p', { id: 'shown', className: 'caption' });
-  const charts = el(
-    'section',
-    { className: 'charts', attrs: { 'aria-label': 'Spectra' } },
-    el('div', { className: 'chart-head' }, el('h2', { text: 'Singular values of the error' }), rawToggle),
-    el('div', { className: 'chart-box' }, spectraCanvas),
-    el('h2', { text: 'Captured error energy' }),
-    el('div', { className: 'chart-box' }, energyCanvas),
-    shownNote,
-  );
-
-  const metricCells = {} as Record<MetricKey, HTMLElement>;
-  const metrics = el('dl', { id: 'metrics', className: 'metrics' });
-  for (const key of METRIC_KEYS) {
-    metricCells[key] = el('dd', { attrs: { 'data-metric': key }, text: '—' });
-    metrics.append(el('dt', { text: METRIC_LABELS[key] }), metricCells[key]);
-  }
-  const warnings = el('p', { id: 'warnings', className: 'warning' });
-  warnings.hidden = true;
-
-  const compareButton = el('vscode-button', { id: 'compare', text: 'Compare Methods', attrs: { secondary: '' } });
-  compareButton.addEventListener('click', () => post({ type: 'compareMethods' }));
-  const overviewButton = el('vscode-button', {
-    id: 'open-overview',
-    text: 'Checkpoint Overview',
-    attrs: { secondary: '' },
-  });
-  overviewButton.addEventListener('click', () => post({ type: 'openOverview' }));
-  const cancelButton = el('vscode-button', { id: 'cancel', text: 'Cancel', attrs: { secondary: '' } });
-  cancelButton.hidden = true;
-  cancelButton.addEventListener('click', () => post({ type: 'cancel' }));
-  const comparisonBody = el(
-    'div',
-    { id: 'comparison-body' },
-    el('p', {
-      className: 'muted',
-      text: 'Runs every method at these formats and rank — the same bit budget — and lists their errors.',
-    }),
-  );
-
+  const metrics = metricsSection();
+  const comparison = methodComparisonSection();
   const activation = new ActivationView(theme);
   const stepFit = new StepFitView(() => requestStepFit(true));
   const reassembly = new ReassemblyView(
@@ -222,95 +117,39 @@ function buildUi(setup: LayerPanelSetup) {
       cancel: () => post({ type: 'cancelReassembly' }),
     },
   );
-  const l = setup.layer;
   app.replaceChildren(
-    el(
-      'header',
-      { className: 'layer-header' },
-      el('h1', { id: 'layer-name', text: l.name, title: l.name }),
-      el('p', {
-        className: 'subtitle',
-        text: `${setup.checkpointName} · [out × in] ${l.shape[0]} × ${l.shape[1]} · ${l.dtype} · ${l.role}${l.block !== null ? ` · block ${l.block}` : ''}`,
-      }),
-      el('div', { className: 'toolbar' }, overviewButton, compareButton, cancelButton),
-      status,
-      progress,
-      failure,
-    ),
-    el(
-      'section',
-      { className: 'controls', attrs: { 'aria-label': 'Settings' } },
-      method.field,
-      weight.field,
-      block.field,
-      factor.field,
-      el('div', { className: 'field checkbox-field' }, fittedSteps),
-      el('div', { className: 'field checkbox-field' }, importanceWeights),
-    ),
-    methodNote,
-    el(
-      'section',
-      { className: 'rank', attrs: { 'aria-label': 'Rank' } },
-      el('label', { text: 'Rank k', attrs: { for: 'rank-slider' } }),
-      slider,
-      rankInput,
-      rankMax,
-    ),
-    el(
-      'div',
-      { className: 'layer-main' },
-      charts,
-      el('aside', { className: 'metrics-box', attrs: { 'aria-label': 'Metrics at rank k' } }, metrics, warnings),
-    ),
+    header.element,
+    settings.element,
+    settings.methodNote,
+    rank.element,
+    el('div', { className: 'layer-main' }, charts.element, metrics.element),
     stepFit.element,
     activation.element,
     reassembly.element,
-    el(
-      'section',
-      { id: 'comparison', attrs: { 'aria-labelledby': 'comparison-title' } },
-      el('h2', { id: 'comparison-title', text: 'Method comparison' }),
-      comparisonBody,
-    ),
+    comparison.element,
   );
-
-  const chartsView = new SpectraCharts(spectraCanvas, energyCanvas, theme);
-  slider.addEventListener('input', () => setRank(Number(slider.value), 'slider'));
-  rankInput.addEventListener('change', () => setRank(Number(rankInput.value), 'input'));
-  rankInput.addEventListener('keydown', (e: KeyboardEvent) => {
-    if (e.key === 'Enter') setRank(Number(rankInput.value), 'input');
-  });
-  rawToggle.addEventListener('change', () => {
-    if (!view) return;
-    view.raw = rawToggle.checked;
-    chartsView.setRaw(view.raw);
-    saveState();
-  });
-
   return {
-    status,
-    progress,
-    failure,
-    method: method.select,
-    weight: weight.select,
-    block: block.select,
-    factor: factor.select,
-    fittedSteps,
-    importanceWeights,
-    methodNote,
-    slider,
-    rankInput: rankInput,
-    rawToggle: rawToggle,
-    metricCells,
-    warnings,
-    shownNote,
-    chartsView,
-    charts,
+    status: header.status,
+    progress: header.progress,
+    failure: header.failure,
+    compareButton: header.compareButton,
+    cancelButton: header.cancelButton,
+    controls: settings.controls,
+    fittedSteps: settings.fittedSteps,
+    importanceWeights: settings.importanceWeights,
+    methodNote: settings.methodNote,
+    slider: rank.slider,
+    rankInput: rank.rankInput,
+    rawToggle: charts.rawToggle,
+    shownNote: charts.shownNote,
+    charts: charts.element,
+    chartsView: charts.chartsView(),
+    metricCells: metrics.metricCells,
+    warnings: metrics.warnings,
+    comparisonBody: comparison.body,
     activation,
     stepFit,
     reassembly,
-    comparisonBody,
-    compareButton,
-    cancelButton,
   };
 }
 
@@ -329,7 +168,7 @@ function updateMethodNote(methods: MethodChoice[], calibration: LayerPanelSetup[
 
 function updateBlockEnabled(weightFormat: string): void {
   if (!ui) return;
-  ui.block.disabled = !blockSizeApplies(weightFormat);
+  ui.controls.block.disabled = !blockSizeApplies(weightFormat);
   const int = fittedStepsApply(weightFormat);
   ui.fittedSteps.disabled = !int;
   ui.fittedSteps.title = int
@@ -507,10 +346,7 @@ function showFailure(settings: QuantSettings, error: UserFacingError): void {
 function syncControls(): void {
   if (!ui || !view) return;
   const s = view.requested;
-  setSelectValue(ui.method, s.method);
-  setSelectValue(ui.weight, s.weightFormat);
-  setSelectValue(ui.block, String(s.blockSize));
-  setSelectValue(ui.factor, s.factorFormat);
+  ui.controls.show(s);
   ui.fittedSteps.checked = s.fittedSteps === true;
   ui.importanceWeights.checked = s.importanceWeights === true;
   updateBlockEnabled(s.weightFormat);
@@ -562,7 +398,7 @@ host.onMessage((msg) => {
             ...view.requested,
             method: msg.methods.find((m) => !m.disabledReason)?.name ?? DEFAULT_SETTINGS.method,
           };
-        setOptions(ui.method, methodOptions(msg.methods), view.requested.method);
+        ui.controls.setMethods(msg.methods, view.requested.method);
         updateMethodNote(msg.methods, msg.calibration);
       }
       break;

@@ -16,15 +16,7 @@ import {
   formatPercent,
   shortLayerName,
 } from '../src/shared/formatting';
-import {
-  BLOCK_SIZE_CHOICES,
-  DEFAULT_SETTINGS,
-  FACTOR_FORMAT_CHOICES,
-  MAX_SLIDER_RANK,
-  WEIGHT_FORMAT_CHOICES,
-  blockSizeApplies,
-  type QuantSettings,
-} from '../src/shared/quantSettings';
+import { DEFAULT_SETTINGS, MAX_SLIDER_RANK, blockSizeApplies, type QuantSettings } from '../src/shared/quantSettings';
 import type { CalibrationLabel, JobProgress, MethodChoice } from '../src/shared/protocol/common';
 import type {
   ModelTotals,
@@ -35,7 +27,7 @@ import type {
 } from '../src/shared/protocol/overview';
 import { parseOverviewState } from '../src/shared/protocol/overview';
 import { methodComparisonTable } from './lib/methodComparisonTable';
-import { selectField, setOptions, setSelectValue } from './lib/controls';
+import { settingsControls } from './lib/settingsControls';
 import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
@@ -130,30 +122,7 @@ function tensorsSection(s: CheckpointSummary): HTMLElement {
 }
 
 function buildUi(s: CheckpointSummary) {
-  const methodSelect = selectField('method', 'Method', [], DEFAULT_SETTINGS.method, (v) =>
-    change({ method: v as QuantSettings['method'] }),
-  );
-  const weight = selectField(
-    'weight-format',
-    'Weight format',
-    WEIGHT_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    DEFAULT_SETTINGS.weightFormat,
-    (v) => change({ weightFormat: v }),
-  );
-  const block = selectField(
-    'block-size',
-    'Block / group',
-    BLOCK_SIZE_CHOICES.map((b) => ({ value: String(b), label: b === -1 ? 'per row' : String(b) })),
-    '16',
-    (v) => change({ blockSize: Number(v) }),
-  );
-  const factor = selectField(
-    'factor-format',
-    'A/B format',
-    FACTOR_FORMAT_CHOICES.map((f) => ({ value: f, label: f.toUpperCase() })),
-    DEFAULT_SETTINGS.factorFormat,
-    (v) => change({ factorFormat: v }),
-  );
+  const controls = settingsControls(DEFAULT_SETTINGS, [], change);
   const rank = el('vscode-textfield', {
     id: 'rank',
     attrs: { type: 'number', min: '0', max: String(MAX_SLIDER_RANK), value: '32', 'aria-label': 'Rank k' },
@@ -217,10 +186,7 @@ function buildUi(s: CheckpointSummary) {
     el(
       'section',
       { className: 'controls', attrs: { 'aria-label': 'Quantization settings' } },
-      methodSelect.field,
-      weight.field,
-      block.field,
-      factor.field,
+      ...controls.fields,
       rankField,
     ),
     el(
@@ -255,10 +221,7 @@ function buildUi(s: CheckpointSummary) {
   heatmap.setLayers(s.linearLayers);
   table.setLayers(s.linearLayers);
   return {
-    method: methodSelect.select,
-    weight: weight.select,
-    block: block.select,
-    factor: factor.select,
+    controls,
     rank: rank,
     calibration,
     cancel,
@@ -277,27 +240,15 @@ function change(patch: Partial<QuantSettings>): void {
   const next = { ...settings, ...patch };
   if (JSON.stringify(next) === JSON.stringify(settings)) return;
   settings = next;
-  if (ui) ui.block.disabled = !blockSizeApplies(next.weightFormat);
+  if (ui) ui.controls.block.disabled = !blockSizeApplies(next.weightFormat);
   post({ type: 'setSettings', settings: next });
 }
 
 function showSettings(s: QuantSettings, methods: MethodChoice[], calibration: CalibrationLabel | null): void {
   if (!ui) return;
   settings = s;
-  setOptions(
-    ui.method,
-    methods.map((m) => ({
-      value: m.name,
-      label: m.label,
-      description: m.disabledReason ?? m.description,
-      disabled: m.disabledReason !== null,
-    })),
-    s.method,
-  );
-  setSelectValue(ui.weight, s.weightFormat);
-  setSelectValue(ui.block, String(s.blockSize));
-  setSelectValue(ui.factor, s.factorFormat);
-  ui.block.disabled = !blockSizeApplies(s.weightFormat);
+  ui.controls.setMethods(methods, s.method);
+  ui.controls.show(s);
   if (ui.rank.value !== String(s.rank)) ui.rank.value = String(s.rank);
   const disabled = methods.filter((m) => m.disabledReason);
   setText(
