@@ -20,7 +20,7 @@ const nodeOnly = [
 
 // Engine modules the webviews may import: pure code with no Node API, documented as browser-safe in
 // their headers. Everything else under src/engine (readers, linear algebra, onnxruntime) is not.
-const browserSafeEngine = [
+export const browserSafeEngine = [
   'methods/allocation',
   'methods/comparisonTypes',
   'methods/methods',

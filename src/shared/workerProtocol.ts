@@ -146,8 +146,6 @@ export type WorkerMethods = {
   calibrationInfo: MethodSpec<CalibrationInfoParams, CalibrationInfo>;
   /** Runs an ONNX model on calibration inputs and writes the activation statistics file. */
   calibrate: MethodSpec<CalibrateParams, CalibrateResult, CalibrateProgress>;
-  /** Test hook: runs for `ms` milliseconds in steps, reporting progress, honouring cancellation. */
-  sleep: MethodSpec<{ ms: number }, { slept: number }, { fraction: number }>;
   /** Rank (and format) per layer under a memory budget, against the uniform rank (allocation.ts). */
   allocateRanks: MethodSpec<AllocateRanksParams, AllocateRanksResult, LayerProgress>;
   /** The QLLM reassembly sites of a checkpoint: layers sharing one input (q/k/v, gate/up) grouped. */

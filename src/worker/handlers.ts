@@ -245,14 +245,5 @@ export function createHandlers(
       return { out: p.out, layers: r.stats.size, samples: r.samples, batches: r.batches, seconds: r.seconds };
     },
     ...analysisHandlers(cache, statsCache),
-    async sleep({ ms }, ctx) {
-      const start = Date.now();
-      while (Date.now() - start < ms) {
-        throwIfCancelled(ctx.signal);
-        await new Promise((r) => setTimeout(r, Math.min(10, ms)));
-        ctx.progress({ fraction: Math.min(1, (Date.now() - start) / ms) });
-      }
-      return { slept: Date.now() - start };
-    },
   };
 }

@@ -10,7 +10,6 @@ import { basename } from 'node:path';
 import { QuantLensError } from '../errors';
 import { RandomAccessFile } from '../readers/fileAccess';
 import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsEntry } from '../readers/safetensors';
-import { decodeToFloat32 } from '../readers/dtypes';
 import { elementCount } from '../readers/checkpoint';
 import { f32Bytes, f64Bytes, writeSafetensorsFile, type TensorToWrite } from '../writers/safetensorsWriter';
 import type { CheckedOutput } from '../writers/safeOutput';
@@ -199,11 +198,6 @@ export class StatsFile {
   get name(): string {
     return basename(this.info.path);
   }
-}
-
-/** Decodes a stat that was read raw (kept for callers holding bytes). */
-export function decodeStat(bytes: Uint8Array, count: number): Float32Array {
-  return decodeToFloat32('F32', bytes, count);
 }
 
 export async function writeStatsFile(

@@ -1,7 +1,7 @@
 /**
  * Text as language-model input: a Hugging Face tokenizer.json (run by @huggingface/tokenizers,
  * pure JS) turns the text into token ids, which are cut into non-overlapping windows of a fixed
- * length, the remainder dropped (LQER's WikiText-2 protocol, algorithms.md §4).
+ * length, the remainder dropped (LQER's WikiText-2 protocol, docs/algorithms.md §4).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * Task metrics: character error rate of CTC greedy decoding (the OCR recognizer), perplexity from
- * per-token negative log-likelihoods (causal LMs, algorithms.md §4), and cosine similarity of
+ * per-token negative log-likelihoods (causal LMs, docs/algorithms.md §4), and cosine similarity of
  * outputs to the float model's (any other model).
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * MXINT fake quantization of an activation, built from standard ONNX operators, with LQER's
- * `block_fp` definition (algorithms.md §2.1), the one `quantizers/mxint.ts` reproduces bit for bit:
+ * `block_fp` definition (docs/algorithms.md §2.1), the one `quantizers/mxint.ts` reproduces bit for bit:
  *   per block of `block` consecutive features of one token: E = ceil(log2 max|x|), clamped to
  *   [−127, 128]; code = round_half_even((|x| + 1e-9) · 2^(w−1) / 2^E) clamped to 2^(w−1) − 1;
  *   x̂ = sign(x)·code·2^E / 2^(w−1); elements with |x| ≤ 1e-8 pass through unchanged.

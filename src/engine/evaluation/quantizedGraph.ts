@@ -1,7 +1,7 @@
 /**
  * The quantized copy of a model's graph, in one of two shapes:
  *  - folded (weight-only): each processed weight is replaced by Ŵ = W_q + (A_k·B_k)ᵀ;
- *  - split (as LQER runs it, algorithms.md §1.6): the linear node multiplies Qx(x) by W_q, and a
+ *  - split (as LQER runs it, docs/algorithms.md §1.3): the linear node multiplies Qx(x) by W_q, and a
  *    low-rank branch adds Qx(Qx(Qx(x)·A_k)·B_k), where Qx is MXINT fake quantization of the
  *    activation inserted as ONNX operators (mxintGraph.ts). Without an activation format the split
  *    graph computes the same function as the folded one, which the tests use to check the wiring.

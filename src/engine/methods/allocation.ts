@@ -40,7 +40,7 @@
  * the fused problem (that hull is the hull of every member-rank combination); the exact DP runs on
  * the hull points, so its answer is feasible but its rounded-down bound is not claimed.
  *
- * Pure code (no Node, no kernels): the webview can re-run it instantly when the budget moves.
+ * Browser-safe (no Node API, no kernels): the webview re-runs it instantly when the budget moves.
  */
 import { QuantLensError } from '../errors';
 import type { LayerAnalysis, OutputErrorKind } from './layerAnalysis';

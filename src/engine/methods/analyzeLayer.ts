@@ -2,7 +2,7 @@
  * One linear layer, end to end: quantize W, form the error, scale it as the method says, take both
  * spectra and the top-R factors, and turn them into exact error curves for every rank k ≤ R.
  *
- * Conventions (algorithms.md §1): W is [out, in]; the code works on E' = Eᵀ [in, out]; a diagonal
+ * Conventions (docs/algorithms.md §1.1–1.2): W is [out, in]; the code works on E' = Eᵀ [in, out]; a diagonal
  * scale s acts on the input dimension; A = S⁻¹U_R [in, R], B = Σ_R·V_Rᵀ [R, out]; Ŵ = W_q + (A·B)ᵀ.
  */
 import { QuantLensError, throwIfCancelled } from '../errors';
@@ -64,10 +64,6 @@ export interface AnalyzeOptions {
 
 /** Default relative ridge for QERA-exact; raised ×10 until the Cholesky factor exists. */
 export const DEFAULT_RIDGE = 1e-6;
-
-export function parseWeightFormat(s: string): NumberFormat {
-  return parseFormat(s);
-}
 
 export function factorFormats(
   factorFormat: string,

@@ -1,5 +1,6 @@
 /**
- * Plain-data types of the checkpoint comparison (compareCheckpoints.ts), importable by webviews.
+ * Plain-data types of the checkpoint comparison (compareCheckpoints.ts). Browser-safe: the
+ * comparison webview imports them.
  */
 
 export type ChangeVerdict = 'identical' | 'unchanged' | 'changed';

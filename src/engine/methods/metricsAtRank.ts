@@ -1,6 +1,6 @@
 /**
  * The numbers a user reads for one layer at one rank, derived from a LayerAnalysis in O(1): this
- * is what makes the rank slider instant. Pure code: the webviews import it too.
+ * is what makes the rank slider instant. Browser-safe (no Node API): the webviews import it too.
  */
 import { lowRankCost, parseFormat, withTile, tileOf, type NumberFormat } from '../quantizers';
 import type { FactorTiling, LayerAnalysis } from './layerAnalysis';

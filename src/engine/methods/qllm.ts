@@ -1,5 +1,5 @@
 /**
- * QLLM's adaptive channel reassembly (algorithms.md §5), as an analysis of one reassembly site: the
+ * QLLM's adaptive channel reassembly (docs/algorithms.md §5), as an analysis of one reassembly site: the
  * input of a linear layer, or the shared input of several (q/k/v, gate/up), with a sample of
  * calibration activation rows X [T, C] and the consumers' stacked weight W [Σout, C].
  *

@@ -1,6 +1,7 @@
 /**
  * Plain-data description of a step-size fit (see stepFitting.ts). Kept apart from the fitting code,
  * which pulls in the linear-algebra kernels, because LayerAnalysis carries it into the webviews.
+ * Browser-safe.
  */
 
 /** Which error the steps were fitted to, by what the calibration offered. */

@@ -1,7 +1,7 @@
 /**
  * Layer-local step-size fitting for the INT formats ("fitted step sizes", `int4:g128:fitted`).
  *
- * Inspired by SiLQ's learned step sizes (algorithms.md §6), but it is not SiLQ: SiLQ is end-to-end
+ * Inspired by SiLQ's learned step sizes (docs/algorithms.md §6), but it is not SiLQ: SiLQ is end-to-end
  * quantization-aware training with distillation. What runs here is the part that fits in an editor:
  * for one layer, choose each group's step Δ (per output row and group of input channels, the
  * format's tile) to minimise the layer's output error on calibration activations,

@@ -64,11 +64,6 @@ export function onnxElementType(code: number): ElementType | null {
   return ELEMENT_OF[code] ?? null;
 }
 
-/** Float types: the ones a linear layer's weight can have. */
-export function isOnnxFloatType(code: number): boolean {
-  return code === 1 || code === 10 || code === 11 || code === 16 || (code >= 17 && code <= 20) || code === 23;
-}
-
 /**
  * The typed-data field of TensorProto that holds values of this type when raw_data is not used:
  * float_data (4), int32_data (5: also 8- and 16-bit types and float16/bfloat16 bit patterns),

@@ -1,5 +1,5 @@
 /**
- * Memory cost of a quantized layer with a rank-k correction (algorithms.md §2.2, §7):
+ * Memory cost of a quantized layer with a rank-k correction (docs/algorithms.md §2.2, §7.1):
  * W[out, in] in the weight format, A[in, k] and B[k, out] in the factor format.
  *
  * Two averages are reported because both are in use:

@@ -1,5 +1,5 @@
 /**
- * Group-wise uniform integer fake quantization (the GPTQ/AWQ-style baseline; algorithms.md §2.4),
+ * Group-wise uniform integer fake quantization (the GPTQ/AWQ-style baseline; docs/algorithms.md §2.4),
  * in float32 arithmetic with round-half-to-even:
  *
  *   asymmetric  Δ = (max − min)/(2^n − 1), z = round(−min/Δ), q = clamp(round(x/Δ) + z, 0, 2^n − 1),

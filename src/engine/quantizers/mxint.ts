@@ -1,7 +1,7 @@
 /**
  * MXINT fake quantization, in the two flavours the official repositories implement.
  *
- * `lqer`: LQER's `block_fp` quantizer, reproduced bit for bit (algorithms.md §2.1, checked against
+ * `lqer`: LQER's `block_fp` quantizer, reproduced bit for bit (docs/algorithms.md §2.1, checked against
  * fixtures produced by the official code). Every float32 rounding of the reference is reproduced;
  * the comments name the reference step each line stands for. Two effects of how the reference
  * assembles its output are reproduced too: `F.fold` sums the blocks into a zeroed tensor and the

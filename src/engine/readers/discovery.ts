@@ -113,11 +113,6 @@ export function baseName(name: string): string {
     .replace(/\.(weight|kernel|w_0|w)$/, '');
 }
 
-export function blockIndexOf(name: string): number | null {
-  const m = BLOCK.exec(baseName(name));
-  return m ? Number(m[1]) : null;
-}
-
 /** Role, group and block of a weight from its (base) name alone. */
 export function analyseName(name: string): NameAnalysis {
   const base = baseName(name);

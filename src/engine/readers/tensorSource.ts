@@ -80,8 +80,3 @@ export class BlockSource implements TensorSource {
     return out.slice(skip, skip + count);
   }
 }
-
-/** Reads a whole tensor through any source. */
-export function readAll(source: TensorSource, signal?: AbortSignal): Promise<Float32Array> {
-  return source.readElements(0, source.count, signal);
-}

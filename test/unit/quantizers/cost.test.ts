@@ -17,7 +17,7 @@ const cost = (nIn: number, nOut: number, rank: number) =>
 const close = (actual: number, expected: number, digits = 3, what = ''): void =>
   assert.ok(Math.abs(actual - expected) <= 0.5 * 10 ** -digits + 1e-12, `${what} ${actual} vs ${expected}`);
 
-test('bits per original weight: the algorithms.md §2.2 table (MXINT4 W, MXINT8 A/B)', () => {
+test('bits per original weight: the docs/algorithms.md §2.2 table (MXINT4 W, MXINT8 A/B)', () => {
   const table: [string, number, number, number, number, number][] = [
     ['OPT-125M q/k/v/out', 768, 768, 5.208, 5.917, 8.33],
     ['OPT-125M fc1', 768, 3072, 4.943, 5.385, 5.21],

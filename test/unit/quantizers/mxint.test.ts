@@ -6,7 +6,7 @@ import { meanSquaredError, normalMatrix, transpose } from './helpers';
 const f32 = (values: number[]): Float32Array => new Float32Array(values);
 const mxint = (text: string) => parseFormat(text);
 
-test('worked example of algorithms.md §2.3: MXINT4, one block of 16', () => {
+test('worked example of docs/algorithms.md §2.3: MXINT4, one block of 16', () => {
   const x = f32([0.31, -0.12, 0.05, 0.88, -0.47, 0.02, 0.19, -0.73, 0.0, 0.64, -0.09, 0.27, -0.35, 0.11, 0.56, -0.21]);
   const expected = [0.25, -0.125, 0, 0.875, -0.5, 0, 0.25, -0.75, 0, 0.625, -0.125, 0.25, -0.375, 0.125, 0.5, -0.25];
   const lqer = fakeQuantize(x, 1, 16, mxint('mxint4'));
