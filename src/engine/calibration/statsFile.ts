@@ -16,7 +16,7 @@ import type { CheckedOutput } from '../writers/safeOutput';
 import type { LayerStatistics } from './accumulator';
 import type { LayerCalibration } from '../methods/analyzeLayer';
 
-import { STATS_SUFFIXES, type StatKind } from './statKinds';
+import { STATS_SUFFIXES, statsNameFor, type StatKind } from './statKinds';
 
 export { STATS_SUFFIXES, type StatKind };
 
@@ -70,19 +70,32 @@ export class StatsFile {
     }
   }
 
+  private readonly names = new Map<string, string | undefined>();
+
+  /** The file's name for a weight (see statsNameFor); the weight's own name when none matches. */
+  nameFor(layer: string): string {
+    if (!this.names.has(layer)) this.names.set(layer, statsNameFor(this.info.layers.keys(), layer));
+    return this.names.get(layer) ?? layer;
+  }
+
   has(layer: string, kind: StatKind): boolean {
-    return this.info.layers.get(layer)?.has(kind) ?? false;
+    return this.info.layers.get(this.nameFor(layer))?.has(kind) ?? false;
+  }
+
+  /** Calibration tokens counted for a weight's input, if the file says. */
+  tokensFor(layer: string): number | undefined {
+    return this.info.tokens[this.nameFor(layer)];
   }
 
   /** Reads one statistic, checking its shape (for a layer with `inFeatures` input channels) and values. */
   async read(layer: string, kind: StatKind, inFeatures: number): Promise<Float32Array> {
     const values = await this.readRaw(layer, kind, inFeatures);
-    this.checkValues(`${layer}.${kind}`, kind, values);
+    this.checkValues(`${this.nameFor(layer)}.${kind}`, kind, values);
     return values;
   }
 
   private async readRaw(layer: string, kind: StatKind, inFeatures: number): Promise<Float32Array> {
-    const e = this.entries.get(`${layer}.${kind}`);
+    const e = this.entries.get(`${this.nameFor(layer)}.${kind}`);
     if (!e) {
       throw new QuantLensError('needs-calibration', `has no ${kind} for layer "${layer}"`, this.info.path);
     }
@@ -167,7 +180,7 @@ export class StatsFile {
 
   /** The Gram in float64 (read from F64 directly to keep its precision). */
   async readGram(layer: string, inFeatures: number): Promise<Float64Array> {
-    const e = this.entries.get(`${layer}.act_gram`);
+    const e = this.entries.get(`${this.nameFor(layer)}.act_gram`);
     let out: Float64Array;
     if (e?.elementType === 'F64') {
       if (e.shape[0] !== inFeatures || e.shape[1] !== inFeatures) await this.read(layer, 'act_gram', inFeatures);
@@ -176,7 +189,7 @@ export class StatsFile {
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       for (let i = 0; i < out.length; i++) out[i] = dv.getFloat64(8 * i, true);
     } else out = Float64Array.from(await this.readRaw(layer, 'act_gram', inFeatures));
-    this.checkGram(`${layer}.act_gram`, out, inFeatures);
+    this.checkGram(`${this.nameFor(layer)}.act_gram`, out, inFeatures);
     return out;
   }
 
@@ -186,7 +199,7 @@ export class StatsFile {
     if (this.has(layer, 'act_mean_abs')) c.meanAbs = await this.read(layer, 'act_mean_abs', inFeatures);
     if (this.has(layer, 'act_rms')) c.rms = await this.read(layer, 'act_rms', inFeatures);
     if (this.has(layer, 'act_gram')) c.gram = await this.readGram(layer, inFeatures);
-    const tokens = this.info.tokens[layer];
+    const tokens = this.tokensFor(layer);
     if (tokens !== undefined) c.tokens = tokens;
     return c;
   }

@@ -97,7 +97,7 @@ export async function layerCalibration(
     return { meanAbs: s.meanAbs, rms: s.rms, ...(s.gram ? { gram: s.gram } : {}), tokens: s.tokens };
   }
   if (!source.has(name, need)) return undefined;
-  const c: LayerCalibration = { tokens: source.info.tokens[name] ?? 0 };
+  const c: LayerCalibration = { tokens: source.tokensFor(name) ?? 0 };
   if (need === 'act_mean_abs') c.meanAbs = await source.read(name, 'act_mean_abs', inFeatures);
   if (need === 'act_rms') c.rms = await source.read(name, 'act_rms', inFeatures);
   if (need === 'act_gram') c.gram = await source.readGram(name, inFeatures);

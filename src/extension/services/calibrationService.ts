@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import type { StatKind } from '../../engine/calibration/statKinds';
+import { statsNameFor, type StatKind } from '../../engine/calibration/statKinds';
 import type { CalibrationInfo } from '../../shared/workerProtocol';
 import type { CalibrationLabel, UserFacingError } from '../../shared/protocol/common';
 import { calibrationPath } from '../configuration';
@@ -79,14 +79,20 @@ export class CalibrationService implements vscode.Disposable {
   /** Statistics the file has for a layer; null without calibration (an empty set: calibrated, but not this layer). */
   statsFor(layer: string): ReadonlySet<StatKind> | null {
     if (!this.info) return null;
-    return new Set((this.info.layers[layer] ?? []) as StatKind[]);
+    return new Set(this.kindsOf(layer));
+  }
+
+  private kindsOf(layer: string): StatKind[] {
+    const layers = this.info?.layers ?? {};
+    const name = statsNameFor(Object.keys(layers), layer);
+    return (name === undefined ? [] : (layers[name] ?? [])) as StatKind[];
   }
 
   /** Statistics any layer has, for checkpoint-wide choices. */
   statsForAny(layers: readonly string[]): ReadonlySet<StatKind> | null {
     if (!this.info) return null;
     const kinds = new Set<StatKind>();
-    for (const l of layers) for (const k of this.info.layers[l] ?? []) kinds.add(k as StatKind);
+    for (const l of layers) for (const k of this.kindsOf(l)) kinds.add(k);
     return kinds;
   }
 

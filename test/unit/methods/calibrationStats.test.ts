@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
 import { StatsFile, writeStatsFile } from '../../../src/engine/calibration/statsFile';
+import { statsNameFor } from '../../../src/engine/calibration/statKinds';
 import { l2qerScale, qeraApproxScale } from '../../../src/engine/methods/scales';
 import { scratchOutput } from '../../helpers/output';
 
@@ -82,4 +83,35 @@ test('L²QER scale: clamp at 1e-4, then min·max = 1; QERA-approx replaces non-p
   s.forEach((v, i) => assert.ok(Math.abs(v - clamped[i]! / norm) < 1e-12));
   assert.ok(Math.abs(Math.min(...s) * Math.max(...s) - 1) < 1e-12);
   assert.deepEqual([...qeraApproxScale([0.5, 0, -1])], [0.5, 2 ** -23, 2 ** -23]);
+});
+
+test('statistics of an ONNX export of a wrapped module pair with the checkpoint names, by whole unique suffixes', () => {
+  const names = ['m.model.layers.1.mlp.up_proj.weight', 'm.model.layers.11.mlp.up_proj.weight', 'm.lm_head.weight'];
+  assert.equal(statsNameFor(names, 'model.layers.1.mlp.up_proj.weight'), 'm.model.layers.1.mlp.up_proj.weight');
+  assert.equal(statsNameFor(names, 'lm_head.weight'), 'm.lm_head.weight');
+  // `1.mlp…` is a suffix of both but not a whole-component suffix of the second.
+  assert.equal(statsNameFor(names, 'layers.1.mlp.up_proj.weight'), 'm.model.layers.1.mlp.up_proj.weight');
+  assert.equal(statsNameFor(names, 'up_proj.weight'), undefined, 'ambiguous: two layers end so');
+  assert.equal(statsNameFor(names, 'model.layers.2.mlp.up_proj.weight'), undefined);
+  assert.equal(statsNameFor(['a.w', 'w'], 'w'), 'w', 'an exact name wins over suffixes');
+  // The other direction: the checkpoint's name is the longer one.
+  assert.equal(statsNameFor(['layers.0.fc.weight'], 'transformer.layers.0.fc.weight'), 'layers.0.fc.weight');
+});
+
+test('a stats file answers for a checkpoint weight under its own or its wrapped name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ql-stats-'));
+  const path = join(dir, 'stats.safetensors');
+  const acc = new ActivationAccumulator(3);
+  acc.addBatch(new Float32Array([1, 2, 3, 4, 5, 6]), 2);
+  await writeStatsFile(await scratchOutput(path), new Map([['m.model.layers.0.fc.weight', acc.finish()]]));
+  const f = await StatsFile.open(path);
+  try {
+    assert.ok(f.has('model.layers.0.fc.weight', 'act_mean_abs'));
+    const c = await f.layerCalibration('model.layers.0.fc.weight', 3);
+    assert.deepEqual([...c.meanAbs!], [2.5, 3.5, 4.5]);
+    assert.equal(c.tokens, 2);
+    assert.ok(!f.has('model.layers.1.fc.weight', 'act_mean_abs'));
+  } finally {
+    await f.close();
+  }
 });
