@@ -21,6 +21,7 @@ import { CodeServer } from './lib/codeServer';
 import { toEnvVars } from './lib/env';
 import { findTools, repoRoot, screenshotsRoot, SKIP_VAR, type Tools } from './lib/environment';
 import { writeWorkspace } from './lib/fixtures';
+import { withoutTelemetrySwitches } from '../helpers/telemetrySwitches';
 import { exited, spawnGroup, stopGroup } from './lib/processGroup';
 
 const scenariosDir = join(repoRoot, 'test/e2e/scenarios');
@@ -66,9 +67,14 @@ async function run(tools: Tools, files: string[]): Promise<number> {
   const temp = join(state, 'tmp');
   mkdirSync(home);
   mkdirSync(temp);
-  // Whatever the caller's environment says, the extension must turn onnxruntime's telemetry off itself.
-  delete process.env.ORT_DISABLE_TELEMETRY;
-  const server = new CodeServer({ tools, stateDir: state, env: { HOME: home, TMPDIR: temp } });
+  // Whatever the caller's environment says (CI=true silences onnxruntime by itself), the extension
+  // must turn onnxruntime's telemetry off itself.
+  withoutTelemetrySwitches(process.env);
+  const server = new CodeServer({
+    tools,
+    stateDir: state,
+    env: { HOME: home, TMPDIR: temp, XDG_CACHE_HOME: join(home, '.cache') },
+  });
   try {
     const vsix = packageVsix(join(state, 'quant-lens.vsix'));
     const extensionDir = server.installExtension(vsix);

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { cliScript } from '../../helpers/workerBundle';
+import { withoutTelemetrySwitches } from '../../helpers/telemetrySwitches';
 import { f32Tensor, writeSafetensors } from '../../helpers/safetensorsWriter';
 import { convModel } from '../evaluation/smallGraphs';
 import { rng } from '../methods/helpers';
@@ -32,15 +33,19 @@ function filesUnder(dir: string): string[] {
   return out.sort();
 }
 
-/** A fresh HOME and TMPDIR, and an environment without any telemetry setting of the caller's. */
+/** A fresh HOME, cache and TMPDIR, and an environment without anything that silences onnxruntime (CI included). */
 function sandbox() {
   const base = mkdtempSync(join(tmpdir(), 'ql-telemetry-'));
   const home = join(base, 'home');
   const temp = join(base, 'tmp');
   mkdirSync(home);
   mkdirSync(temp);
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: temp };
-  delete env.ORT_DISABLE_TELEMETRY;
+  const env = withoutTelemetrySwitches({
+    ...process.env,
+    HOME: home,
+    TMPDIR: temp,
+    XDG_CACHE_HOME: join(home, '.cache'),
+  });
   return { base, home, temp, env };
 }
 
