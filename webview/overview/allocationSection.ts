@@ -78,6 +78,8 @@ export class AllocationSection {
     attrs: { 'aria-label': 'Candidate weight formats' },
   });
   private readonly formatsNote = el('p', { id: 'allocation-formats-note', className: 'caption' });
+  /** The candidate formats ticked: set from the request shown and from the select's change events. */
+  private chosenFormats: string[] = [];
   private readonly maxRank = el('vscode-textfield', {
     id: 'allocation-max-rank',
     attrs: { type: 'number', min: '0', max: '512', value: '64', 'aria-label': 'Largest rank considered' },
@@ -220,7 +222,11 @@ export class AllocationSection {
       this.failure,
       this.body,
     );
-    this.formats.addEventListener('change', () => this.onRequestChanged());
+    this.formats.addEventListener('change', () => {
+      const raw = this.formats.value;
+      this.chosenFormats = Array.isArray(raw) ? raw : [raw];
+      this.onRequestChanged();
+    });
     this.maxRank.addEventListener('change', () => this.onRequestChanged());
     this.sensitivity.addEventListener('change', () => this.onRequestChanged());
     this.computeButton.addEventListener('click', () => this.compute());
@@ -260,6 +266,10 @@ export class AllocationSection {
       }),
     );
     this.formats.value = this.request.formats;
+    // The element takes options that arrive with the same task as slotted children only later (on
+    // its slotchange): until then its value reads empty although it will show them selected. What
+    // is chosen is kept here, so the note, the button and the request agree with what is shown.
+    this.chosenFormats = [...this.request.formats];
     if (this.maxRank.value !== String(this.request.maxRank)) this.maxRank.value = String(this.request.maxRank);
     const why = support.sensitivityUnavailable;
     this.sensitivity.disabled = why !== null;
@@ -270,10 +280,8 @@ export class AllocationSection {
   }
 
   private readRequest(): AllocationRequest | null {
-    const raw = this.formats.value;
-    const formats = Array.isArray(raw) ? raw : [raw];
     return sanitizeAllocationRequest({
-      formats,
+      formats: this.chosenFormats,
       maxRank: Number(this.maxRank.value),
       sensitivity: this.sensitivity.checked && !this.sensitivity.disabled,
     });

@@ -58,6 +58,27 @@ const bitsOf = async (overview: Overview, row: string) =>
 describe('Rank allocation', () => {
   const suite = workbenchSuite(SUITE);
 
+  suite.scenario('without calibration, the default candidate format is chosen and computes', async (wb) => {
+    // The defect this guards against: the select showed "1 Selected" while the button stayed
+    // disabled with "Choose at least one candidate weight format." on a fresh overview.
+    await showExplorer(wb);
+    await clearCalibrationFromPalette(wb);
+    await wb.explorerContextAction(ui.file, 'Inspect Checkpoint');
+    const overview = await Overview.of(wb, ui.fileName);
+    const f = overview.frame;
+    await scrollTo(f, '#allocation');
+    await f.locator('#allocation-formats', { hasText: '1 Selected' }).waitFor({ timeout: TIMEOUT.webview });
+    await f.locator('#allocation-formats-note', { hasText: 'Rank allocation in MXINT4' }).waitFor({
+      timeout: TIMEOUT.ui,
+    });
+    await f.locator('#allocation-compute:not([disabled])').click({ timeout: TIMEOUT.ui });
+    await f.locator('#allocation-body:not([hidden])').waitFor({ timeout: 150_000 });
+    await f.locator('#allocation-chart[data-ranks]').waitFor({ timeout: TIMEOUT.webview });
+    const formats = (await f.locator('#allocation-chart').getAttribute('data-formats'))!.split(',');
+    assert.deepEqual(new Set(formats), new Set(['mxint4']), 'one candidate: ranks only, all MXINT4');
+    assert.match(await f.locator('#allocation-objective-note').innerText(), /weight error/);
+  });
+
   suite.scenario('the allocation chart follows the budget at once', async (wb, env) => {
     const overview = await computeAllocation(wb, env);
     const f = overview.frame;
