@@ -36,10 +36,15 @@ const formats = (values.formats ?? 'q4_k,q3_k').split(',');
 const ranks = (values.ranks ?? '8,16,32').split(',').map(Number);
 const maxWindows = values['max-windows'];
 
+let exportNotes = false;
+const notesSeen = new Set<string>();
+
 function run(cmd: string, args: string[]): string {
   const t0 = Date.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
+  // llama-quantize's fall-backs and the like: said once under the table.
+  if (exportNotes) for (const m of r.stderr.matchAll(/^note: (.*fall.*)$/gm)) notesSeen.add(m[1]!);
   process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1)} s  ${args.slice(1, 3).join(' ')} …\n`);
   return r.stdout;
 }
@@ -113,6 +118,7 @@ const configs = formats.flatMap((format) => [
 ]);
 const folders = configs.map((c) => {
   const out = join(dir, `${c.format}-${c.method}-${c.rank}`);
+  exportNotes = true;
   cli([
     'export',
     join(LM, 'model.safetensors'),
@@ -195,6 +201,7 @@ process.stdout.write(
       ],
       rows,
     ) +
-    '\n',
+    '\n' +
+    [...notesSeen].map((n) => `note: ${n}\n`).join(''),
 );
 if (values.json) writeFileSync(values.json, JSON.stringify({ configs, sweep, deployed }, null, 1));

@@ -26,7 +26,7 @@ import { isElementType, type ElementType } from '../../readers/dtypes';
 import type { Checkpoint, TensorInfo } from '../../readers/checkpoint';
 import { writeOutputFolder, type OutputSink } from '../../writers/safeOutput';
 import { boundBytes, writeSafetensorsStream, type StreamTensor } from '../../writers/safetensorsStream';
-import { layerRecords, type ExportPlan, type ExportSelection, type LayerExport } from '../plan';
+import { ggmlNotes, layerRecords, type ExportPlan, type ExportSelection, type LayerExport } from '../plan';
 import { once, reconstructPlanned } from '../layerWeights';
 import { encodeAs, stored } from '../storage';
 import {
@@ -225,7 +225,7 @@ async function writeHf(plan: ExportPlan, run: ExportWrite): Promise<ExportOutcom
     }),
   };
   const written: string[] = [];
-  const notes: string[] = [];
+  const notes: string[] = ggmlNotes(plan);
   const weightMap: Record<string, string> = {};
   let totalSize = 0;
   const copies = (await readdir(folder, { withFileTypes: true }))
