@@ -74,6 +74,7 @@ export function allocationAt(
 ): AllocationResult {
   return allocate(layers, view.budget, {
     objective: view.objective,
+    fused: !!view.fused,
     exact: options.exact ?? true,
     ...(options.bins ? { bins: options.bins } : {}),
   });

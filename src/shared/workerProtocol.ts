@@ -3,7 +3,7 @@ import type { CheckpointSummary } from './checkpointSummary';
 import type { AnalysisSettings, LayerAnalysis } from '../engine/methods/analyzeLayer';
 import type { StoredLayerAnalysis } from '../engine/store/storedAnalysis';
 import type { MethodSpec } from './rpc';
-import type { ExportDType, ExportOutcome } from '../engine/export/target';
+import type { ExportDType, ExportOutcome, ExportRefusal } from '../engine/export/target';
 import type { Recipe } from '../engine/methods/recipe';
 import type { AllocationLayer, AllocationObjective, AllocationResult, Budget } from '../engine/methods/allocation';
 import type { CheckpointComparison } from '../engine/methods/comparisonTypes';
@@ -94,6 +94,20 @@ export interface ExportParams {
   shardBytes?: number;
 }
 
+/** An export target as the host offers it, with what it cannot express of one export. */
+export interface ExportTargetInfo {
+  id: string;
+  label: string;
+  description: string;
+  output: 'file' | 'folder';
+  extension?: string;
+  /** The default output name beside the checkpoint. */
+  defaultName: string;
+  carriesCorrection: boolean;
+  /** Empty: the target can write this export. */
+  refusals: ExportRefusal[];
+}
+
 export interface ExportProgress {
   done: number;
   total: number;
@@ -140,6 +154,11 @@ export type WorkerMethods = {
   analyzeLayer: MethodSpec<AnalyzeLayerParams, StoredLayerAnalysis, AnalysisProgress>;
   /** What a result store holds for a checkpoint at some settings; computes nothing. */
   storedAnalyses: MethodSpec<StoredAnalysesParams, StoredAnalyses, LayerProgress>;
+  /** The export targets, each with what it cannot express of this export (nothing is written). */
+  exportTargets: MethodSpec<
+    Omit<ExportParams, 'target' | 'dtype' | 'out' | 'force' | 'shardBytes'>,
+    ExportTargetInfo[]
+  >;
   /** Writes the quantized model (or recipe) for one export target. */
   exportCheckpoint: MethodSpec<ExportParams, ExportOutcome, ExportProgress>;
   /** Lists what a calibration statistics file holds. */

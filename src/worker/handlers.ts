@@ -2,13 +2,15 @@
  * What the worker does for each method. Kept apart from the message plumbing so the CLI and the
  * tests can call the same functions in-process.
  */
+import { basename } from 'node:path';
 import type { Checkpoint } from '../engine/readers/checkpoint';
 import { elementCount } from '../engine/readers/checkpoint';
 import { openCheckpoint } from '../engine/readers/open';
 import { QuantLensError, throwIfCancelled } from '../engine/errors';
 import { StatsFile } from '../engine/calibration/statsFile';
 import { analyzeLayer, type AnalyzeOptions } from '../engine/methods/analyzeLayer';
-import { runExport } from '../engine/export/targets';
+import { runExport, targetSupport } from '../engine/export/targets';
+import { planExport } from '../engine/export/plan';
 import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
@@ -192,6 +194,29 @@ export function createHandlers(
         ctx.progress({ done: i + 1, total: names.length, layer: name });
       }
       return { found, missing, warnings };
+    },
+    async exportTargets(p) {
+      const ckpt = await cache.get(p.checkpoint);
+      const wanted = p.layers && p.layers.length ? new Set(p.layers) : null;
+      const layers = ckpt.linearLayers.filter((l) => (wanted ? wanted.has(l.name) : l.quantizedByDefault));
+      const plan = planExport({
+        checkpoint: ckpt,
+        layers,
+        settings: p.settings,
+        rank: p.rank,
+        recipe: p.recipe ?? null,
+      });
+      const stem = basename(ckpt.path).replace(/(\.safetensors\.index\.json|\.[^.]+)$/, '');
+      return targetSupport(plan).map(({ id, target, refusals }) => ({
+        id,
+        label: target.label,
+        description: target.description,
+        output: target.output,
+        ...(target.extension ? { extension: target.extension } : {}),
+        defaultName: target.defaultName(stem),
+        carriesCorrection: target.carriesCorrection,
+        refusals,
+      }));
     },
     async exportCheckpoint(p, ctx) {
       const ckpt = await cache.get(p.checkpoint);

@@ -156,6 +156,8 @@ export interface RankSeries {
   formats: string[];
   uniform: number[] | null;
   uniformFormat: string | null;
+  /** Each layer's fused group (one format for all its layers), null when it stands alone or fusion is off. */
+  groups: (string | null)[];
   /** The candidate formats in the curves' order, with the count of layers given each. */
   formatCounts: { format: string; label: string; layers: number }[];
 }
@@ -169,6 +171,7 @@ export function rankSeries(layers: readonly AllocationLayer[], r: AllocationResu
     names: r.best.choices.map((c) => c.name),
     allocated: r.best.choices.map((c) => c.rank),
     formats,
+    groups: r.best.choices.map((c) => c.fuse ?? null),
     uniform: u ? u.summary.choices.map((c) => c.rank) : null,
     uniformFormat: u?.format ?? null,
     formatCounts: candidates.map((format) => ({
@@ -198,7 +201,7 @@ export function tradeoffCurve(
   for (let k = 0; k <= maxK; k += step) ranks.push(k);
   if (ranks[ranks.length - 1] !== maxK) ranks.push(maxK);
   try {
-    return { uniform: allocationFrontier(curves.layers, format, view.objective, ranks), format };
+    return { uniform: allocationFrontier(curves.layers, format, view.objective, ranks, !!view.fused), format };
   } catch {
     return { uniform: [], format };
   }
@@ -221,6 +224,7 @@ export function cliAllocateLine(
   parts.push('--method', curves.settings.method, '--ab-format', curves.settings.factorFormat);
   if (curves.calibration) parts.push('--calib', quote(curves.calibration));
   parts.push('--objective', view.objective);
+  if (view.fused) parts.push('--fused');
   if (support.evaluable) parts.push('--eval-data', '<evaluation data>');
   parts.push('--out', 'recipe.json');
   return parts.join(' ');

@@ -55,8 +55,9 @@ export class AllocationCharts {
         label: several ? 'allocated rank (colour: format)' : 'allocated rank',
         data: series.allocated,
         backgroundColor: series.formats.map((f) => colourOf.get(f) ?? c0),
-        borderColor: series.formats.map((f) => colourOf.get(f) ?? c0),
-        borderWidth: 1,
+        // A fused group's bars are outlined: its layers share one format.
+        borderColor: series.formats.map((f, i) => (series.groups[i] ? this.theme.foreground : (colourOf.get(f) ?? c0))),
+        borderWidth: series.groups.map((g) => (g ? 2 : 1)),
       },
       ...(series.uniform
         ? [
@@ -97,6 +98,19 @@ export class AllocationCharts {
               },
             ]
           : []),
+        ...(series.groups.some((g) => g)
+          ? [
+              {
+                text: `outlined: ${new Set(series.groups.filter((g) => g)).size} fused groups, one format each`,
+                fillStyle: 'rgba(0,0,0,0)',
+                strokeStyle: this.theme.foreground,
+                fontColor: this.theme.foreground,
+                lineWidth: 2,
+                hidden: false,
+                datasetIndex: 0,
+              },
+            ]
+          : []),
       ];
     }
     const tooltip = chart.options.plugins?.tooltip;
@@ -105,7 +119,7 @@ export class AllocationCharts {
         title: (items) => series.names[items[0]?.dataIndex ?? 0] ?? '',
         label: (item) =>
           item.datasetIndex === 0
-            ? `allocated: rank ${series.allocated[item.dataIndex]} · ${allocationFormatLabel(series.formats[item.dataIndex] ?? '')}`
+            ? `allocated: rank ${series.allocated[item.dataIndex]} · ${allocationFormatLabel(series.formats[item.dataIndex] ?? '')}${series.groups[item.dataIndex] ? ` · fused group: ${series.groups[item.dataIndex]}` : ''}`
             : `uniform: rank ${series.uniform?.[item.dataIndex] ?? 0}`,
       };
     }
@@ -113,6 +127,7 @@ export class AllocationCharts {
     this.rankCanvas.dataset.ranks = series.allocated.join(',');
     this.rankCanvas.dataset.formats = series.formats.join(',');
     this.rankCanvas.dataset.uniform = series.uniform?.join(',') ?? '';
+    this.rankCanvas.dataset.groups = series.groups.map((g) => g ?? '').join('|');
 
     this.tradeoffChart ??= createLineChart(this.tradeoffCanvas, this.theme, {
       xTitle: 'bits per weight (A·B included)',

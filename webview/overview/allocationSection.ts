@@ -88,6 +88,13 @@ export class AllocationSection {
     id: 'allocation-sensitivity',
     attrs: { label: 'Weight each layer by its measured end-to-end sensitivity' },
   });
+  private readonly fused = el('vscode-checkbox', {
+    id: 'allocation-fused',
+    attrs: {
+      label:
+        'Fused groups: one format for q/k/v, for gate/up and for a MoE block’s experts (as vLLM and TensorRT-LLM fuse them)',
+    },
+  });
   private readonly computeButton = el('vscode-button', { id: 'allocation-compute', text: 'Compute Allocation' });
   private readonly cancelButton = el('vscode-button', {
     id: 'allocation-cancel',
@@ -175,6 +182,7 @@ export class AllocationSection {
         this.unit.field,
         this.objective.field,
       ),
+      this.fused,
       el('div', { className: 'budget-slider' }, this.slider),
       this.budgetNote,
       this.budgetError,
@@ -229,6 +237,7 @@ export class AllocationSection {
     });
     this.maxRank.addEventListener('change', () => this.onRequestChanged());
     this.sensitivity.addEventListener('change', () => this.onRequestChanged());
+    this.fused.addEventListener('change', () => this.changeFused(this.fused.checked));
     this.computeButton.addEventListener('click', () => this.compute());
     this.cancelButton.addEventListener('click', () => this.host.post({ type: 'command', command: 'cancel' }));
     this.budget.addEventListener('change', () => this.onBudgetField());
@@ -363,6 +372,7 @@ export class AllocationSection {
       this.view.objective,
     );
     setSelectValue(this.unit.select, this.view.unit);
+    this.fused.checked = !!this.view.fused;
     this.recompute(true, true);
     this.host.save(curves.request, this.view);
   }
@@ -373,6 +383,13 @@ export class AllocationSection {
     const budget = unit === 'mib' ? { bytes: both.mib * 2 ** 20 } : { bitsPerWeight: both.bitsPerWeight };
     this.view = { ...this.view, unit, budget };
     this.recompute(true, false);
+  }
+
+  /** Fusion changes which points are allowed, not the curves: re-allocated here at once. */
+  private changeFused(fused: boolean): void {
+    if (!this.view) return;
+    this.view = { ...this.view, fused };
+    this.recompute(true, true);
   }
 
   private changeObjective(objective: AllocationObjective): void {

@@ -23,6 +23,7 @@ import {
   type QuantSettings,
 } from '../../shared/quantSettings';
 import type { JobProgress, MethodComparison, MethodComparisonRow } from '../../shared/protocol/common';
+import type { ExportTargetInfo } from '../../shared/workerProtocol';
 import type { CalibrationService } from '../services/calibrationService';
 import type { CheckpointSession } from '../services/checkpointSession';
 import { workerCount } from '../configuration';
@@ -226,11 +227,11 @@ export async function compareCheckpointMethods(session: CheckpointSession, s: Se
   if (comparison) session.setMethodComparison(comparison);
 }
 
-/** A file beside the checkpoint named after it: "<stem><suffix>". */
-export function defaultExportUri(session: CheckpointSession, suffix: string): vscode.Uri {
+/** A file beside the checkpoint named after it: "<stem><suffix>", or `name` when given. */
+export function defaultExportUri(session: CheckpointSession, suffix: string, name?: string): vscode.Uri {
   const stem = basename(session.path).replace(/(\.safetensors\.index\.json|\.[^.]+)$/, '');
   const folder = session.summary?.files.length ? dirname(session.summary.files[0]!.path) : dirname(session.path);
-  return vscode.Uri.file(join(folder, `${stem}${suffix}`));
+  return vscode.Uri.file(join(folder, name ?? `${stem}${suffix}`));
 }
 
 /** A recipe (per-layer format and rank) to export with, and the settings its curves were computed at. */
@@ -240,57 +241,120 @@ export interface ExportRecipe {
   calibration: string | null;
 }
 
+interface TargetItem extends vscode.QuickPickItem {
+  target: ExportTargetInfo;
+}
+
+/**
+ * Export Quantized Checkpoint…: the targets that can express the chosen formats (the others are
+ * named in the picker's placeholder with the first reason), then the file or folder, then the
+ * export under a cancellable progress notification. `targetId` skips the picker.
+ */
 export async function exportQuantizedCheckpoint(
   session: CheckpointSession,
   s: Services,
   withRecipe?: ExportRecipe,
+  targetId?: string,
 ): Promise<void> {
   await session.ready;
   const settings = withRecipe?.settings ?? session.settings;
-  const target = await vscode.window.showSaveDialog({
-    title: withRecipe
-      ? 'Quant Lens: export the quantized checkpoint with the allocated recipe'
-      : 'Quant Lens: export the quantized checkpoint',
-    defaultUri: defaultExportUri(
-      session,
-      withRecipe ? '.allocated.safetensors' : `.${settings.weightFormat}.safetensors`,
-    ),
-    filters: { Safetensors: ['safetensors'] },
-    saveLabel: 'Export',
-  });
-  if (!target) return;
   const layers = withRecipe
     ? session.quantizedLayers.filter((l) => withRecipe.recipe.layers[l.name])
     : session.quantizedLayers;
   const calibration = withRecipe ? withRecipe.calibration : s.calibration.path;
+  const base = {
+    checkpoint: session.path,
+    layers: layers.map((l) => l.name),
+    settings: {
+      method: settings.method,
+      weightFormat: weightFormatString(settings),
+      factorFormat: factorFormatString(settings),
+      factorTiling: FACTOR_TILING,
+    },
+    rank: appliedRank(settings.method, settings.rank),
+    ...(withRecipe ? { recipe: withRecipe.recipe } : {}),
+    ...(calibration ? { calibration } : {}),
+  };
+  const targets = await s.engine.pool.call('exportTargets', base);
+  const usable = targets.filter((t) => t.refusals.length === 0);
+  const refused = targets.filter((t) => t.refusals.length > 0);
+  let target: ExportTargetInfo | undefined;
+  if (targetId) {
+    target = targets.find((t) => t.id === targetId);
+    const why = target?.refusals[0];
+    if (!target || why) {
+      throw new QuantLensError(
+        'bad-argument',
+        target
+          ? `the ${target.label} export cannot express ${why!.layer ? `layer "${why!.layer}": ` : ''}${why!.value} — ${why!.reason}`
+          : `no export target "${targetId}"`,
+      );
+    }
+  } else {
+    if (!usable.length) {
+      throw new QuantLensError(
+        'bad-argument',
+        `no export target can express these formats (${refused.map((t) => `${t.label}: ${t.refusals[0]!.reason}`).join('; ')})`,
+      );
+    }
+    const what = withRecipe ? 'the allocated recipe' : describeSettings(settings);
+    const picked = await vscode.window.showQuickPick<TargetItem>(
+      usable.map((t) => ({
+        label: t.label,
+        description: t.output === 'folder' ? 'folder' : `.${t.extension ?? ''}`,
+        detail: `${t.description}${!t.carriesCorrection && base.rank > 0 ? ' (the low-rank correction is not carried)' : ''}`,
+        target: t,
+      })),
+      {
+        title: `Quant Lens: export ${session.name} (${what}) for…`,
+        placeHolder: refused.length
+          ? `Not offered for these formats: ${refused.map((t) => `${t.label} (${t.refusals[0]!.value})`).join(', ')}`
+          : 'Choose what to write',
+        matchOnDetail: true,
+      },
+    );
+    target = picked?.target;
+  }
+  if (!target) return;
+  const dest = await vscode.window.showSaveDialog({
+    title:
+      target.output === 'folder'
+        ? `Quant Lens: the folder to write the ${target.label} into`
+        : `Quant Lens: export the ${target.label}`,
+    defaultUri: defaultExportUri(session, '', target.defaultName),
+    ...(target.extension ? { filters: { [target.label]: [target.extension] } } : {}),
+    saveLabel: 'Export',
+  });
+  if (!dest) return;
+  // The save dialog asks before replacing a file; a folder that has files gets asked about here.
+  if (target.output === 'folder') {
+    const existing = await vscode.workspace.fs.readDirectory(dest).then(
+      (entries) => entries.length,
+      () => 0,
+    );
+    if (existing > 0) {
+      const replace = 'Write Into It';
+      const answer = await vscode.window.showWarningMessage(
+        `${basename(dest.fsPath)} already holds ${existing} item${existing === 1 ? '' : 's'}. Write the export into it, replacing files of the same names?`,
+        { modal: true },
+        replace,
+      );
+      if (answer !== replace) return;
+    }
+  }
+  const chosen = target;
   const result = await s.jobs.batch(
     {
-      title: `Exporting ${session.name}${withRecipe ? ' with the allocated recipe' : ''}`,
+      title: `Exporting ${session.name} (${chosen.label})${withRecipe ? ' with the allocated recipe' : ''}`,
       kind: 'export',
-      total: withRecipe ? Object.keys(withRecipe.recipe.layers).length : layers.length,
+      total: layers.length,
       unit: 'layers',
       onProgress: (p) => session.setProgress(p),
     },
     (ctx) =>
       s.engine.pool.call(
         'exportCheckpoint',
-        {
-          checkpoint: session.path,
-          layers: layers.map((l) => l.name),
-          settings: {
-            method: settings.method,
-            weightFormat: weightFormatString(settings),
-            factorFormat: factorFormatString(settings),
-            factorTiling: FACTOR_TILING,
-          },
-          rank: appliedRank(settings.method, settings.rank),
-          ...(withRecipe ? { recipe: withRecipe.recipe } : {}),
-          ...(calibration ? { calibration } : {}),
-          dtype: 'F32',
-          out: target.fsPath,
-          // The save dialog asked before choosing an existing file; inputs are still refused.
-          force: true,
-        },
+        { ...base, target: chosen.id, dtype: null, out: dest.fsPath, force: true },
         {
           signal: ctx.signal,
           onProgress: (p) => ctx.reached(p.done, p.layer),
@@ -299,12 +363,13 @@ export async function exportQuantizedCheckpoint(
   );
   if (!result) return;
   s.engine.log.info(
-    `exported ${result.path}: ${Object.keys(result.layers).length} quantized layers, ${result.tensors} tensors`,
+    `exported ${chosen.label} to ${result.path}: ${Object.keys(result.layers).length} layers, ${result.files.length} file(s)`,
   );
+  for (const note of result.notes) s.engine.log.info(`  note: ${note}`);
   const reveal = 'Reveal in Explorer';
   void vscode.window
     .showInformationMessage(
-      `Quant Lens: wrote ${basename(result.path)} (${Object.keys(result.layers).length} quantized layers).`,
+      `Quant Lens: wrote ${basename(result.path)} (${chosen.label}, ${Object.keys(result.layers).length} layers)${result.notes.length ? ` — ${result.notes[0]}` : ''}.`,
       reveal,
     )
     .then((choice) =>

@@ -113,6 +113,8 @@ export interface AllocationGoal {
   /** How the budget was entered, for the controls. */
   unit: 'bits' | 'mib';
   objective: AllocationObjective;
+  /** Fused groups (q/k/v, gate/up, a MoE block's experts) get one format, as vLLM and TensorRT-LLM need. */
+  fused?: boolean;
 }
 
 /** What the allocation can do for this checkpoint, for the section's controls and notes. */
@@ -188,7 +190,7 @@ export function sanitizeAllocationGoal(value: unknown): AllocationGoal | null {
     ? (v.objective as AllocationObjective)
     : 'weight-relative';
   const unit = v.unit === 'mib' ? 'mib' : 'bits';
-  return { budget, unit, objective };
+  return { budget, unit, objective, ...(v.fused === true ? { fused: true } : {}) };
 }
 
 /** The overview's saved state (from disk, from older versions): parsed, never trusted. */

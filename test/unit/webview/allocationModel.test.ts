@@ -15,7 +15,12 @@ import {
 } from '../../../webview/lib/allocationModel';
 import { MIB } from '../../../src/shared/allocation';
 import { DEFAULT_SETTINGS } from '../../../src/shared/quantSettings';
-import type { AllocationCurves, AllocationLayer, AllocationGoal } from '../../../src/shared/protocol/overview';
+import {
+  sanitizeAllocationGoal,
+  type AllocationCurves,
+  type AllocationLayer,
+  type AllocationGoal,
+} from '../../../src/shared/protocol/overview';
 
 /**
  * Two 4×4 layers, one format, ranks 0…4: W_q costs 72 bits, each rank 64 more. Layer A gains a lot
@@ -150,4 +155,46 @@ test('the CLI line reproduces the allocation, quoting paths that need it', () =>
 test('axis labels drop the model prefix and the .weight suffix', () => {
   assert.equal(axisLabel('model.layers.12.mlp.down_proj.weight'), '12.mlp.down_proj');
   assert.equal(axisLabel('encoder.fc1'), 'encoder.fc1');
+});
+
+test('fused goal: layers of one fused group get one format and the series marks the group; the goal survives sanitizing', () => {
+  const two = (name: string, fuse: string | undefined, cheapErr: number, richErr: number): AllocationLayer => ({
+    name,
+    shape: [4, 4],
+    weightSq: 100,
+    outputSq: 100,
+    outputErrorKind: 'exact',
+    ...(fuse ? { fuse } : {}),
+    options: [
+      {
+        format: 'mxint3',
+        bits: Float64Array.of(56),
+        weightErrSq: Float64Array.of(cheapErr),
+        outputErrSq: Float64Array.of(cheapErr),
+      },
+      {
+        format: 'mxint4',
+        bits: Float64Array.of(72),
+        weightErrSq: Float64Array.of(richErr),
+        outputErrSq: Float64Array.of(richErr),
+      },
+    ],
+  });
+  // q is sensitive, k is not: alone they would take different formats.
+  const qk = [two('a.q_proj.weight', 'q/k/v of a', 50, 1), two('a.k_proj.weight', 'q/k/v of a', 1.1, 1)];
+  const goal: AllocationGoal = { budget: { bitsPerWeight: 128 / 32 }, unit: 'bits', objective: 'output-relative' };
+  const free = runAllocation(qk, goal, true);
+  assert.ok(free.ok);
+  assert.deepEqual(
+    free.result.best.choices.map((c) => c.format),
+    ['mxint4', 'mxint3'],
+  );
+  const fused = runAllocation(qk, { ...goal, fused: true }, true);
+  assert.ok(fused.ok);
+  const formats = fused.result.best.choices.map((c) => c.format);
+  assert.equal(new Set(formats).size, 1, `one format: ${formats.join(', ')}`);
+  assert.deepEqual(rankSeries(qk, fused.result).groups, ['q/k/v of a', 'q/k/v of a']);
+  assert.deepEqual(rankSeries(qk, free.result).groups, [null, null]);
+  assert.equal(sanitizeAllocationGoal({ ...goal, fused: true })?.fused, true);
+  assert.equal(sanitizeAllocationGoal({ ...goal, fused: 'yes' })?.fused, undefined);
 });
