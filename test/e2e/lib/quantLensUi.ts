@@ -99,7 +99,19 @@ export function writeUiFixtures(workspace: string): void {
   writeFileSync(
     join(folder, 'config.json'),
     JSON.stringify(
-      { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: HIDDEN, num_hidden_layers: BLOCKS },
+      {
+        architectures: ['LlamaForCausalLM'],
+        model_type: 'llama',
+        hidden_size: HIDDEN,
+        intermediate_size: INTERMEDIATE,
+        num_hidden_layers: BLOCKS,
+        // What a GGUF export needs for its llama.* keys.
+        num_attention_heads: 4,
+        num_key_value_heads: 4,
+        vocab_size: VOCAB,
+        max_position_embeddings: 128,
+        rms_norm_eps: 1e-5,
+      },
       null,
       2,
     ),

@@ -24,6 +24,7 @@ import {
 } from '../lib/quantLensUi';
 import { workbenchSuite } from '../lib/suite';
 import { TIMEOUT, type Workbench } from '../lib/workbench';
+import type { Frame } from 'playwright-core';
 
 const SUITE = 'rank-allocation';
 writeAnalysisFixtures(e2eEnv().workspace);
@@ -50,6 +51,38 @@ async function computeAllocation(wb: Workbench, env: ReturnType<typeof e2eEnv>):
   await f.locator('#allocation-body:not([hidden])').waitFor({ timeout: 150_000 });
   await f.locator('#allocation-chart[data-ranks]').waitFor({ timeout: TIMEOUT.webview });
   return overview;
+}
+
+function safetensorsHeader(path: string): Record<string, { shape: number[] }> {
+  const bytes = readFileSync(path);
+  return JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<
+    string,
+    { shape: number[] }
+  >;
+}
+
+/** "Export Quantized Checkpoint with This Recipe…" to one target; returns the targets offered. */
+async function exportAllocation(
+  wb: Workbench,
+  f: Frame,
+  label: string,
+  out: string,
+  folder: boolean,
+): Promise<string[]> {
+  await f.locator('#allocation-export-checkpoint').click();
+  const dialog = wb.page.locator('.quick-input-widget');
+  await dialog.locator('.quick-input-title', { hasText: 'the allocated recipe' }).waitFor({ timeout: TIMEOUT.webview });
+  await dialog.locator('.monaco-list-row').first().waitFor({ timeout: TIMEOUT.ui });
+  const offered = (await dialog.locator('.monaco-list-row .label-name').allInnerTexts()).map((t) => t.trim());
+  await dialog.locator('.monaco-list-row', { hasText: label }).first().click();
+  await answerSaveDialog(
+    wb,
+    folder ? `Quant Lens: the folder to write the ${label} into` : `Quant Lens: export the ${label}`,
+    out,
+  );
+  await wb.page.locator('.notifications-toasts', { hasText: `(${label},` }).waitFor({ timeout: TIMEOUT.webview * 2 });
+  await waitForFile(out, TIMEOUT.webview * 2);
+  return offered;
 }
 
 const bitsOf = async (overview: Overview, row: string) =>
@@ -164,15 +197,56 @@ describe('Rank allocation', () => {
       if (entry.rank > 0)
         assert.equal(header[`${name}.lqer_A`]?.shape[1], entry.rank, `${name}: A has the recipe's rank`);
     }
-    // And the overview exports the same recipe itself.
+    // And the overview exports the same recipe itself, to the targets MXINT allows.
     const own = join(env.workspace, `allocation-ui-${Date.now()}.safetensors`);
-    await f.locator('#allocation-export-checkpoint').click();
-    await answerSaveDialog(wb, 'Quant Lens: export the quantized checkpoint with the allocated recipe', own);
-    await waitForFile(own, TIMEOUT.webview * 2);
-    await wb.page
-      .locator('.notifications-toasts', { hasText: 'quantized layers' })
-      .waitFor({ timeout: TIMEOUT.webview });
+    const offered = await exportAllocation(wb, f, 'Quant Lens safetensors', own, false);
+    assert.deepEqual(
+      offered,
+      ['Quant Lens safetensors', 'Hugging Face checkpoint + PEFT adapter'],
+      'MXINT: no GGUF, llm-compressor or ModelOpt',
+    );
+    const ownHeader = safetensorsHeader(own);
+    for (const [name, entry] of Object.entries(recipe.layers)) {
+      assert.equal(
+        ownHeader[`${name}.lqer_A`]?.shape[1],
+        entry.rank || undefined,
+        `${name}: the UI export has the allocated rank`,
+      );
+    }
+    const hf = join(env.workspace, `allocation-hf-${Date.now()}`);
+    await exportAllocation(wb, f, 'Hugging Face checkpoint + PEFT adapter', hf, true);
+    const adapter = JSON.parse(readFileSync(join(hf, 'adapter', 'adapter_config.json'), 'utf8')) as {
+      r: number;
+      rank_pattern: Record<string, number>;
+    };
+    for (const [name, entry] of Object.entries(recipe.layers)) {
+      if (entry.rank > 0)
+        assert.equal(
+          adapter.rank_pattern[name.replace(/\.weight$/, '')] ?? adapter.r,
+          entry.rank,
+          `${name}: adapter rank`,
+        );
+    }
     await scrollTo(f, '#allocation-export-recipe');
+  });
+
+  suite.scenario('fused groups: q/k/v and gate/up get one format each, the chart marks them', async (wb, env) => {
+    const overview = await computeAllocation(wb, env);
+    const f = overview.frame;
+    await scrollTo(f, '#allocation-fused');
+    await f.locator('#allocation-fused').click();
+    await f.locator('#allocation-chart[data-groups*="q/k/v"]').waitFor({ timeout: TIMEOUT.webview });
+    const groups = ((await f.locator('#allocation-chart').getAttribute('data-groups')) ?? '').split('|');
+    const formats = ((await f.locator('#allocation-chart').getAttribute('data-formats')) ?? '').split(',');
+    assert.equal(groups.length, ui.layers.length);
+    const byGroup = new Map<string, Set<string>>();
+    groups.forEach((g, i) => {
+      if (g) byGroup.set(g, (byGroup.get(g) ?? new Set()).add(formats[i]!));
+    });
+    assert.equal(byGroup.size, 4, `q/k/v and gate/up of 2 blocks: ${[...byGroup.keys()].join(', ')}`);
+    for (const [g, set] of byGroup) assert.equal(set.size, 1, `${g}: one format`);
+    await scrollTo(f, '#allocation-chart');
+    await screenshot(wb, env, SUITE, 'allocation-fused-groups');
   });
 
   suite.scenario('light and dark theme: the allocation section', async (wb, env) => {
