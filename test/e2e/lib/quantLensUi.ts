@@ -357,3 +357,36 @@ export async function waitForFile(path: string, timeout: number = TIMEOUT.webvie
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Export Quantized Checkpoint's target picker (already opened by a command or button): reads the
+ * targets offered and the placeholder naming the others, picks `label`, answers the save dialog
+ * with `out` and waits for the done notification and the file. Returns what was offered.
+ */
+export async function exportThroughPicker(
+  wb: Workbench,
+  label: string,
+  out: string,
+  o: { folder?: boolean; title?: string } = {},
+): Promise<{ offered: string[]; placeholder: string }> {
+  const dialog = wb.page.locator('.quick-input-widget');
+  await dialog.locator('.quick-input-title', { hasText: o.title ?? 'for…' }).waitFor({ timeout: TIMEOUT.webview });
+  await dialog.locator('.monaco-list-row').first().waitFor({ timeout: TIMEOUT.ui });
+  // The list fills in asynchronously: let it settle before reading it.
+  await wb.page.waitForTimeout(500);
+  // The first label of each row (its detail line is a label too).
+  const rows = dialog.locator('.monaco-list-row');
+  const offered: string[] = [];
+  for (let i = 0; i < (await rows.count()); i++)
+    offered.push((await rows.nth(i).locator('.label-name').first().innerText()).trim());
+  const placeholder = (await dialog.locator('input').getAttribute('placeholder')) ?? '';
+  await dialog.locator('.monaco-list-row', { hasText: label }).first().click();
+  await answerSaveDialog(
+    wb,
+    o.folder ? `Quant Lens: the folder to write the ${label} into` : `Quant Lens: export the ${label}`,
+    out,
+  );
+  await wb.page.locator('.notifications-toasts', { hasText: `(${label},` }).waitFor({ timeout: TIMEOUT.webview * 2 });
+  await waitForFile(out, TIMEOUT.webview * 2);
+  return { offered, placeholder };
+}

@@ -13,16 +13,15 @@ import { describe } from 'node:test';
 import { e2eEnv } from '../lib/env';
 import {
   Overview,
-  answerSaveDialog,
   chooseOption,
+  exportThroughPicker,
   screenshot,
   showExplorer,
   ui,
-  waitForFile,
   writeUiFixtures,
 } from '../lib/quantLensUi';
 import { workbenchSuite } from '../lib/suite';
-import { TIMEOUT, type Workbench } from '../lib/workbench';
+import type { Workbench } from '../lib/workbench';
 
 const SUITE = 'deploy-exports';
 writeUiFixtures(e2eEnv().workspace);
@@ -38,22 +37,6 @@ function safetensorsHeader(path: string): Record<string, { dtype: string; shape:
   return header;
 }
 
-/** Clicks Export Quantized Checkpoint, reads the offered targets, picks `label`. */
-async function pickTarget(
-  wb: Workbench,
-  overview: Overview,
-  label: string,
-): Promise<{ offered: string[]; placeholder: string }> {
-  await overview.click('export-checkpoint');
-  const dialog = wb.page.locator('.quick-input-widget');
-  await dialog.locator('.quick-input-title', { hasText: 'for…' }).waitFor({ timeout: TIMEOUT.webview });
-  await dialog.locator('.monaco-list-row').first().waitFor({ timeout: TIMEOUT.ui });
-  const offered = (await dialog.locator('.monaco-list-row .label-name').allInnerTexts()).map((t) => t.trim());
-  const placeholder = (await dialog.locator('input').getAttribute('placeholder')) ?? '';
-  await dialog.locator('.monaco-list-row', { hasText: label }).first().click();
-  return { offered, placeholder };
-}
-
 async function exportTo(
   wb: Workbench,
   overview: Overview,
@@ -61,15 +44,8 @@ async function exportTo(
   out: string,
   folder: boolean,
 ): Promise<{ offered: string[]; placeholder: string }> {
-  const picked = await pickTarget(wb, overview, label);
-  await answerSaveDialog(
-    wb,
-    folder ? `Quant Lens: the folder to write the ${label} into` : `Quant Lens: export the ${label}`,
-    out,
-  );
-  await wb.page.locator('.notifications-toasts', { hasText: `(${label},` }).waitFor({ timeout: TIMEOUT.webview * 2 });
-  await waitForFile(out);
-  return picked;
+  await overview.click('export-checkpoint');
+  return exportThroughPicker(wb, label, out, { folder });
 }
 
 describe('Deploying what you chose', () => {
@@ -135,7 +111,7 @@ describe('Deploying what you chose', () => {
       assert.match(recipe, /QuantizationModifier:/);
       assert.match(recipe, /strategy: "tensor_group"\n\s+group_size: 16/);
       for (const name of ui.layers) {
-        const pattern = `re:^${name.replace(/\.weight$/, '').replace(/\./g, '\\\\.')}$`;
+        const pattern = `re:^${name.replace(/\.weight$/, '').replace(/\./g, '\\.')}$`;
         assert.ok(recipe.includes(JSON.stringify(pattern).slice(1, -1)), `${name} targeted`);
       }
 
@@ -157,7 +133,7 @@ describe('Deploying what you chose', () => {
     const gguf = join(env.workspace, `deploy-${stamp}-gguf`);
     const picked = await exportTo(wb, overview, 'GGUF + LoRA adapter (llama.cpp)', gguf, true);
     assert.ok(!picked.offered.includes('llm-compressor recipe'), 'llm-compressor has no llama.cpp types');
-    assert.match(picked.placeholder, /llm-compressor recipe \(q4_0\)/);
+    assert.match(picked.placeholder, /llm-compressor recipe \(format q4_0\)/);
     for (const f of ['model.gguf', 'lora.gguf']) {
       const bytes = readFileSync(join(gguf, f));
       assert.equal(bytes.subarray(0, 4).toString('latin1'), 'GGUF', `${f} is a GGUF file`);

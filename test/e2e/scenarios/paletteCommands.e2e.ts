@@ -14,6 +14,7 @@ import {
   Overview,
   acceptPartialReport,
   answerSaveDialog,
+  exportThroughPicker,
   clearCalibrationFromPalette,
   openLayerPicker,
   paletteEntries,
@@ -114,11 +115,7 @@ describe('Palette commands', () => {
     assert.match(html, /q_proj/);
     const out = join(env.workspace, `tiny-quantized-${Date.now()}.safetensors`);
     await wb.runCommand('Quant Lens: Export Quantized Checkpoint…');
-    await answerSaveDialog(wb, 'Quant Lens: export the quantized checkpoint', out);
-    await waitForFile(out);
-    await wb.page
-      .locator('.notifications-toasts', { hasText: 'quantized layers' })
-      .waitFor({ timeout: TIMEOUT.webview });
+    await exportThroughPicker(wb, 'Quant Lens safetensors', out);
     const bytes = readFileSync(out);
     const header = bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8');
     assert.match(header, /lqer_A/);

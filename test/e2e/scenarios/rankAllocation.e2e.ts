@@ -15,6 +15,7 @@ import { e2eEnv } from '../lib/env';
 import {
   Overview,
   answerSaveDialog,
+  exportThroughPicker,
   clearCalibrationFromPalette,
   screenshot,
   setColorTheme,
@@ -70,19 +71,7 @@ async function exportAllocation(
   folder: boolean,
 ): Promise<string[]> {
   await f.locator('#allocation-export-checkpoint').click();
-  const dialog = wb.page.locator('.quick-input-widget');
-  await dialog.locator('.quick-input-title', { hasText: 'the allocated recipe' }).waitFor({ timeout: TIMEOUT.webview });
-  await dialog.locator('.monaco-list-row').first().waitFor({ timeout: TIMEOUT.ui });
-  const offered = (await dialog.locator('.monaco-list-row .label-name').allInnerTexts()).map((t) => t.trim());
-  await dialog.locator('.monaco-list-row', { hasText: label }).first().click();
-  await answerSaveDialog(
-    wb,
-    folder ? `Quant Lens: the folder to write the ${label} into` : `Quant Lens: export the ${label}`,
-    out,
-  );
-  await wb.page.locator('.notifications-toasts', { hasText: `(${label},` }).waitFor({ timeout: TIMEOUT.webview * 2 });
-  await waitForFile(out, TIMEOUT.webview * 2);
-  return offered;
+  return (await exportThroughPicker(wb, label, out, { folder, title: 'the allocated recipe' })).offered;
 }
 
 const bitsOf = async (overview: Overview, row: string) =>
