@@ -14,7 +14,7 @@
  * tool locations.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CodeServer } from './lib/codeServer';
@@ -86,6 +86,8 @@ async function run(tools: Tools, files: string[]): Promise<number> {
     const url = await server.start();
     say(`code-server listening on ${url}`);
 
+    const retryLog = join(state, 'retries.log');
+    writeFileSync(retryLog, '');
     const tests = spawnGroup(
       process.execPath,
       ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
@@ -102,15 +104,19 @@ async function run(tools: Tools, files: string[]): Promise<number> {
             home,
             temp,
             userData: server.userDataDir,
+            retryLog,
           }),
         },
       },
     );
     const code = await exited(tests);
     await stopGroup(tests); // any Chromium the tests left behind
+    // Retries are counted in the summary line: a suite that passes only on second tries is not healthy.
+    const retried = readFileSync(retryLog, 'utf8').split('\n').filter(Boolean);
     say(
-      `scenarios ${code === 0 ? 'passed' : `failed (exit ${code})`}; screenshots in ${relative(process.cwd(), screenshotsRoot)}`,
+      `scenarios ${code === 0 ? 'passed' : `failed (exit ${code})`}, ${retried.length} retried; screenshots in ${relative(process.cwd(), screenshotsRoot)}`,
     );
+    for (const r of retried) say(`  retried: ${r}`);
     if (code !== 0) saveLogs(server, join(screenshotsRoot, 'logs'));
     return code;
   } finally {

@@ -14,6 +14,8 @@ export interface E2eEnv {
   temp: string;
   /** code-server's user-data folder (User/settings.json, User/globalStorage/…). */
   userData: string;
+  /** A file each retried scenario appends its title to, for the run's summary line. */
+  retryLog: string;
   chromium: string;
   /** Node 24: the runtime of code-server's extension host. */
   node: string;
@@ -27,6 +29,7 @@ const VARS = {
   home: 'QUANT_LENS_E2E_HOME',
   temp: 'QUANT_LENS_E2E_TMPDIR',
   userData: 'QUANT_LENS_E2E_USER_DATA',
+  retryLog: 'QUANT_LENS_E2E_RETRY_LOG',
 } as const;
 
 export function toEnvVars(env: Pick<E2eEnv, keyof typeof VARS>): Record<string, string> {

@@ -11,7 +11,7 @@
  *   });
  */
 import { after, before, it } from 'node:test';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { chromium, type Browser, type ConsoleMessage } from 'playwright-core';
 import { e2eEnv, type E2eEnv } from './env';
@@ -110,6 +110,7 @@ export function workbenchSuite(name: string): WorkbenchSuite {
             const message = e instanceof Error ? e.message : String(e);
             if (attempt === 1 && !problems.length) {
               console.warn(`e2e: "${title}" failed, trying once more: ${message.split('\n')[0]}`);
+              appendFileSync(env.retryLog, `${title}: ${message.split('\n')[0]}\n`);
               await w.closeAllEditors().catch(() => undefined);
               continue;
             }
