@@ -5,6 +5,7 @@
  */
 import { createChaseKernel } from './band-chase-kernel';
 import { chaseInParallel, wantsParallelChase } from './band-chase-worker';
+import type { FloatArray } from './kernels';
 import type { StepClock } from './progress';
 
 /**
@@ -31,7 +32,7 @@ export function emptyBand(n: number, bandwidth: number, data?: Float64Array): Sy
 }
 
 /** Copies the lower band (0 ≤ i − j ≤ b) of a dense row-major symmetric n×n matrix. */
-export function bandFromDense(a: Float64Array, n: number, bandwidth: number): SymmetricBand {
+export function bandFromDense(a: FloatArray, n: number, bandwidth: number): SymmetricBand {
   const band = emptyBand(n, bandwidth);
   const { ld, data } = band;
   for (let j = 0; j < n; j++) {

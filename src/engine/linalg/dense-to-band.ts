@@ -8,9 +8,9 @@
  * (an n×n output, the expensive kind here) only every `refreshColumns` columns, and then only its
  * lower block triangle is computed.
  */
-import { PANEL_GRAPH_KEY, REFRESH_GRAPH_KEY, panelGraph, refreshGraph } from './graphs';
+import { panelGraph, panelGraphKey, refreshGraph, refreshGraphKey } from './graphs';
 import { emptyBand, type SymmetricBand } from './band-to-tridiagonal';
-import type { Kernels } from './kernels';
+import { dtypeOf, type DType, type FloatArray, type Kernels } from './kernels';
 import { compactWyFactor, panelQr } from './panel-qr';
 import type { StepClock } from './progress';
 import type { Workspace } from './workspace';
@@ -29,11 +29,15 @@ const REFRESH_BLOCK_ROWS = 256;
 
 /**
  * Reduces the symmetric n×n row-major matrix in `a` (destroyed; only its first n² entries are
- * used) to a band of the given bandwidth with the same eigenvalues.
+ * used) to a band of the given bandwidth with the same eigenvalues, in a's precision: the
+ * products run in it (float32 at twice the float64 rate, with half the memory traffic), while the
+ * panels' QR and the band itself are float64. A float32 reduction perturbs the eigenvalues by a
+ * few units of 6e-8·‖A‖ (Householder reductions are backward stable); docs/algorithms.md §8.3
+ * says when that suffices.
  */
 export async function denseToBand(
   kernels: Kernels,
-  a: Float64Array,
+  a: FloatArray,
   n: number,
   ws: Workspace,
   opts: DenseToBandOptions,
@@ -48,16 +52,22 @@ export async function denseToBand(
   const panelsPerRefresh = Math.max(1, Math.floor(opts.refreshColumns / b));
   // Two spare panels: the last refresh is skipped once the trailing matrix is tiny.
   const zCap = 2 * (panelsPerRefresh + 2) * b;
-  const za = ws.f64('sy2sb-za', zCap * n);
-  const zb = ws.f64('sy2sb-zb', zCap * n);
-  const vpad = ws.f64('sy2sb-v', n * b);
+  const dtype = dtypeOf(a);
+  const buf = (name: string, length: number): FloatArray =>
+    dtype === 'float32' ? ws.f32(name, length) : ws.f64(name, length);
+  const za = buf('sy2sb-za', zCap * n);
+  const zb = buf('sy2sb-zb', zCap * n);
+  const vpad = buf('sy2sb-v', n * b);
   const pc = ws.f64('sy2sb-panel', n * b);
   const tau = new Float64Array(b);
   const rdiag = new Float64Array(b);
   const tMat = new Float64Array(b * b);
+  const tArg = buf('sy2sb-t', b * b);
   // The panel graph's outputs land here (see Kernels.run): fresh arrays per panel cost page faults.
-  const wBuf = ws.f64('sy2sb-wout', n * b);
-  const pBuf = ws.f64('sy2sb-pout', n * b);
+  const wBuf = buf('sy2sb-wout', n * b);
+  const pBuf = buf('sy2sb-pout', n * b);
+  const panelKey = panelGraphKey(dtype);
+  const buildPanel = () => panelGraph(dtype);
 
   let s = 0; // origin of the explicit trailing matrix A0 (rows/columns s..n−1, stride m0)
   let m0 = n;
@@ -66,7 +76,7 @@ export async function denseToBand(
   // Current panel: rows c0..n−1 of columns c0..c0+pw−1 of the up-to-date matrix, row-major.
   let c0 = 0;
   let pw = b;
-  let panel: Float64Array = new Float64Array(n * b);
+  let panel: FloatArray = new Float64Array(n * b);
   for (let i = 0; i < n; i++) for (let j = 0; j < b; j++) panel[i * b + j] = a[i * n + j]!;
 
   while (true) {
@@ -90,6 +100,7 @@ export async function denseToBand(
       }
     }
     compactWyFactor(p, m, qr, tMat);
+    tArg.set(tMat.subarray(0, k * k));
     // V padded to the explicit matrix's rows (zeros above r0), row-major m0 × k.
     const v = vpad.subarray(0, m0 * k);
     const lead = r0 - s;
@@ -106,14 +117,14 @@ export async function denseToBand(
       zb.fill(0, 0, m0);
     }
     const out = await kernels.run(
-      PANEL_GRAPH_KEY,
-      panelGraph,
+      panelKey,
+      buildPanel,
       {
         A: { data: a.subarray(0, m0 * m0), dims: [m0, m0] },
         ZA: { data: za.subarray(0, z * m0), dims: [z, m0] },
         ZB: { data: zb.subarray(0, z * m0), dims: [z, m0] },
         V: { data: v, dims: [m0, k] },
-        T: { data: tMat.subarray(0, k * k), dims: [k, k] },
+        T: { data: tArg.subarray(0, k * k), dims: [k, k] },
         cs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
         ce: { data: BigInt64Array.of(BigInt(lead + nextWidth)), dims: [1] },
         rs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
@@ -124,8 +135,8 @@ export async function denseToBand(
       },
     );
     opts.clock?.check();
-    const w = out.Wout!.data as Float64Array;
-    panel = out.Pout!.data as Float64Array;
+    const w = out.Wout!.data as FloatArray;
+    panel = out.Pout!.data as FloatArray;
     // Append the panel's factors: ZA gets [Vᵀ; Wᵀ], ZB gets [Wᵀ; Vᵀ], rows padded to m0.
     appendRows(za, zRows, m0, lead, v, lead, m, k);
     appendRows(za, zRows + k, m0, lead, w, 0, m, k);
@@ -137,7 +148,7 @@ export async function denseToBand(
     panelsSinceRefresh++;
     opts.onColumns?.(c0);
     if (panelsSinceRefresh >= panelsPerRefresh && n - c0 > 2 * b) {
-      await refresh(kernels, a, s, m0, c0, za, zb, zRows, ws, opts.clock);
+      await refresh(kernels, dtype, a, s, m0, c0, za, zb, zRows, ws, opts.clock);
       m0 = n - c0;
       s = c0;
       zRows = 0;
@@ -149,11 +160,11 @@ export async function denseToBand(
 
 /** Writes the transposes of columns of `src` (rows from `srcRow`, m rows, k columns) as rows of `dst`. */
 function appendRows(
-  dst: Float64Array,
+  dst: FloatArray,
   firstRow: number,
   stride: number,
   lead: number,
-  src: Float64Array,
+  src: FloatArray,
   srcRow: number,
   m: number,
   k: number,
@@ -172,12 +183,13 @@ function appendRows(
  */
 async function refresh(
   kernels: Kernels,
-  a: Float64Array,
+  dtype: DType,
+  a: FloatArray,
   s: number,
   m0: number,
   s2: number,
-  za: Float64Array,
-  zb: Float64Array,
+  za: FloatArray,
+  zb: FloatArray,
   zRows: number,
   ws: Workspace,
   clock: StepClock | undefined,
@@ -185,18 +197,20 @@ async function refresh(
   const d = s2 - s;
   const mNew = m0 - d;
   // Factors as rows (mNew × zRows) so that block rows are contiguous inputs.
-  const ra = ws.f64('sy2sb-ra', mNew * zRows);
-  const rb = ws.f64('sy2sb-rb', mNew * zRows);
+  const buf = (name: string, length: number): FloatArray =>
+    dtype === 'float32' ? ws.f32(name, length) : ws.f64(name, length);
+  const ra = buf('sy2sb-ra', mNew * zRows);
+  const rb = buf('sy2sb-rb', mNew * zRows);
   transposeBlock(za, zRows, m0, d, ra, mNew);
   transposeBlock(zb, zRows, m0, d, rb, mNew);
-  const outBuf = ws.f64('sy2sb-refresh-out', Math.min(REFRESH_BLOCK_ROWS, mNew) * mNew);
+  const outBuf = buf('sy2sb-refresh-out', Math.min(REFRESH_BLOCK_ROWS, mNew) * mNew);
   for (let i0 = 0; i0 < mNew; i0 += REFRESH_BLOCK_ROWS) {
     const r = Math.min(REFRESH_BLOCK_ROWS, mNew - i0);
     const l = i0 + r;
     const old = a.subarray((d + i0) * m0, (d + i0 + r) * m0);
     const out = await kernels.run(
-      REFRESH_GRAPH_KEY,
-      refreshGraph,
+      refreshGraphKey(dtype),
+      () => refreshGraph(dtype),
       {
         Old: { data: old, dims: [r, m0] },
         ZA: { data: ra.subarray(i0 * zRows, l * zRows), dims: [r, zRows] },
@@ -207,7 +221,7 @@ async function refresh(
       { Out: { data: outBuf.subarray(0, r * l), dims: [r, l] } },
     );
     clock?.check();
-    const blk = out.Out!.data as Float64Array;
+    const blk = out.Out!.data as FloatArray;
     for (let rr = 0; rr < r; rr++) {
       const row = i0 + rr;
       const src = rr * l;
@@ -229,11 +243,11 @@ async function refresh(
  * Writes run contiguously; the strided reads of a 64-row tile stay in cache.
  */
 function transposeBlock(
-  src: Float64Array,
+  src: FloatArray,
   rows: number,
   cols: number,
   off: number,
-  dst: Float64Array,
+  dst: FloatArray,
   outRows: number,
 ): void {
   const T = 64;

@@ -1,10 +1,10 @@
 /**
- * Gram matrices, returned in float64. By default M is widened to float64 (exact) and multiplied
+ * Gram matrices, in float64 (or float32 storage where asked). By default M is widened to float64 (exact) and multiplied
  * there. With `precision: 'float32'` a float32 M is multiplied as it is, three times faster
  * through onnxruntime; the product then carries rounding errors of order 1e-7 relative in each
  * entry, which moves eigenvalues by a few 1e-7·σ₁² at most: harmless for a flat (noise-like)
  * spectrum, not for the small top values of a spectrum with a few dominant ones. Callers check
- * the result (analyzeLayer's float32GramSuffices) and fall back to float64.
+ * the result (analyzeLayer's SPECTRUM_ROUTES) and fall back to float64.
  */
 import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
@@ -17,8 +17,8 @@ import { sharedWorkspace, type Workspace } from './workspace';
 export type GramSide = 'columns' | 'rows' | 'auto';
 
 export interface Gram {
-  /** The symmetric Gram matrix, full storage, row-major. */
-  matrix: Mat<Float64Array>;
+  /** The symmetric Gram matrix, full storage, row-major (float32 only where `out` asked for it). */
+  matrix: Mat<FloatArray>;
   side: 'columns' | 'rows';
   /** Shape of the matrix it was formed from; min(rows, cols) of its eigenvalues are σ². */
   rows: number;
@@ -35,8 +35,11 @@ export interface GramOptions extends LinalgOptions {
   columnScale?: Float32Array | Float64Array;
   /** Arithmetic of the product (see above); the result is float64 either way. Default 'float64'. */
   precision?: 'float64' | 'float32';
-  /** Where to put the result (length ≥ n²); by default a new array. */
-  out?: Float64Array;
+  /**
+   * Where to put the result (length ≥ n²); by default a new float64 array. A float32 `out` keeps a
+   * float32 product as it came (half the memory, and the float32 reduction reads it directly).
+   */
+  out?: FloatArray;
   kernels?: Kernels;
   workspace?: Workspace;
 }
@@ -60,14 +63,14 @@ export async function gram(m: Mat, opts: GramOptions = {}): Promise<Gram> {
 }
 
 /**
- * Writes the Gram (full symmetric storage) into `out`. Only the lower block triangle is
+ * Writes the Gram (full symmetric storage) into `out` (float64 or float32). Only the lower block triangle is
  * multiplied, by block rows G[i₀:i₁, 0:i₁] = X[i₀:i₁]·X[0:i₁]ᵀ with X the float64 copy of M
  * (side 'rows') or of Mᵀ (side 'columns'), so that both operands are contiguous row ranges.
  */
 export async function gramInto(
   m: Mat,
   side: 'columns' | 'rows',
-  out: Float64Array,
+  out: FloatArray,
   opts: GramOptions = {},
 ): Promise<void> {
   const clock = new StepClock(opts.signal);

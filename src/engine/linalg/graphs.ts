@@ -4,8 +4,7 @@
  * reused arena; so each step runs as one graph whose outputs are only what JS needs next.
  */
 import { buildModel, OnnxType, type NodeSpec, type TensorInit, type ValueInfo } from '../onnx/builder';
-
-const F64 = OnnxType.DOUBLE;
+import type { DType } from './kernels';
 
 function int64Init(name: string, values: readonly bigint[]): TensorInit {
   const data = BigInt64Array.from(values);
@@ -36,8 +35,8 @@ function slice(data: string, starts: string, ends: string, axes: string, out: st
   return { op: 'Slice', inputs: [data, starts, ends, axes], outputs: [out] };
 }
 
-function f64(name: string, d0: string, d1: string): ValueInfo {
-  return { name, elemType: F64, dims: [d0, d1] };
+function mat(name: string, dtype: DType, d0: string, d1: string): ValueInfo {
+  return { name, elemType: dtype === 'float32' ? OnnxType.FLOAT : OnnxType.DOUBLE, dims: [d0, d1] };
 }
 
 function i64(name: string): ValueInfo {
@@ -54,16 +53,18 @@ const END = 2n ** 62n;
  *   P = columns [cs, ce) of the updated matrix, rows from rs
  * Outputs W and P from row rs on.
  */
-export const PANEL_GRAPH_KEY = 'linalg:sy2sb-panel';
-export function panelGraph(): Uint8Array {
+export function panelGraphKey(dtype: DType): string {
+  return `linalg:sy2sb-panel:${dtype}`;
+}
+export function panelGraph(dtype: DType): Uint8Array {
   return buildModel({
     name: 'sy2sb_panel',
     inputs: [
-      f64('A', 'm', 'm'),
-      f64('ZA', 'z', 'm'),
-      f64('ZB', 'z', 'm'),
-      f64('V', 'm', 'k'),
-      f64('T', 'k', 'k'),
+      mat('A', dtype, 'm', 'm'),
+      mat('ZA', dtype, 'z', 'm'),
+      mat('ZB', dtype, 'z', 'm'),
+      mat('V', dtype, 'm', 'k'),
+      mat('T', dtype, 'k', 'k'),
       i64('cs'),
       i64('ce'),
       i64('rs'),
@@ -86,7 +87,7 @@ export function panelGraph(): Uint8Array {
       slice('W', 'rs', 'end', 'ax0', 'Wout'),
       slice('P3', 'rs', 'end', 'ax0', 'Pout'),
     ],
-    outputs: [f64('Wout', 'wr', 'k'), f64('Pout', 'pr', 'pc')],
+    outputs: [mat('Wout', dtype, 'wr', 'k'), mat('Pout', dtype, 'pr', 'pc')],
   });
 }
 
@@ -94,13 +95,15 @@ export function panelGraph(): Uint8Array {
  * One block row of an explicit refresh: Out = Old[:, cs:ce) − ZA·ZBᵀ, where Old is a block of
  * full rows of the old explicit matrix and ZA/ZB are the update factors as rows.
  */
-export const REFRESH_GRAPH_KEY = 'linalg:sy2sb-refresh';
-export function refreshGraph(): Uint8Array {
+export function refreshGraphKey(dtype: DType): string {
+  return `linalg:sy2sb-refresh:${dtype}`;
+}
+export function refreshGraph(dtype: DType): Uint8Array {
   return buildModel({
     name: 'sy2sb_refresh',
-    inputs: [f64('Old', 'r', 'm'), f64('ZA', 'r', 'z'), f64('ZB', 'l', 'z'), i64('cs'), i64('ce')],
+    inputs: [mat('Old', dtype, 'r', 'm'), mat('ZA', dtype, 'r', 'z'), mat('ZB', dtype, 'l', 'z'), i64('cs'), i64('ce')],
     initializers: [int64Init('ax1', [1n])],
     nodes: [slice('Old', 'cs', 'ce', 'ax1', 'C'), gemm('ZA', 'ZB', 'C', 'Out', { transB: true, alpha: -1 })],
-    outputs: [f64('Out', 'r', 'l')],
+    outputs: [mat('Out', dtype, 'r', 'l')],
   });
 }

@@ -16,6 +16,8 @@ export interface SingularValueOptions extends LinalgOptions {
   columnScale?: Float32Array | Float64Array;
   /** Arithmetic of the Gram product (see gram.ts). */
   precision?: 'float64' | 'float32';
+  /** Arithmetic of the dense → band reduction (see symmetric-eigenvalues.ts); default float64. */
+  reduction?: 'float64' | 'float32';
   kernels?: Kernels;
   workspace?: Workspace;
 }
@@ -28,7 +30,7 @@ export async function singularValues(m: Mat, opts: SingularValueOptions = {}): P
   const side = resolveSide(m.rows, m.cols, opts.side);
   const n = side === 'columns' ? m.cols : m.rows;
   const ws = opts.workspace ?? sharedWorkspace();
-  const a = ws.f64('a0', n * n);
+  const a = opts.reduction === 'float32' ? ws.f32('a0-32', n * n) : ws.f64('a0', n * n);
   const shared = { ...(opts.kernels ? { kernels: opts.kernels } : {}), workspace: ws };
   await gramInto(m, side, a, {
     ...subProgress(opts, 0, GRAM_SHARE),

@@ -1,10 +1,11 @@
 /**
- * All eigenvalues of a dense symmetric matrix: dense → band (GEMM-heavy, onnxruntime), band →
- * tridiagonal (bulge chasing in JS), tridiagonal → eigenvalues (root-free QL).
+ * All eigenvalues of a dense symmetric matrix: dense → band (GEMM-heavy, onnxruntime, in float64
+ * or float32), band → tridiagonal (bulge chasing in JS, float64), tridiagonal → eigenvalues
+ * (root-free QL, float64).
  */
 import { bandFromDense, bandToTridiagonal } from './band-to-tridiagonal';
 import { denseToBand } from './dense-to-band';
-import { kernels as sharedKernels, type Kernels, type Mat } from './kernels';
+import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
 import { tridiagonalEigenvalues } from './tridiagonal-eigenvalues';
 import { sharedWorkspace, type Workspace } from './workspace';
@@ -12,8 +13,16 @@ import { sharedWorkspace, type Workspace } from './workspace';
 export interface EigenvalueOptions extends LinalgOptions {
   /** Eigenvalues of diag(s)·G·diag(s) instead of G (the scaled spectrum of L²QER / QERA-approx). */
   scale?: Float32Array | Float64Array;
-  /** Allow G's storage to be used as scratch (saves an n² copy); G is garbage afterwards. */
+  /**
+   * Allow G's storage to be used as scratch (saves an n² copy) when it has the reduction's
+   * precision; G is garbage afterwards.
+   */
   overwrite?: boolean;
+  /**
+   * Arithmetic of the dense → band reduction: 'float64' (default) perturbs the eigenvalues by
+   * ~1e-16·‖G‖, 'float32' by a few 6e-8·‖G‖ at about half the time (see dense-to-band.ts).
+   */
+  precision?: 'float64' | 'float32';
   /** Band width of the first stage; defaults to a measured good value. */
   bandwidth?: number;
   /** Columns between explicit refreshes of the trailing matrix in the first stage. */
@@ -40,26 +49,31 @@ export function defaultRefreshColumns(n: number): number {
   return Math.min(1024, Math.max(128, 16 * Math.round(0.35 * Math.sqrt(n))));
 }
 
-/** All eigenvalues of the symmetric matrix G (only its lower triangle is read), descending. */
-export async function symmetricEigenvalues(g: Mat<Float64Array>, opts: EigenvalueOptions = {}): Promise<Float64Array> {
+/**
+ * All eigenvalues of the symmetric matrix G (float64 or float32; only its lower triangle is read),
+ * descending.
+ */
+export async function symmetricEigenvalues(g: Mat<FloatArray>, opts: EigenvalueOptions = {}): Promise<Float64Array> {
   const n = g.rows;
   if (g.cols !== n) throw new Error(`symmetricEigenvalues: matrix is ${g.rows}×${g.cols}, not square`);
   if (opts.scale && opts.scale.length !== n) {
     throw new Error(`symmetricEigenvalues: scale has ${opts.scale.length} entries, expected ${n}`);
   }
   const ws = opts.workspace ?? sharedWorkspace();
-  const a = opts.overwrite ? g.data : ws.f64('a0', n * n);
+  const f32 = opts.precision === 'float32';
+  const same = f32 ? g.data instanceof Float32Array : g.data instanceof Float64Array;
+  const a: FloatArray = opts.overwrite && same ? g.data : f32 ? ws.f32('a0-32', n * n) : ws.f64('a0', n * n);
   copySymmetric(g.data, n, a, opts.scale);
   return eigenvaluesInPlace(a, n, opts);
 }
 
 /**
- * Eigenvalues of the symmetric n×n matrix in the first n² entries of `a`, which is destroyed.
- * Reads the lower triangle and mirrors it, so either triangle may hold the data on entry only if
- * the lower one is complete.
+ * Eigenvalues of the symmetric n×n matrix in the first n² entries of `a`, which is destroyed; the
+ * reduction runs in a's precision. Reads the lower triangle and mirrors it, so either triangle
+ * may hold the data on entry only if the lower one is complete.
  */
 export async function eigenvaluesInPlace(
-  a: Float64Array,
+  a: FloatArray,
   n: number,
   opts: EigenvalueOptions = {},
 ): Promise<Float64Array> {
@@ -96,7 +110,7 @@ export async function eigenvaluesInPlace(
 }
 
 /** dst = diag(s)·G·diag(s) (or G), symmetrised from G's lower triangle. */
-function copySymmetric(src: Float64Array, n: number, dst: Float64Array, scale?: Float32Array | Float64Array): void {
+function copySymmetric(src: FloatArray, n: number, dst: FloatArray, scale?: Float32Array | Float64Array): void {
   if (src !== dst || scale) copyLower(src, n, dst, scale);
   // Mirror in tiles so that the transposed writes stay in cache.
   const T = 64;
@@ -112,7 +126,7 @@ function copySymmetric(src: Float64Array, n: number, dst: Float64Array, scale?: 
   }
 }
 
-function copyLower(src: Float64Array, n: number, dst: Float64Array, scale?: Float32Array | Float64Array): void {
+function copyLower(src: FloatArray, n: number, dst: FloatArray, scale?: Float32Array | Float64Array): void {
   for (let i = 0; i < n; i++) {
     const si = scale ? scale[i]! : 1;
     const row = i * n;

@@ -88,6 +88,30 @@ test('symmetricEigenvalues matches numpy on an indefinite matrix, through both p
   assert.ok(maxAbsDiff(ev3, jacobiEigenvalues({ data: lead, rows: m, cols: m })) < 1e-12);
 });
 
+test('a float32 reduction (float32 or float64 input) stays within a few u₃₂·‖G‖ of numpy', async () => {
+  const a = matrixF64('symmetric_130');
+  const ref = referenceEigenvalues('symmetric_130');
+  const norm = Math.max(Math.abs(ref[0]!), Math.abs(ref.at(-1)!));
+  const a32 = Float32Array.from(a.data);
+  // A narrow band with frequent refreshes runs both float32 graphs (panel and refresh) many times.
+  for (const [what, ev] of [
+    ['float64 input', await symmetricEigenvalues(a, { precision: 'float32', bandwidth: 4, refreshColumns: 16 })],
+    ['float32 input', await symmetricEigenvalues({ data: a32, rows: a.rows, cols: a.cols }, { precision: 'float32' })],
+    [
+      'float32 input, overwritten',
+      await symmetricEigenvalues(
+        { data: Float32Array.from(a32), rows: a.rows, cols: a.cols },
+        { precision: 'float32', overwrite: true, bandwidth: 8, refreshColumns: 24 },
+      ),
+    ],
+  ] as const) {
+    const d = maxAbsDiff(ev, ref);
+    assert.ok(d < 16 * 2 ** -24 * norm, `${what}: ${d / norm}·‖G‖`);
+    // It did run in float32: a float64 reduction is good to 1e-12 here.
+    assert.ok(d > 1e-12 * norm, `${what}: ${d / norm}·‖G‖, a float64 result`);
+  }
+});
+
 test('only the lower triangle is read; scale gives the eigenvalues of diag(s)·G·diag(s)', async () => {
   const n = 120;
   const a = symmetricRandom(n, 11);
