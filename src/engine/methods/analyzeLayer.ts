@@ -9,6 +9,7 @@ import { QuantLensError, throwIfCancelled } from '../errors';
 import {
   cholesky,
   gram,
+  type Gram,
   kernels,
   mat,
   singularValues,
@@ -477,22 +478,60 @@ function tailFromTop(sigma: Float64Array, totalSq: number, R: number): Float64Ar
 export const FIRST_RANK = 64;
 
 /**
- * Order from which the spectra start from a float32 Gram. Below it the float64 product costs
- * little, and the float32 test below would look at the smallest values of a small matrix.
+ * Order from which the spectra may use float32 arithmetic. Below it the float64 route costs
+ * little, and the acceptance test below would look at the smallest values of a small matrix.
  */
-const FLOAT32_GRAM_MIN_ORDER = 512;
+const FLOAT32_MIN_ORDER = 512;
+
+/** Unit roundoff of float32. */
+const U32 = 2 ** -24;
 
 /**
- * Whether a spectrum computed from a float32 Gram meets the bars (top 64 σ within 1e-4 relative,
- * all within 1e-3·σ₁). The float32 product perturbs each eigenvalue by a few units of 1e-7·σ₁²
- * at most (measured on MXINT4 errors of 4096² and 14336×4096 layers: 4e-9 relative on the top 64,
- * 2.5e-5·σ₁ on all σ), i.e. σ_64 is good to 1e-4 relative as long as σ_64² ≫ 1e-3·σ₁²; a margin of
- * 60× gives σ_64 ≥ 0.25·σ₁. Quantization errors are noise-like (σ_64 ≈ 0.9·σ₁); a spectrum with a
- * few dominant values fails the test and is recomputed from a float64 Gram.
+ * The routes to a spectrum, fastest first, and what each may cost in accuracy. The spectra must
+ * hold: top 64 σ within 1e-4 relative of float64 LAPACK, all σ within 1e-3·σ₁. A float32 stage
+ * perturbs the Gram G = MᵀM by ΔG with ‖ΔG‖₂ ≤ κ·u₃₂·λ₁ (measured, noise-like and
+ * outlier-scaled MXINT4 errors of 4096² and 14336×4096 layers: κ ≈ 2.3–3.7 for the float32 Gram,
+ * and the float32 reduction adds about as much), so by Weyl every λᵢ moves by at most κ·u₃₂·λ₁:
+ * - all σ: √(κ·u₃₂)·σ₁ ≤ 1e-3·σ₁ for κ ≤ 16;
+ * - σᵢ relative: κ·u₃₂/2·(σ₁/σᵢ)² ≤ 1e-4, i.e. σ₆₄ ≥ √(κ·u₃₂/2e-4)·σ₁.
+ * κ is taken at 16 (float32 Gram and reduction) and 8 (float32 Gram only), 4–5× the measured
+ * norms, so a spectrum whose σ₆₄/σ₁ is below the route's bound is recomputed by the next route.
+ * The actual errors are far smaller (first-order shifts vᵢᵀΔGvᵢ average the rounding errors out:
+ * 7e-7 relative on the top 64 and 2e-5·σ₁ on all σ for the outlier-scaled error), but on a
+ * spectrum that decays steeply they do reach the bound (a few dominant values at 100× the rest:
+ * 1.6e-3 relative on σ₆₄ with the float32 reduction), which is why the bound is enforced.
  */
-export function float32GramSuffices(sigma: Float64Array): boolean {
-  if (sigma.length === 0 || !(sigma[0]! > 0)) return true;
-  return sigma[Math.min(64, sigma.length) - 1]! >= 0.25 * sigma[0]!;
+export interface SpectrumRoute {
+  gram: 'float32' | 'float64';
+  reduction: 'float32' | 'float64';
+  /** Smallest σ_min(64,n)/σ₁ for which this route meets the bars. */
+  minRatio: number;
+}
+
+const ratioBound = (kappa: number) => Math.sqrt((kappa * U32) / 2e-4);
+export const SPECTRUM_ROUTES: readonly SpectrumRoute[] = [
+  { gram: 'float32', reduction: 'float32', minRatio: ratioBound(16) },
+  { gram: 'float32', reduction: 'float64', minRatio: ratioBound(8) },
+  { gram: 'float64', reduction: 'float64', minRatio: 0 },
+];
+
+/** σ_min(64,n)/σ₁ of a descending spectrum (1 for an empty or zero one). */
+export function topRatio(sigma: Float64Array): number {
+  if (sigma.length === 0 || !(sigma[0]! > 0)) return 1;
+  return sigma[Math.min(64, sigma.length) - 1]! / sigma[0]!;
+}
+
+/**
+ * The first route to try for a spectrum of order n. `hint` holds estimates of its top values
+ * (the randomized SVD's Ritz values, which are at most the true ones, so the ratio errs low):
+ * a spectrum known to decay too steeply skips the routes that would be redone.
+ */
+export function firstRoute(n: number, hint?: Float64Array): number {
+  if (n < FLOAT32_MIN_ORDER) return SPECTRUM_ROUTES.length - 1;
+  if (!hint || hint.length < Math.min(64, n)) return 0;
+  const r = topRatio(hint);
+  const i = SPECTRUM_ROUTES.findIndex((route) => r >= route.minRatio);
+  return i < 0 ? SPECTRUM_ROUTES.length - 1 : i;
 }
 
 interface Stage {
@@ -632,6 +671,7 @@ export async function analyzeLayer(
   // First result (progressive analysis): curves to a small rank and the top of both spectra.
   let first: Stage | undefined;
   let firstTopPlain: Float64Array | undefined;
+  let plainRitz: Float64Array | undefined;
   const firstRank = Math.min(R, Math.max(FIRST_RANK, opts.firstRank ?? 0));
   if (opts.onPartial && (firstRank < R || spectra)) {
     first = await stage(firstRank, 0.05, 0.25);
@@ -639,8 +679,9 @@ export async function analyzeLayer(
     let topPlain = topScaled;
     if (scaled && spectra && p.errorSq > 0 && firstRank > 0) {
       report(0.25, 'top of the spectrum of E');
-      topPlain = (await time('factors', () => topSingularTriplets(p.error, decompositionRank(firstRank), { signal })))
-        .sigma;
+      const t = await time('factors', () => topSingularTriplets(p.error, decompositionRank(firstRank), { signal }));
+      topPlain = t.sigma;
+      plainRitz = t.ritz;
     }
     firstTopPlain = topPlain;
     opts.onPartial(
@@ -662,10 +703,14 @@ export async function analyzeLayer(
       assemble(full, scaled ? (firstTopPlain ?? top) : top, top, false, { finalMaxRank: R, spectra: true }),
     );
   }
+  // The Ritz values of the method's matrix (the longer set when there were two stages).
+  const methodRitz =
+    first && first.factors.ritz.length > full.factors.ritz.length ? first.factors.ritz : full.factors.ritz;
   const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, {
     signal,
     time,
     onProgress: (f, step) => report(0.45 + 0.55 * f, step),
+    hints: scaled ? { scaled: methodRitz, ...(plainRitz ? { plain: plainRitz } : {}) } : { plain: methodRitz },
   });
   report(1, 'done');
   return assemble(full, sigmaPlain, sigmaScaled, true, undefined);
@@ -675,12 +720,14 @@ interface SpectraOptions {
   signal?: AbortSignal;
   time: <T>(label: string, f: () => Promise<T> | T) => Promise<T>;
   onProgress: (fraction: number, step: string) => void;
+  /** Ritz values of E and of the scaled error, when the randomized SVD has them (see firstRoute). */
+  hints: { plain?: Float64Array; scaled?: Float64Array };
 }
 
 /**
- * Both spectra of a layer: σ(E) and σ of the method's scaled error. One Gram serves both where
- * it can (diag(s)·EᵀE·diag(s) on the input side); it is formed in float32 for big layers and
- * redone in float64 for a spectrum that float32GramSuffices rejects.
+ * Both spectra of a layer: σ(E) and σ of the method's scaled error, each by the fastest route of
+ * SPECTRUM_ROUTES that its own result shows to be accurate enough. One Gram of each precision
+ * serves both spectra where it can (diag(s)·EᵀE·diag(s) on the input side).
  */
 async function layerSpectra(
   p: PreparedLayer,
@@ -691,32 +738,52 @@ async function layerSpectra(
   const E = p.error;
   const n = Math.min(E.rows, E.cols);
   const ws = sharedWorkspace();
-  const gramOut = ws.f64('analysis-gram', n * n);
-  let precision: 'float32' | 'float64' = n >= FLOAT32_GRAM_MIN_ORDER ? 'float32' : 'float64';
-  let g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
-  const plain = async () =>
-    time('spectrum', () =>
-      singularValuesFromGram(g, { signal, onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E') }),
-    );
-  let sigmaPlain = await plain();
-  if (precision === 'float32' && !float32GramSuffices(sigmaPlain)) {
-    precision = 'float64';
-    g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
-    sigmaPlain = await plain();
-  }
+  const grams: Partial<Record<'float32' | 'float64', Gram>> = {};
+  const gramOf = async (precision: 'float32' | 'float64'): Promise<Gram> => {
+    const have = grams[precision];
+    if (have) return have;
+    const out = precision === 'float32' ? ws.f32('analysis-gram32', n * n) : ws.f64('analysis-gram', n * n);
+    const g = await time('gram', () => gram(E, { signal, out, precision }));
+    grams[precision] = g;
+    return g;
+  };
+  let whitened: Mat<Float32Array> | undefined;
+  const byRoutes = async (
+    hint: Float64Array | undefined,
+    compute: (route: SpectrumRoute) => Promise<Float64Array>,
+  ): Promise<Float64Array> => {
+    for (let i = firstRoute(n, hint); ; i++) {
+      const route = SPECTRUM_ROUTES[i]!;
+      const sigma = await time('spectrum', () => compute(route));
+      if (i === SPECTRUM_ROUTES.length - 1 || topRatio(sigma) >= route.minRatio) return sigma;
+    }
+  };
+  const sigmaPlain = await byRoutes(o.hints.plain, async (route) =>
+    singularValuesFromGram(await gramOf(route.gram), {
+      signal,
+      precision: route.reduction,
+      onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
+    }),
+  );
   if (!scaled) return { sigmaPlain, sigmaScaled: sigmaPlain };
   const onProgress = (f: number) => o.onProgress(0.5 + 0.5 * f, 'spectrum of the scaled error');
-  const scaledSpectrum = async (): Promise<Float64Array> => {
-    if (p.chol) return singularValues(await whitenedError(p), { signal, onProgress, precision });
+  const sigmaScaled = await byRoutes(o.hints.scaled, async (route) => {
+    if (p.chol) {
+      whitened ??= await whitenedError(p);
+      return singularValues(whitened, { signal, onProgress, precision: route.gram, reduction: route.reduction });
+    }
     // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
-    if (g.side === 'columns') return singularValuesFromGram(g, { scale: p.scale!, signal, onProgress });
-    return singularValues(E, { signal, onProgress, columnScale: p.scale!, precision });
-  };
-  let sigmaScaled = await time('spectrum', scaledSpectrum);
-  if (precision === 'float32' && !float32GramSuffices(sigmaScaled)) {
-    precision = 'float64';
-    if (g.side === 'columns' && !p.chol) g = await time('gram', () => gram(E, { signal, out: gramOut, precision }));
-    sigmaScaled = await time('spectrum', scaledSpectrum);
-  }
+    const g = await gramOf(route.gram);
+    if (g.side === 'columns') {
+      return singularValuesFromGram(g, { scale: p.scale!, signal, onProgress, precision: route.reduction });
+    }
+    return singularValues(E, {
+      signal,
+      onProgress,
+      columnScale: p.scale!,
+      precision: route.gram,
+      reduction: route.reduction,
+    });
+  });
   return { sigmaPlain, sigmaScaled };
 }
