@@ -6,7 +6,7 @@ import { openCheckpoint } from '../../engine/readers/open';
 import { StatsFile } from '../../engine/calibration/statsFile';
 import { EXPORT_TARGETS, EXPORT_TARGET_IDS, exportTarget, runExport } from '../../engine/export/targets';
 import type { ExportDType } from '../../engine/export/target';
-import { isMethodName } from '../../engine/methods/methods';
+import { METHODS, isMethodName } from '../../engine/methods/methods';
 import { parseRecipe, type Recipe } from '../../engine/methods/recipe';
 import { formatToString, parseFormat } from '../../engine/quantizers';
 import { parse, requirePositional } from '../args';
@@ -133,7 +133,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   try {
     const layers = recipe ? [] : selectLayers(ckpt.linearLayers, values.layer, values.all);
     const note =
-      !recipe && values.rank !== undefined && settings.method !== 'rtn'
+      !recipe && values.rank !== undefined && METHODS[settings.method].corrects
         ? cappedRankNote(cappedRankLayers(layers, rank), rank)
         : null;
     if (note) process.stderr.write(`note: ${note}\n`);

@@ -71,7 +71,7 @@ export async function fitStepsCommand(argv: string[], out: NodeJS.WritableStream
   try {
     const layers = selectLayers(ckpt.linearLayers, values.layer, values.all);
     const note =
-      values.rank !== undefined && settings.method !== 'rtn'
+      values.rank !== undefined && METHODS[settings.method].corrects
         ? cappedRankNote(cappedRankLayers(layers, rank), rank)
         : null;
     if (note) process.stderr.write(`note: ${note}\n`);

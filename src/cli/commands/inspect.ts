@@ -122,7 +122,8 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     }
     const selected = selectLayers(summary.linearLayers, values.layer, values.all);
     if (values['max-rank'] !== undefined) cappedRankLayers(selected, settings.maxRank, '--max-rank');
-    const capped = values.rank !== undefined && settings.method !== 'rtn' ? cappedRankLayers(selected, rank) : [];
+    const capped =
+      values.rank !== undefined && METHODS[settings.method].corrects ? cappedRankLayers(selected, rank) : [];
     const note = cappedRankNote(capped, rank);
     if (note) process.stderr.write(`note: ${note}\n`);
     const costOptions = { spectra: settings.spectra !== false, maxRank: settings.maxRank };
@@ -190,7 +191,7 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
           `${a.shape[0]}×${a.shape[1]}`,
           m.bitsPerWeight.toFixed(3),
           pct(metricsAtRank(a, 0).weightError),
-          pct(m.weightError) + (m.rank < rank && settings.method !== 'rtn' ? ` (k=${m.rank})` : ''),
+          pct(m.weightError) + (m.rank < rank && METHODS[settings.method].corrects ? ` (k=${m.rank})` : ''),
           pct(m.outputError) + (a.outputErrorKind === 'diagonal-estimate' ? '*' : ''),
           Number.isFinite(m.weightSqnrDb) ? m.weightSqnrDb.toFixed(1) : '∞',
           pct(m.recovered),
