@@ -22,7 +22,7 @@ const nodeOnly = [
 // their headers. Everything else under src/engine (readers, linear algebra, onnxruntime) is not.
 export const browserSafeEngine = [
   'methods/allocation',
-  'methods/comparisonTypes',
+  'methods/checkpointComparisonTypes',
   'methods/methods',
   'methods/metricsAtRank',
   'methods/stepFitTypes',

@@ -6,7 +6,7 @@ import type { MethodSpec } from './rpc';
 import type { ExportDType, ExportOutcome, ExportRefusal } from '../engine/export/target';
 import type { Recipe } from '../engine/methods/recipe';
 import type { AllocationLayer, AllocationObjective, AllocationResult, Budget } from '../engine/methods/allocation';
-import type { CheckpointComparison } from '../engine/methods/comparisonTypes';
+import type { CheckpointComparison } from '../engine/methods/checkpointComparisonTypes';
 import type { LayerSensitivity } from '../engine/methods/sensitivityTypes';
 import type { ReassemblyOptions, ReassemblyResult, ReassemblySite } from '../engine/methods/reassemblyTypes';
 import type { StepFitComparison } from '../engine/methods/stepFitComparisonTypes';
@@ -175,22 +175,6 @@ export type WorkerMethods = {
   fitStepSizes: MethodSpec<FitStepSizesParams, StepFitComparison>;
   /** W₂ − W₁ per layer of two checkpoints: relative size, spectrum, changed or not. */
   compareCheckpoints: MethodSpec<CompareCheckpointsParams, CheckpointComparison, LayerProgress>;
-};
-
-export type WorkerMethodName = keyof WorkerMethods;
-
-// Analyses beyond one layer at a time: rank allocation, QLLM reassembly, fitted step sizes, checkpoint comparison.
-
-export type {
-  AllocationLayer,
-  AllocationObjective,
-  AllocationResult,
-  Budget,
-  CheckpointComparison,
-  LayerSensitivity,
-  ReassemblyResult,
-  ReassemblySite,
-  StepFitComparison,
 };
 
 /** Per-layer progress of a whole-checkpoint job. */

@@ -120,7 +120,8 @@ export function summaryErrors(layers: readonly AllocationLayer[], s: AllocationS
   };
 }
 
-export interface ComparisonSummary {
+/** The allocation against the best uniform rank and format at the same budget. */
+export interface AllocationVsUniform {
   allocated: SummaryErrors;
   allocatedSource: AllocationResult['best']['source'];
   uniform: (SummaryErrors & { rank: number; format: string }) | null;
@@ -131,7 +132,7 @@ export interface ComparisonSummary {
   lowerBound: number;
 }
 
-export function comparisonSummary(layers: readonly AllocationLayer[], r: AllocationResult): ComparisonSummary {
+export function allocationVsUniform(layers: readonly AllocationLayer[], r: AllocationResult): AllocationVsUniform {
   const u = r.bestUniform;
   const lb = optimumLowerBound(r);
   return {

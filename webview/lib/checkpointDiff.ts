@@ -3,7 +3,7 @@
  * worker's verdict used its own), sorting by any column, the summary counts, and what the
  * spectrum chart of the selected layer draws. Pure; unit-tested.
  */
-import type { ChangeVerdict, LayerDifference } from '../../src/engine/methods/comparisonTypes';
+import type { ChangeVerdict, LayerDifference } from '../../src/engine/methods/checkpointComparisonTypes';
 import type { ComparisonColumn, ComparisonView } from '../../src/shared/protocol/comparison';
 
 export type { ChangeVerdict, LayerDifference };

@@ -79,13 +79,3 @@ export function outlierChannels(
   all.sort((a, b) => b.value - a.value);
   return { outliers: all.slice(0, limit), count: all.length };
 }
-
-/** Smallest positive value, for the lower end of a log axis (zeros cannot be drawn on it). */
-export function smallestPositive(values: ArrayLike<number>): number | null {
-  let min = Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v > 0 && v < min) min = v;
-  }
-  return Number.isFinite(min) ? min : null;
-}

@@ -42,7 +42,7 @@ export function fitRows(a: LayerAnalysis): FitRow[] {
   ];
 }
 
-export interface ComparisonCell {
+export interface StepFitCell {
   value: number | null;
   /** Relative to the min/max steps in the same column. */
   change: number | null;
@@ -52,7 +52,7 @@ export interface StepFitTable {
   /** Which error the table shows: the output error when calibration gives one. */
   metric: 'output' | 'weight';
   rank: number;
-  rows: { id: 'minmax' | 'fitted'; label: string; alone: ComparisonCell; corrected: ComparisonCell }[];
+  rows: { id: 'minmax' | 'fitted'; label: string; alone: StepFitCell; corrected: StepFitCell }[];
 }
 
 /** Min/max against fitted steps, alone (rank 0) and with the method at rank k. */
@@ -60,7 +60,7 @@ export function stepFitTable(c: StepFitComparison): StepFitTable {
   const metric = c.rtn.alone.outputError !== null ? 'output' : 'weight';
   const pick = (p: { weightError: number; outputError: number | null }) =>
     metric === 'output' ? p.outputError : p.weightError;
-  const cell = (v: number | null, base: number | null): ComparisonCell => ({
+  const cell = (v: number | null, base: number | null): StepFitCell => ({
     value: v,
     change: v !== null && base !== null && base > 0 ? v / base - 1 : null,
   });

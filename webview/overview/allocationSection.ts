@@ -38,7 +38,7 @@ import {
   budgetOf,
   budgetRange,
   cliAllocateLine,
-  comparisonSummary,
+  allocationVsUniform,
   runAllocation,
   type BudgetRange,
   type SummaryErrors,
@@ -457,7 +457,7 @@ export class AllocationSection {
 
   private renderSummary(r: AllocationResult, exact: boolean): void {
     const curves = this.curves!;
-    const c = comparisonSummary(curves.layers, r);
+    const c = allocationVsUniform(curves.layers, r);
     const sourceLabel = { greedy: 'greedy', exact: 'exact DP', uniform: 'uniform rank, best here' }[c.allocatedSource];
     const row = (label: string, s: SummaryErrors, id: string, extra = '') =>
       el(
@@ -540,7 +540,7 @@ export class AllocationSection {
     if (curves.sensitivities?.length) {
       const top = [...curves.sensitivities].sort((a, b) => b.sensitivity - a.sensitivity).slice(0, 3);
       notes.push(
-        `Measured sensitivities (model deviation per unit of relative layer error), largest: ${top.map((s) => `${s.name.replace(/\.weight$/, '')} ${s.sensitivity.toPrecision(3)}`).join(', ')}.`,
+        `Measured sensitivities (model deviation per unit of relative layer error), largest: ${top.map((s) => `${shortLayerName(s.name)} ${s.sensitivity.toPrecision(3)}`).join(', ')}.`,
       );
     } else if (support.sensitivityUnavailable) {
       notes.push(

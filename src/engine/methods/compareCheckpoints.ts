@@ -22,7 +22,7 @@ import {
   type ChangeVerdict,
   type CheckpointComparison,
   type LayerDifference,
-} from './comparisonTypes';
+} from './checkpointComparisonTypes';
 
 export { DEFAULT_CHANGE_TOLERANCE, type ChangeVerdict, type CheckpointComparison, type LayerDifference };
 

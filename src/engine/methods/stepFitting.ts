@@ -207,16 +207,6 @@ export function stepFitMetric(
   return { metric: { kind: 'identity' }, objective: 'weight' };
 }
 
-/** R = XᵀX / n from activation rows X [rows, in] (act_samples), through the GEMM kernels. */
-export async function gramFromSamples(samples: Float32Array, rows: number, nIn: number): Promise<Float64Array> {
-  if (samples.length !== rows * nIn) throw new Error(`samples have ${samples.length} values, expected ${rows}×${nIn}`);
-  const X = mat(Float64Array.from(samples), rows, nIn);
-  const G = await kernels().matmul(X, X, { transA: true });
-  const inv = 1 / Math.max(1, rows);
-  for (let i = 0; i < G.data.length; i++) G.data[i] = G.data[i]! * inv;
-  return G.data;
-}
-
 /** Fits the step sizes of an INT format to the layer's error J (see the file comment). */
 export async function fitStepSizes(
   w: Float32Array,

@@ -3,8 +3,8 @@
  * its messages in both directions, the view's own choices (tolerance, sort, selected layer) and its
  * saved state, parsed, never trusted (it comes back from disk after a reload).
  */
-import { DEFAULT_CHANGE_TOLERANCE } from '../../engine/methods/comparisonTypes';
-import type { CheckpointComparison } from '../../engine/methods/comparisonTypes';
+import { DEFAULT_CHANGE_TOLERANCE } from '../../engine/methods/checkpointComparisonTypes';
+import type { CheckpointComparison } from '../../engine/methods/checkpointComparisonTypes';
 import type { JobProgress, UserFacingError } from './common';
 
 export { DEFAULT_CHANGE_TOLERANCE };

@@ -124,13 +124,6 @@ export function sanitizeReassemblyOptions(
   };
 }
 
-/** Same run (same numbers)? */
-export function sameReassemblyOptions(a: ReassemblyUiOptions, b: ReassemblyUiOptions): boolean {
-  return (
-    a.weightBits === b.weightBits && a.actBits === b.actBits && a.channelRatio === b.channelRatio && a.rank === b.rank
-  );
-}
-
 export const LAYER_PANEL_STATE_VERSION = 1;
 
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;

@@ -14,11 +14,7 @@ import {
   parseComparisonPanelState,
   sanitizeComparisonView,
 } from '../../../src/shared/protocol/comparison';
-import {
-  DEFAULT_REASSEMBLY_OPTIONS,
-  sameReassemblyOptions,
-  sanitizeReassemblyOptions,
-} from '../../../src/shared/protocol/layer';
+import { DEFAULT_REASSEMBLY_OPTIONS, sanitizeReassemblyOptions } from '../../../src/shared/protocol/layer';
 import { DEFAULT_SETTINGS } from '../../../src/shared/quantSettings';
 import type { AllocationCurves, AllocationLayer } from '../../../src/shared/protocol/overview';
 
@@ -206,6 +202,4 @@ test('reassembly options: bit widths from the list, a ratio in (0, 1], a whole r
   assert.equal(sanitizeReassemblyOptions({ channelRatio: 0 }).channelRatio, DEFAULT_REASSEMBLY_OPTIONS.channelRatio);
   const fallback = { weightBits: 8, actBits: 6, channelRatio: 0.1, rank: 8 };
   assert.deepEqual(sanitizeReassemblyOptions(null, fallback), fallback);
-  assert.ok(sameReassemblyOptions(fallback, { ...fallback }));
-  assert.ok(!sameReassemblyOptions(fallback, { ...fallback, rank: 9 }));
 });

@@ -1,5 +1,5 @@
 /**
- * The CLI commands and worker methods of the analyses beyond one layer (allocate, reassemble,
+ * The CLI commands and worker methods of the whole-checkpoint analyses (allocate, reassemble,
  * fit-steps, compare), run in-process on a small Llama-named checkpoint with a statistics file.
  */
 import { test } from 'node:test';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeLayer } from '../../../src/engine/methods/analyzeLayer';
-import { fitStepSizes, gramFromSamples, stepFitMetric } from '../../../src/engine/methods/stepFitting';
+import { fitStepSizes, stepFitMetric } from '../../../src/engine/methods/stepFitting';
 import { fakeQuantize, formatToString, parseFormat, type IntFormat } from '../../../src/engine/quantizers';
 import { activations, outputErrorSq, statistics, weights } from './helpers';
 
@@ -54,15 +54,6 @@ test('every fitted group lies on its own INT grid (step, zero point, n-bit codes
       }
     }
   }
-});
-
-test('gramFromSamples is XᵀX/n', async () => {
-  const x = activations(50, 6, 4);
-  const g = await gramFromSamples(x, 50, 6);
-  assert.deepEqual(
-    Array.from(g, (v) => v.toFixed(9)),
-    Array.from(statistics(x, 50, 6).gram, (v) => v.toFixed(9)),
-  );
 });
 
 test('analyzeLayer with a fitted format: L²QER runs on top, and the k = 0 output error is the fitted one', async () => {

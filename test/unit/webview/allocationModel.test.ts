@@ -7,7 +7,7 @@ import {
   budgetOf,
   budgetRange,
   cliAllocateLine,
-  comparisonSummary,
+  allocationVsUniform,
   rankSeries,
   runAllocation,
   summaryErrors,
@@ -93,7 +93,7 @@ test('at the uniform budget the allocation moves the ranks to the layer that gai
   assert.deepEqual(series.uniform, [1, 1]);
   assert.deepEqual(series.labels, ['0.self_attn.q_proj', '0.mlp.up_proj']);
   assert.deepEqual(series.formatCounts, [{ format: 'mxint4', label: series.formatCounts[0]!.label, layers: 2 }]);
-  const s = comparisonSummary(layers, r);
+  const s = allocationVsUniform(layers, r);
   assert.ok(s.allocated.bitsPerWeight <= 8.5);
   assert.equal(s.uniform!.bitsPerWeight, 8.5);
   // Σ relative output error²: (1 + 1)/100 against (2 + 0.9)/100

@@ -256,9 +256,3 @@ export function ggmlStorage(format: { type: GgmlWeightType; imatrix: boolean }, 
     imatrix: format.imatrix && STORED[p.stored].usesImportance,
   };
 }
-
-/** One line for reports: "Q5_0 (fall-back from Q4_K: …)", "Q4_K, importance-weighted (imatrix)". */
-export function ggmlStorageLine(s: GgmlStorage): string {
-  const weighting = s.imatrix ? ', importance-weighted (imatrix from calibration)' : '';
-  return s.fallback ? `${s.stored}${weighting} — ${s.fallback}` : `${s.stored}${weighting}`;
-}
