@@ -22,7 +22,7 @@ import type { JobProgress, UserFacingError } from '../src/shared/protocol/common
 import { DiffSpectrumChart } from './comparison/diffSpectrumChart';
 import { DifferencesTable } from './comparison/differencesTable';
 import { chartLayer, diffCounts, formatRelative, parseTolerance } from './lib/checkpointDiff';
-import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
+import { catchGlobalErrors, el, labelledField, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
 
@@ -102,12 +102,7 @@ function buildUi(a: string, b: string, view: ComparisonView) {
     el(
       'div',
       { className: 'controls' },
-      el(
-        'div',
-        { className: 'field' },
-        el('vscode-label', { text: 'Tolerance ‖ΔW‖/‖W₁‖', attrs: { for: 'tolerance' } }),
-        tolerance,
-      ),
+      labelledField('Tolerance ‖ΔW‖/‖W₁‖', tolerance),
       el('div', { className: 'field tolerance-note' }, toleranceNote),
       el('div', { className: 'field checkbox-field' }, changedOnly),
     ),

@@ -28,7 +28,7 @@ import type {
 import { parseOverviewState } from '../src/shared/protocol/overview';
 import { methodComparisonTable } from './lib/methodComparisonTable';
 import { settingsControls } from './lib/settingsControls';
-import { catchGlobalErrors, el, setText, showFatal } from './lib/dom';
+import { catchGlobalErrors, el, headedTable, labelledField, setText, showFatal } from './lib/dom';
 import { connectToHost } from './lib/host';
 import { readTheme, watchTheme } from './lib/theme';
 import { AllocationSection } from './overview/allocationSection';
@@ -98,12 +98,7 @@ function tensorsSection(s: CheckpointSummary): HTMLElement {
       el('td', { className: 'shape', text: `[${t.shape.join(', ')}]` }),
     ),
   );
-  const table = el(
-    'table',
-    { className: 'tensors', attrs: { 'aria-label': 'Tensors' } },
-    el('thead', {}, el('tr', {}, el('th', { text: 'Name' }), el('th', { text: 'Dtype' }), el('th', { text: 'Shape' }))),
-    el('tbody', {}, ...rows),
-  );
+  const table = headedTable('tensors', 'Tensors', [{ text: 'Name' }, { text: 'Dtype' }, { text: 'Shape' }], rows);
   const filter = el('vscode-textfield', {
     id: 'tensor-filter',
     attrs: { placeholder: 'Filter tensors', 'aria-label': 'Filter tensors' },
@@ -135,12 +130,7 @@ function buildUi(s: CheckpointSummary) {
   rank.addEventListener('keydown', (e: KeyboardEvent) => {
     if (e.key === 'Enter') applyRank();
   });
-  const rankField = el(
-    'div',
-    { className: 'field' },
-    el('vscode-label', { text: 'Rank k', attrs: { for: 'rank' } }),
-    rank,
-  );
+  const rankField = labelledField('Rank k', rank);
   const calibration = el('p', { id: 'calibration', className: 'note' });
   const cancel = button('cancel', 'Cancel', 'cancel');
   cancel.hidden = true;

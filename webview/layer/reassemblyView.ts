@@ -14,7 +14,7 @@ import type { UserFacingError } from '../../src/shared/protocol/common';
 import { applyTheme, createLineChart, lineDataset, toXY, type LineChart, type XY } from '../lib/charts';
 import { selectField, setSelectValue } from '../lib/controls';
 import { decimateMax } from '../lib/decimate';
-import { el, setText } from '../lib/dom';
+import { el, headedTable, labelledField, setText } from '../lib/dom';
 import { mseRows, outlierChannels, rangeRows, splitSummary, verdict } from '../lib/reassemblyModel';
 import { withAlpha, type ThemeColors } from '../lib/theme';
 
@@ -103,18 +103,8 @@ export class ReassemblyView {
       { className: 'controls' },
       this.wBits.field,
       this.aBits.field,
-      el(
-        'div',
-        { className: 'field' },
-        el('vscode-label', { text: 'Extra channels (× C)', attrs: { for: 'reassembly-ratio' } }),
-        this.ratio,
-      ),
-      el(
-        'div',
-        { className: 'field' },
-        el('vscode-label', { text: 'L²QER rank', attrs: { for: 'reassembly-rank' } }),
-        this.rank,
-      ),
+      labelledField('Extra channels (× C)', this.ratio),
+      labelledField('L²QER rank', this.rank),
       this.runButton,
       this.cancelButton,
     );
@@ -259,66 +249,41 @@ export class ReassemblyView {
       ]),
     );
     this.ranges.replaceChildren(
-      el(
-        'table',
-        { className: 'reassembly-ranges', attrs: { 'aria-label': 'Activation range before and after reassembly' } },
-        el(
-          'thead',
-          {},
+      headedTable(
+        'reassembly-ranges',
+        'Activation range before and after reassembly',
+        [{ text: '' }, { text: 'Before', num: true }, { text: 'After', num: true }, { text: 'Change', num: true }],
+        rangeRows(result).map((r) =>
           el(
             'tr',
             {},
-            el('th', { text: '' }),
-            el('th', { className: 'num', text: 'Before' }),
-            el('th', { className: 'num', text: 'After' }),
-            el('th', { className: 'num', text: 'Change' }),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...rangeRows(result).map((r) =>
-            el(
-              'tr',
-              {},
-              el('td', { text: r.label }),
-              el('td', { className: 'num', text: r.before.toPrecision(4) }),
-              el('td', { className: 'num', text: r.after.toPrecision(4) }),
-              el('td', {
-                className: 'num',
-                text: r.before > 0 ? `${(100 * (r.after / r.before - 1)).toFixed(1)} %` : '—',
-              }),
-            ),
+            el('td', { text: r.label }),
+            el('td', { className: 'num', text: r.before.toPrecision(4) }),
+            el('td', { className: 'num', text: r.after.toPrecision(4) }),
+            el('td', {
+              className: 'num',
+              text: r.before > 0 ? `${(100 * (r.after / r.before - 1)).toFixed(1)} %` : '—',
+            }),
           ),
         ),
       ),
     );
     this.mse.replaceChildren(
-      el(
-        'table',
-        { className: 'reassembly-mse', attrs: { 'aria-label': 'Site output MSE' } },
-        el(
-          'thead',
-          {},
+      headedTable(
+        'reassembly-mse',
+        'Site output MSE',
+        [
+          { text: '' },
+          { text: `W${result.weightBits} + A${result.actBits}`, num: true },
+          { text: `W${result.weightBits} only`, num: true },
+        ],
+        mseRows(result).map((r) =>
           el(
             'tr',
-            {},
-            el('th', { text: '' }),
-            el('th', { className: 'num', text: `W${result.weightBits} + A${result.actBits}` }),
-            el('th', { className: 'num', text: `W${result.weightBits} only` }),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...mseRows(result).map((r) =>
-            el(
-              'tr',
-              { className: r.best ? 'best' : '', attrs: { 'data-variant': r.id } },
-              el('td', { text: r.label + (r.best ? ' ★' : '') }),
-              el('td', { className: 'num', text: sci(r.quantized) }),
-              el('td', { className: 'num', text: sci(r.weightOnly) }),
-            ),
+            { className: r.best ? 'best' : '', attrs: { 'data-variant': r.id } },
+            el('td', { text: r.label + (r.best ? ' ★' : '') }),
+            el('td', { className: 'num', text: sci(r.quantized) }),
+            el('td', { className: 'num', text: sci(r.weightOnly) }),
           ),
         ),
       ),

@@ -10,7 +10,7 @@ import { METHODS, describeSettings, fittedStepsApply, usesFittedSteps } from '..
 import type { LayerAnalysis, StepFitComparison } from '../../src/shared/protocol/layer';
 import type { QuantSettings } from '../../src/shared/quantSettings';
 import type { UserFacingError } from '../../src/shared/protocol/common';
-import { el, setText } from '../lib/dom';
+import { el, headedTable, setText } from '../lib/dom';
 import { OBJECTIVE_TEXT, stepFitTable, fitRows, formatChange } from '../lib/stepFitModel';
 
 export const STEP_FIT_OPTION_LABEL = 'Fitted step sizes (layer-local, inspired by SiLQ)';
@@ -80,35 +80,25 @@ export class StepFitView {
     const rows = fitRows(analysis);
     this.summary.replaceChildren(
       el('h3', { text: 'Before any low-rank correction (rank 0)' }),
-      el(
-        'table',
-        { className: 'step-fit-rows', attrs: { 'aria-label': 'Error of the step sizes before any correction' } },
-        el(
-          'thead',
-          {},
+      headedTable(
+        'step-fit-rows',
+        'Error of the step sizes before any correction',
+        [
+          { text: 'Step sizes' },
+          {
+            text: fit.objective === 'weight' ? 'Weight error' : 'Output error',
+            num: true,
+            title: 'relative, in the fit’s own objective',
+          },
+          { text: 'vs min/max', num: true },
+        ],
+        rows.map((r) =>
           el(
             'tr',
-            {},
-            el('th', { text: 'Step sizes' }),
-            el('th', {
-              className: 'num',
-              text: fit.objective === 'weight' ? 'Weight error' : 'Output error',
-              title: 'relative, in the fit’s own objective',
-            }),
-            el('th', { className: 'num', text: 'vs min/max' }),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...rows.map((r) =>
-            el(
-              'tr',
-              { attrs: { 'data-fit': r.id }, className: r.id === 'fitted' ? 'best' : '' },
-              el('td', { text: r.label }),
-              el('td', { className: 'num', text: formatPercent(r.relative) }),
-              el('td', { className: 'num', text: formatChange(r.change) }),
-            ),
+            { attrs: { 'data-fit': r.id }, className: r.id === 'fitted' ? 'best' : '' },
+            el('td', { text: r.label }),
+            el('td', { className: 'num', text: formatPercent(r.relative) }),
+            el('td', { className: 'num', text: formatChange(r.change) }),
           ),
         ),
       ),
@@ -133,38 +123,25 @@ export class StepFitView {
       `${t.metric === 'output' ? 'Output' : 'Weight'} error, relative. With ${method} at rank ${t.rank}: the correction on top of each grid.`,
     );
     this.table.replaceChildren(
-      el(
-        'table',
-        { className: 'step-fit-comparison', attrs: { 'aria-label': 'Fitted against min/max step sizes' } },
-        el(
-          'thead',
-          {},
+      headedTable(
+        'step-fit-comparison',
+        'Fitted against min/max step sizes',
+        [
+          { text: 'Weight format' },
+          { text: 'Alone (rank 0)', num: true },
+          { text: '', num: true },
+          { text: METHODS[c.method].corrects ? `+ ${method} rank ${t.rank}` : `${method} (no correction)`, num: true },
+          { text: '', num: true },
+        ],
+        t.rows.map((r) =>
           el(
             'tr',
-            {},
-            el('th', { text: 'Weight format' }),
-            el('th', { className: 'num', text: 'Alone (rank 0)' }),
-            el('th', { className: 'num', text: '' }),
-            el('th', {
-              className: 'num',
-              text: METHODS[c.method].corrects ? `+ ${method} rank ${t.rank}` : `${method} (no correction)`,
-            }),
-            el('th', { className: 'num', text: '' }),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...t.rows.map((r) =>
-            el(
-              'tr',
-              { attrs: { 'data-grid': r.id }, className: r.id === 'fitted' ? 'best' : '' },
-              el('td', { text: r.label }),
-              el('td', { className: 'num', text: formatPercent(r.alone.value) }),
-              el('td', { className: 'num change', text: formatChange(r.alone.change) }),
-              el('td', { className: 'num', text: formatPercent(r.corrected.value) }),
-              el('td', { className: 'num change', text: formatChange(r.corrected.change) }),
-            ),
+            { attrs: { 'data-grid': r.id }, className: r.id === 'fitted' ? 'best' : '' },
+            el('td', { text: r.label }),
+            el('td', { className: 'num', text: formatPercent(r.alone.value) }),
+            el('td', { className: 'num change', text: formatChange(r.alone.change) }),
+            el('td', { className: 'num', text: formatPercent(r.corrected.value) }),
+            el('td', { className: 'num change', text: formatChange(r.corrected.change) }),
           ),
         ),
       ),

@@ -3,7 +3,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
 import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
-import { el } from './dom';
+import { el, labelledField } from './dom';
 
 export interface OptionSpec {
   value: string;
@@ -23,8 +23,7 @@ export function selectField(
   const select = el('vscode-single-select', { id, attrs: { 'aria-label': label } });
   setOptions(select, options, value);
   select.addEventListener('change', () => onChange(select.value));
-  const field = el('div', { className: 'field' }, el('vscode-label', { text: label, attrs: { for: id } }), select);
-  return { field, select };
+  return { field: labelledField(label, select), select };
 }
 
 export function setOptions(select: VscodeSingleSelect, options: OptionSpec[], value: string): void {

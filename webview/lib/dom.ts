@@ -24,6 +24,44 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+/** A control under its label, the label pointing at the control's id (the caller imports
+ * the vscode-label element). */
+export function labelledField(label: string, control: HTMLElement, className = 'field'): HTMLElement {
+  return el('div', { className }, el('vscode-label', { text: label, attrs: { for: control.id } }), control);
+}
+
+/** A header cell of `headedTable`: right-aligned when numeric, with an optional tooltip. */
+export interface Column {
+  text: string;
+  num?: boolean;
+  title?: string;
+}
+
+/** A static table (no sorting) with one header row, labelled for screen readers. */
+export function headedTable(
+  className: string,
+  label: string,
+  columns: readonly Column[],
+  rows: readonly HTMLTableRowElement[],
+): HTMLTableElement {
+  return el(
+    'table',
+    { className, attrs: { 'aria-label': label } },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        ...columns.map((c) =>
+          el('th', { text: c.text, ...(c.num ? { className: 'num' } : {}), ...(c.title ? { title: c.title } : {}) }),
+        ),
+      ),
+    ),
+    el('tbody', {}, ...rows),
+  );
+}
+
 /** Runs `activate` on a click, or on Enter or Space when focused: a header or cell used as a button. */
 export function onActivate(e: HTMLElement, activate: () => void): void {
   e.addEventListener('click', activate);

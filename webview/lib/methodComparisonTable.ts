@@ -3,7 +3,7 @@ import { formatBits, formatDb, formatPercent } from '../../src/shared/formatting
 import { METHODS } from '../../src/engine/methods/methods';
 import { describeSettings } from '../../src/shared/quantSettings';
 import type { MethodComparison } from '../../src/shared/protocol/common';
-import { el } from './dom';
+import { el, headedTable } from './dom';
 
 export function methodComparisonTable(c: MethodComparison): HTMLElement {
   const best = Math.min(
@@ -38,25 +38,15 @@ export function methodComparisonTable(c: MethodComparison): HTMLElement {
       // The method in the settings is the one on screen, not the one compared: leave it out.
       text: `${c.scope} · ${describeSettings(c.settings).replace(`${METHODS[c.settings.method].label} · `, '')} · every correction at ${formatBits(c.bitsPerWeight)} bits per weight (RTN, without A·B, at fewer)`,
     }),
-    el(
-      'table',
-      { className: 'comparison-table', attrs: { 'aria-label': 'Method comparison at the same bit budget' } },
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          el('th', { text: 'Method' }),
-          el('th', { className: 'num', text: 'Weight error' }),
-          el('th', { className: 'num', text: 'Output error' }),
-          el('th', { className: 'num', text: 'SQNR' }),
-          el('th', { className: 'num', text: 'Recovered' }),
-          el('th', { className: 'num', text: 'Bits/w' }),
-          el('th', { text: '' }),
-        ),
-      ),
-      el('tbody', {}, ...rows),
+    headedTable(
+      'comparison-table',
+      'Method comparison at the same bit budget',
+      [
+        { text: 'Method' },
+        ...['Weight error', 'Output error', 'SQNR', 'Recovered', 'Bits/w'].map((text) => ({ text, num: true })),
+        { text: '' },
+      ],
+      rows,
     ),
   );
 }

@@ -44,7 +44,7 @@ import {
   type SummaryErrors,
 } from '../lib/allocationModel';
 import { selectField, setOptions, setSelectValue } from '../lib/controls';
-import { el, setText } from '../lib/dom';
+import { el, headedTable, labelledField, setText } from '../lib/dom';
 import type { ThemeColors } from '../lib/theme';
 import { AllocationCharts } from './allocationCharts';
 
@@ -170,18 +170,7 @@ export class AllocationSection {
     this.budgetError.hidden = true;
     this.body.hidden = true;
     this.body.append(
-      el(
-        'div',
-        { className: 'controls' },
-        el(
-          'div',
-          { className: 'field' },
-          el('vscode-label', { text: 'Budget', attrs: { for: 'allocation-budget' } }),
-          this.budget,
-        ),
-        this.unit.field,
-        this.objective.field,
-      ),
+      el('div', { className: 'controls' }, labelledField('Budget', this.budget), this.unit.field, this.objective.field),
       this.fused,
       el('div', { className: 'budget-slider' }, this.slider),
       this.budgetNote,
@@ -208,18 +197,8 @@ export class AllocationSection {
       el(
         'div',
         { className: 'controls' },
-        el(
-          'div',
-          { className: 'field wide' },
-          el('vscode-label', { text: 'Candidate formats', attrs: { for: 'allocation-formats' } }),
-          this.formats,
-        ),
-        el(
-          'div',
-          { className: 'field' },
-          el('vscode-label', { text: 'Largest rank', attrs: { for: 'allocation-max-rank' } }),
-          this.maxRank,
-        ),
+        labelledField('Candidate formats', this.formats, 'field wide'),
+        labelledField('Largest rank', this.maxRank),
         this.computeButton,
         this.cancelButton,
       ),
@@ -491,21 +470,11 @@ export class AllocationSection {
       ['', ''],
     ] as const;
     this.summary.replaceChildren(
-      el(
-        'table',
-        { className: 'allocation-table', attrs: { 'aria-label': 'Allocated against uniform at the same budget' } },
-        el(
-          'thead',
-          {},
-          el(
-            'tr',
-            {},
-            ...head.map(([t, title], i) =>
-              el('th', { className: i > 0 && i < head.length - 1 ? 'num' : '', text: t, ...(title ? { title } : {}) }),
-            ),
-          ),
-        ),
-        el('tbody', {}, ...rows),
+      headedTable(
+        'allocation-table',
+        'Allocated against uniform at the same budget',
+        head.map(([text, title], i) => ({ text, title, num: i > 0 && i < head.length - 1 })),
+        rows,
       ),
     );
     const ratio =
