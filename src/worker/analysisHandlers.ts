@@ -7,7 +7,8 @@ import { allocate, allocationRecipe, type AllocationObjective } from '../engine/
 import { allocationInputs } from '../engine/methods/allocationInputs';
 import { layerSensitivities, type LayerSensitivity } from '../engine/methods/layerSensitivity';
 import { compareCheckpoints } from '../engine/methods/compareCheckpoints';
-import { analyzeReassembly, reassemblySites, type ReassemblyConsumer } from '../engine/methods/qllm';
+import { analyzeReassembly, reassemblySites } from '../engine/methods/qllm';
+import type { ReassemblyConsumer } from '../engine/methods/reassemblyTypes';
 import { compareStepFit } from '../engine/methods/stepFitComparison';
 import type { Checkpoint } from '../engine/readers/checkpoint';
 import type { StatsFile } from '../engine/calibration/statsFile';

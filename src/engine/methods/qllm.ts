@@ -51,17 +51,6 @@ import type {
   SiteErrors,
 } from './reassemblyTypes';
 
-export type {
-  ActivationRange,
-  ReassembledChannel,
-  ReassemblyConsumer,
-  ReassemblyOptions,
-  ReassemblyResult,
-  ReassemblySite,
-  ReassemblySiteInput,
-  SiteErrors,
-} from './reassemblyTypes';
-
 const DEFAULTS = { weightBits: 4, actBits: 4, channelRatio: 0.2, rank: 32, factorFormat: 'mxint8' };
 
 /** QLLM's quantizers as Quant Lens formats: per-token and per-output-channel asymmetric INT. */

@@ -6,8 +6,8 @@ import {
   reassembleAt,
   reassembledTensors,
   reassemblySites,
-  type ReassemblySiteInput,
 } from '../../../src/engine/methods/qllm';
+import type { ReassemblySiteInput } from '../../../src/engine/methods/reassemblyTypes';
 import type { LinearLayer } from '../../../src/engine/readers/checkpoint';
 import { activations, weights } from './helpers';
 
