@@ -6,7 +6,7 @@
 export { Kernels, kernels, mat, type FloatArray, type Mat, type DType } from './kernels';
 export type { LinalgOptions } from './progress';
 export { Workspace, sharedWorkspace, releaseSharedWorkspace } from './workspace';
-export { gram, gramInto, type Gram, type GramOptions, type GramSide } from './gram';
+export { gram, gramInto, resolveSide, type Gram, type GramOptions, type GramSide } from './gram';
 export { symmetricEigenvalues, eigenvaluesInPlace, type EigenvalueOptions } from './symmetric-eigenvalues';
 export { singularValues, singularValuesFromGram, type SingularValueOptions } from './singular-values';
 export {

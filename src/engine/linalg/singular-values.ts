@@ -45,12 +45,10 @@ export async function singularValues(m: Mat, opts: SingularValueOptions = {}): P
 /**
  * Singular values of the matrix a Gram was formed from, or, with `scale`, of M·diag(s) for a
  * 'columns' Gram (its eigenvalues are those of diag(s)·MᵀM·diag(s)): the L²QER spectrum reuses
- * the plain one's Gram this way instead of forming a second.
+ * the plain one's Gram this way instead of forming a second. With `overwrite` a Gram of the
+ * reduction's precision is its scratch (no n² copy) and is garbage afterwards.
  */
-export async function singularValuesFromGram(
-  g: Gram,
-  opts: Omit<EigenvalueOptions, 'overwrite'> = {},
-): Promise<Float64Array> {
+export async function singularValuesFromGram(g: Gram, opts: EigenvalueOptions = {}): Promise<Float64Array> {
   if (opts.scale && g.side !== 'columns') {
     throw new Error('singularValuesFromGram: a scale applies to the columns of M and needs the MᵀM Gram');
   }

@@ -12,6 +12,7 @@ import {
   type Gram,
   kernels,
   mat,
+  resolveSide,
   singularValues,
   singularValuesFromGram,
   sharedWorkspace,
@@ -758,13 +759,21 @@ async function layerSpectra(
       if (i === SPECTRUM_ROUTES.length - 1 || topRatio(sigma) >= route.minRatio) return sigma;
     }
   };
-  const sigmaPlain = await byRoutes(o.hints.plain, async (route) =>
-    singularValuesFromGram(await gramOf(route.gram), {
+  // The scaled spectrum reuses the plain one's Gram only as diag(s)·EᵀE·diag(s) (input side, no
+  // Cholesky factor); otherwise the plain reduction may run in the Gram itself, saving an n² copy
+  // (and its fresh memory). A route retried after that forms its Gram again.
+  const gramKept = scaled && !p.chol && resolveSide(E.rows, E.cols) === 'columns';
+  const sigmaPlain = await byRoutes(o.hints.plain, async (route) => {
+    const g = await gramOf(route.gram);
+    const overwrite = !gramKept && route.gram === route.reduction;
+    if (overwrite) delete grams[route.gram];
+    return singularValuesFromGram(g, {
       signal,
       precision: route.reduction,
+      overwrite,
       onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
-    }),
-  );
+    });
+  });
   if (!scaled) return { sigmaPlain, sigmaScaled: sigmaPlain };
   const onProgress = (f: number) => o.onProgress(0.5 + 0.5 * f, 'spectrum of the scaled error');
   const sigmaScaled = await byRoutes(o.hints.scaled, async (route) => {
@@ -773,9 +782,13 @@ async function layerSpectra(
       return singularValues(whitened, { signal, onProgress, precision: route.gram, reduction: route.reduction });
     }
     // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
-    const g = await gramOf(route.gram);
-    if (g.side === 'columns') {
-      return singularValuesFromGram(g, { scale: p.scale!, signal, onProgress, precision: route.reduction });
+    if (gramKept) {
+      return singularValuesFromGram(await gramOf(route.gram), {
+        scale: p.scale!,
+        signal,
+        onProgress,
+        precision: route.reduction,
+      });
     }
     return singularValues(E, {
       signal,

@@ -111,3 +111,33 @@ test('both spectra of a layer meet the bars against the float64 route, whichever
   assertBars(c.sigmaPlain, plain, 'σ(E), rank 8');
   assertBars(c.sigmaScaled, scaled, 'σ(E·S), rank 8');
 });
+
+test('a spectrum of E retried after a reduction ran in its Gram still meets the bars', async () => {
+  // 40 input columns k× the rest: their quantization errors dominate σ(E). LQER keeps no Gram for a
+  // second spectrum, so the fastest route reduces in the Gram itself; at rank 8 there is no Ritz
+  // hint, and a retried route must form its Gram again. At 22× σ₆₄/σ₁ lies between the two float32
+  // routes' bounds (the float32 Gram with a float64 reduction is kept), at 1500× below both.
+  const out = 600;
+  const nIn = 520;
+  for (const [big, route] of [
+    [0.45, 1],
+    [30, 2],
+  ] as const) {
+    const g = gaussian(rng(11));
+    const data = Float32Array.from({ length: out * nIn }, (_, i) => (i % nIn < 40 ? big : 0.02) * g());
+    const wq = fakeQuantize(data, out, nIn, parseFormat('mxint4'));
+    const e = mat(
+      Float32Array.from(data, (w, i) => w - wq[i]!),
+      out,
+      nIn,
+    );
+    const ref = await singularValues(e, { precision: 'float64', reduction: 'float64' });
+    const ratio = topRatio(ref);
+    assert.ok(ratio < SPECTRUM_ROUTES[0]!.minRatio && ratio >= SPECTRUM_ROUTES[route]!.minRatio, `ratio ${ratio}`);
+    const a = await analyzeLayer(
+      { name: 'blocks.0.fc1.weight', data: Float32Array.from(data), out, in: nIn },
+      { method: 'lqer', weightFormat: 'mxint4', factorFormat: 'mxint8', factorTiling: 'last-dim', maxRank: 8 },
+    );
+    assertBars(a.sigmaPlain, ref, `σ(E), columns ×${big}`);
+  }
+});
