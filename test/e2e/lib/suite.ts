@@ -109,7 +109,11 @@ export function workbenchSuite(name: string): WorkbenchSuite {
             fresh = true;
             const message = e instanceof Error ? e.message : String(e);
             if (attempt === 1 && !problems.length) {
-              console.warn(`e2e: "${title}" failed, trying once more: ${message.split('\n')[0]}`);
+              // The whole message: Playwright's call log says why an action waited (not visible, not
+              // stable, covered by another element, outside the viewport), which is the root cause.
+              console.warn(
+                `e2e: "${title}" failed, trying once more: ${message.split('\n').slice(0, 25).join('\n    ')}`,
+              );
               appendFileSync(env.retryLog, `${title}: ${message.split('\n')[0]}\n`);
               await w.closeAllEditors().catch(() => undefined);
               continue;
