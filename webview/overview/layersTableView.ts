@@ -38,6 +38,7 @@ export class LayersTableView {
   private sort: SortState = { column: 'name', descending: false };
   private readonly filter: VscodeTextfield;
   private readonly tbody = el('tbody');
+  private readonly rowElements = new Map<string, HTMLTableRowElement>();
   private readonly headers = new Map<LayerColumn, HTMLElement>();
   private readonly count = el('span', { className: 'muted', id: 'layer-count' });
   readonly element: HTMLElement;
@@ -84,6 +85,7 @@ export class LayersTableView {
   }
 
   setLayers(layers: readonly LinearLayer[]): void {
+    if (layers !== this.layers) this.rowElements.clear();
     this.layers = layers;
     this.render();
   }
@@ -95,14 +97,22 @@ export class LayersTableView {
   }
 
   private render(): void {
-    const focused = (document.activeElement as HTMLElement | null)?.dataset?.name;
     const query = this.filter.value ?? '';
     const entries: TableEntry[] = this.layers.map((layer, index) => ({ layer, index, row: this.rows.get(layer.name) }));
     const visible = sortEntries(
       entries.filter((e) => matchesFilter(e.layer, query)),
       this.sort,
     );
-    this.tbody.replaceChildren(...visible.map((e) => this.rowElement(e)));
+    // Rows are kept and patched in place, and reordered only when the order changes: results arrive
+    // many times a second during Analyze All, and rebuilding every row each time detached the row
+    // under the pointer (a click in that instant was lost; keyboard focus and hover were reset).
+    const wanted = visible.map((e) => this.rowFor(e));
+    const current = Array.from(this.tbody.children);
+    if (wanted.length !== current.length || wanted.some((tr, i) => tr !== current[i])) {
+      const focused = document.activeElement;
+      this.tbody.replaceChildren(...wanted);
+      if (focused instanceof HTMLElement && focused !== document.activeElement && focused.isConnected) focused.focus();
+    }
     for (const [id, th] of this.headers) {
       th.setAttribute(
         'aria-sort',
@@ -113,43 +123,47 @@ export class LayersTableView {
       this.count,
       `${visible.length === this.layers.length ? '' : `${visible.length} of `}${this.layers.length} · ${this.rows.size} analysed${this.failures.size ? ` · ${this.failures.size} failed` : ''}`,
     );
-    if (focused) this.tbody.querySelector<HTMLElement>(`tr[data-name="${CSS.escape(focused)}"]`)?.focus();
   }
 
-  private rowElement(e: TableEntry): HTMLTableRowElement {
+  /** The layer's row, created once and brought up to date with its results. */
+  private rowFor(e: TableEntry): HTMLTableRowElement {
     const l = e.layer;
     const r = e.row;
     const f = this.failures.get(l.name);
-    const cells: [string, boolean][] = [
-      [l.name, false],
-      [l.role, false],
-      [`${l.shape[0]}×${l.shape[1]}`, true],
-      [l.dtype, false],
-      [r ? formatBits(r.bitsPerWeight) : '', true],
-      [r ? formatPercent(r.weightErrorRtn) : '', true],
-      [r ? formatPercent(r.weightError) : f ? 'failed' : '', true],
-      [r ? formatPercent(r.outputError) + (r.outputErrorEstimated ? '*' : '') : '', true],
-      [r ? formatDb(r.weightSqnrDb) : '', true],
-      [r ? formatPercent(r.recovered, 1) : '', true],
+    const texts = [
+      l.name,
+      l.role,
+      `${l.shape[0]}×${l.shape[1]}`,
+      l.dtype,
+      r ? formatBits(r.bitsPerWeight) : '',
+      r ? formatPercent(r.weightErrorRtn) : '',
+      r ? formatPercent(r.weightError) : f ? 'failed' : '',
+      r ? formatPercent(r.outputError) + (r.outputErrorEstimated ? '*' : '') : '',
+      r ? formatDb(r.weightSqnrDb) : '',
+      r ? formatPercent(r.recovered, 1) : '',
     ];
-    const tr = el(
-      'tr',
-      {
-        className: [r ? 'analysed' : '', f ? 'failed' : '', l.quantizedByDefault ? '' : 'not-default']
-          .filter(Boolean)
-          .join(' '),
-        attrs: { tabindex: '0', 'data-name': l.name },
-        ...(f
-          ? { title: f.error.message }
-          : l.quantizedByDefault
-            ? {}
-            : { title: 'not quantized by default (embedding, head, …)' }),
-      },
-      ...cells.map(([text, num], i) =>
-        el('td', { className: [num ? 'num' : '', i === 0 ? 'name' : ''].filter(Boolean).join(' '), text }),
-      ),
-    );
-    tr.addEventListener('click', () => this.onOpen(l.name));
+    let tr = this.rowElements.get(l.name);
+    if (!tr) {
+      tr = el(
+        'tr',
+        { attrs: { tabindex: '0', 'data-name': l.name } },
+        ...COLUMNS.map((c, i) =>
+          el('td', { className: [c.numeric ? 'num' : '', i === 0 ? 'name' : ''].filter(Boolean).join(' ') }),
+        ),
+      );
+      tr.addEventListener('click', () => this.onOpen(l.name));
+      this.rowElements.set(l.name, tr);
+    }
+    const className = [r ? 'analysed' : '', f ? 'failed' : '', l.quantizedByDefault ? '' : 'not-default']
+      .filter(Boolean)
+      .join(' ');
+    if (tr.className !== className) tr.className = className;
+    const title = f ? f.error.message : l.quantizedByDefault ? '' : 'not quantized by default (embedding, head, …)';
+    if (tr.title !== title) tr.title = title;
+    texts.forEach((text, i) => {
+      const td = tr.children[i];
+      if (td && td.textContent !== text) td.textContent = text;
+    });
     return tr;
   }
 
