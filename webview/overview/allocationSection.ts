@@ -80,6 +80,8 @@ export class AllocationSection {
   private readonly formatsNote = el('p', { id: 'allocation-formats-note', className: 'caption' });
   /** The candidate formats ticked: set from the request shown and from the select's change events. */
   private chosenFormats: string[] = [];
+  /** The format choices the options were built from. */
+  private choicesKey = '';
   private readonly maxRank = el('vscode-textfield', {
     id: 'allocation-max-rank',
     attrs: { type: 'number', min: '0', max: '512', value: '64', 'aria-label': 'Largest rank considered' },
@@ -246,14 +248,23 @@ export class AllocationSection {
     const formats = request.formats.filter((f) => known.has(f));
     this.request = { ...request, formats: formats.length ? formats : fallback.formats };
     const selected = new Set(this.request.formats);
-    this.formats.replaceChildren(
-      ...support.formatChoices.map((c) => {
-        const opt = el('vscode-option', { text: c.label, attrs: { value: c.value } });
-        if (selected.has(c.value)) opt.selected = true;
-        return opt;
-      }),
-    );
-    this.formats.value = this.request.formats;
+    // Support arrives with every settings change, often while the user has the list open: options
+    // are rebuilt only when the choices differ, and the selection set only when it differs, so a
+    // click on an option is never lost to a replaced element.
+    const choicesKey = support.formatChoices.map((c) => `${c.value}\u0000${c.label}`).join('\u0001');
+    if (choicesKey !== this.choicesKey) {
+      this.choicesKey = choicesKey;
+      this.formats.replaceChildren(
+        ...support.formatChoices.map((c) => {
+          const opt = el('vscode-option', { text: c.label, attrs: { value: c.value } });
+          if (selected.has(c.value)) opt.selected = true;
+          return opt;
+        }),
+      );
+      this.formats.value = this.request.formats;
+    } else if (!sameMembers(this.chosenFormats, this.request.formats)) {
+      this.formats.value = this.request.formats;
+    }
     // The element takes options that arrive with the same task as slotted children only later (on
     // its slotchange): until then its value reads empty although it will show them selected. What
     // is chosen is kept here, so the note, the button and the request agree with what is shown.
@@ -562,4 +573,8 @@ export class AllocationSection {
     if (!this.view) return;
     this.host.post({ type, view: this.view });
   }
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
