@@ -199,9 +199,19 @@ export function describeSettings(s: QuantSettings, withRank = true): string {
   return parts.join(' · ');
 }
 
-export function resolveMethod(preference: MethodPreference, hasMeanAbs: boolean): MethodName {
-  if (preference === 'auto') return defaultMethod(hasMeanAbs);
-  return preference;
+/**
+ * The method a preference comes to with these statistics: 'auto' is L²QER with calibration and
+ * LQER without, decided again whenever the calibration changes; a method the user picked stays,
+ * unless the statistics cannot support it (then the automatic choice, until they can).
+ */
+export function methodFor(preference: MethodPreference, available: ReadonlySet<StatKind> | null): MethodName {
+  if (preference === 'auto') return defaultMethod(available?.has('act_mean_abs') ?? false);
+  return usableMethod(preference, available);
+}
+
+/** Settings changed with `picked` while `shown` was in use: picking another method pins it. */
+export function preferenceAfter(preference: MethodPreference, shown: MethodName, picked: MethodName): MethodPreference {
+  return picked === shown ? preference : picked;
 }
 
 function validFormat(text: unknown, choices: readonly string[]): string | null {

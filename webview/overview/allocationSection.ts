@@ -69,7 +69,14 @@ export class AllocationSection {
   private view: AllocationGoal | null = null;
   private range: BudgetRange | null = null;
   private result: AllocationResult | null = null;
+  /** The request the controls show: what Compute Allocation sends. */
   private request: AllocationRequest | null;
+  /**
+   * The controls hold the user's own choice (changed since the last computation, or restored from
+   * before a reload): curves arriving then (the checkpoint's last allocation, pushed to every
+   * overview) do not replace it, and the section says the curves were computed for another request.
+   */
+  private controlsEdited: boolean;
   private running = false;
   private settleTimer = 0;
 
@@ -155,6 +162,7 @@ export class AllocationSection {
     saved: { request: AllocationRequest; view: AllocationGoal | null } | undefined,
   ) {
     this.request = saved ? sanitizeAllocationRequest(saved.request) : null;
+    this.controlsEdited = this.request !== null;
     this.view = saved?.view ?? null;
     this.charts = new AllocationCharts(theme);
     const exportRecipe = el('vscode-button', { id: 'allocation-export-recipe', text: 'Export Recipe…' });
@@ -247,7 +255,18 @@ export class AllocationSection {
     const known = new Set(support.formatChoices.map((c) => c.value));
     const formats = request.formats.filter((f) => known.has(f));
     this.request = { ...request, formats: formats.length ? formats : fallback.formats };
-    const selected = new Set(this.request.formats);
+    this.buildFormatOptions(support);
+    this.showRequest(this.request);
+    const why = support.sensitivityUnavailable;
+    this.sensitivity.disabled = why !== null;
+    this.sensitivity.checked = why === null && this.request.sensitivity;
+    this.sensitivity.title = why ? `Unavailable: ${why}` : 'Runs the model once per layer on a few calibration inputs';
+    this.updateFormatsNote();
+    this.renderNotes();
+  }
+
+  private buildFormatOptions(support: AllocationSupport): void {
+    const selected = new Set(this.request?.formats ?? []);
     // Support arrives with every settings change, often while the user has the list open: options
     // are rebuilt only when the choices differ, and the selection set only when it differs, so a
     // click on an option is never lost to a replaced element.
@@ -261,21 +280,21 @@ export class AllocationSection {
           return opt;
         }),
       );
-      this.formats.value = this.request.formats;
-    } else if (!sameMembers(this.chosenFormats, this.request.formats)) {
-      this.formats.value = this.request.formats;
+      this.formats.value = [...selected];
+      this.chosenFormats = [...selected];
     }
+  }
+
+  /** Puts a request on the controls, touching only what differs (the list may be open). */
+  private showRequest(request: AllocationRequest): void {
+    this.request = request;
+    if (this.choicesKey && !sameMembers(this.chosenFormats, request.formats)) this.formats.value = request.formats;
     // The element takes options that arrive with the same task as slotted children only later (on
     // its slotchange): until then its value reads empty although it will show them selected. What
     // is chosen is kept here, so the note, the button and the request agree with what is shown.
-    this.chosenFormats = [...this.request.formats];
-    if (this.maxRank.value !== String(this.request.maxRank)) this.maxRank.value = String(this.request.maxRank);
-    const why = support.sensitivityUnavailable;
-    this.sensitivity.disabled = why !== null;
-    this.sensitivity.checked = why === null && this.request.sensitivity;
-    this.sensitivity.title = why ? `Unavailable: ${why}` : 'Runs the model once per layer on a few calibration inputs';
-    this.updateFormatsNote();
-    this.renderNotes();
+    this.chosenFormats = [...request.formats];
+    if (this.maxRank.value !== String(request.maxRank)) this.maxRank.value = String(request.maxRank);
+    if (!this.sensitivity.disabled) this.sensitivity.checked = request.sensitivity;
   }
 
   private readRequest(): AllocationRequest | null {
@@ -289,7 +308,9 @@ export class AllocationSection {
   private onRequestChanged(): void {
     const r = this.readRequest();
     if (r) this.request = r;
+    this.controlsEdited = true;
     this.updateFormatsNote();
+    this.renderNotes();
     if (this.request) this.host.save(this.request, this.view);
   }
 
@@ -312,6 +333,7 @@ export class AllocationSection {
       return;
     }
     this.request = request;
+    this.controlsEdited = false;
     this.failure.hidden = true;
     this.host.save(request, this.view);
     this.host.post({ type: 'computeAllocation', request, view: this.view });
@@ -345,7 +367,11 @@ export class AllocationSection {
   /** New curves from the host, with the budget and objective to show them at. */
   setCurves(curves: AllocationCurves, view: AllocationGoal | null): void {
     this.curves = curves;
-    this.request = curves.request;
+    if (!this.controlsEdited) {
+      this.showRequest(curves.request);
+      this.updateFormatsNote();
+    }
+    this.body.dataset.candidates = [...curves.request.formats].sort().join(',');
     this.failure.hidden = true;
     this.range = budgetRange(curves.layers);
     const start = view ?? this.view;
@@ -364,7 +390,7 @@ export class AllocationSection {
     setSelectValue(this.unit.select, this.view.unit);
     this.fused.checked = !!this.view.fused;
     this.recompute(true, true);
-    this.host.save(curves.request, this.view);
+    if (this.request) this.host.save(this.request, this.view);
   }
 
   private changeUnit(unit: AllocationGoal['unit']): void {
@@ -545,6 +571,16 @@ export class AllocationSection {
         `the overview's method or A/B format changed (curves: ${METHODS[curves.settings.method].label}, A/B ${curves.settings.factorFormat.toUpperCase()})`,
       );
     if ((support.calibration ?? null) !== (curves.calibration ?? null)) stale.push('the calibration changed');
+    const asked = this.request;
+    if (
+      asked &&
+      (!sameMembers(asked.formats, curves.request.formats) ||
+        asked.maxRank !== curves.request.maxRank ||
+        asked.sensitivity !== curves.request.sensitivity)
+    )
+      stale.push(
+        `the candidates changed (curves: ${curves.request.formats.map(allocationFormatLabel).join(', ')}, ranks 0…${curves.request.maxRank}${curves.request.sensitivity ? ', sensitivity-weighted' : ''})`,
+      );
     this.staleNote.hidden = stale.length === 0;
     setText(
       this.staleNote,

@@ -12,8 +12,10 @@ import {
   describeSettings,
   methodChoices,
   sameAnalysis,
+  methodFor,
+  preferenceAfter,
   toAnalysisSettings,
-  usableMethod,
+  type MethodPreference,
   type QuantSettings,
 } from '../../shared/quantSettings';
 import type {
@@ -30,8 +32,16 @@ import { toUserFacingError } from '../errors';
 import { layersToAnalyse } from '../views/layerGroups';
 import { modelTotals, resultRow } from './modelResults';
 
-/** The settings a session starts with, given the calibration statistics its layers have. */
-export type InitialSettings = (stats: ReadonlySet<StatKind> | null) => QuantSettings;
+/**
+ * The settings a session starts with. `method` is what the user asked for: 'auto' (L²QER with
+ * calibration, LQER without) is resolved again whenever the calibration changes; a method the
+ * user picked stays, unless the statistics cannot support it.
+ */
+export interface SessionSettings {
+  settings: QuantSettings;
+  method: MethodPreference;
+}
+export type InitialSettings = () => SessionSettings;
 
 export type SessionChange =
   'summary' | 'settings' | 'results' | 'progress' | 'methodComparison' | 'allocation' | 'allocationProgress';
@@ -48,6 +58,7 @@ export class CheckpointSession implements vscode.Disposable {
   private errorValue: UserFacingError | undefined;
   readonly ready: Promise<CheckpointSummary>;
   private settingsValue: QuantSettings;
+  private methodPreference: MethodPreference;
   private readonly results = new Map<string, LayerAnalysis>();
   private readonly failures = new Map<string, UserFacingError>();
   private progressValue: JobProgress | null = null;
@@ -63,11 +74,13 @@ export class CheckpointSession implements vscode.Disposable {
     private readonly engine: EngineService,
     private readonly calibration: CalibrationService,
     initial: InitialSettings,
-    private readonly persist: (settings: QuantSettings) => void,
+    private readonly persist: (saved: SessionSettings) => void,
   ) {
     this.name = basename(uri.fsPath);
-    this.settingsValue = initial(null);
-    this.ready = this.open(initial);
+    const start = initial();
+    this.methodPreference = start.method;
+    this.settingsValue = { ...start.settings, method: methodFor(this.methodPreference, null) };
+    this.ready = this.open();
     // A failed open is shown by whoever displays the session; nobody else awaits it.
     this.ready.catch(() => undefined);
     this.disposables.push(
@@ -81,8 +94,7 @@ export class CheckpointSession implements vscode.Disposable {
       }),
       calibration.onDidChange(() => {
         if (!this.summaryValue) return;
-        const method = usableMethod(this.settingsValue.method, this.statsForAny());
-        this.settingsValue = { ...this.settingsValue, method };
+        this.settingsValue = { ...this.settingsValue, method: methodFor(this.methodPreference, this.statsForAny()) };
         this.refreshFromCache();
         this.changed.fire('settings');
       }),
@@ -93,15 +105,13 @@ export class CheckpointSession implements vscode.Disposable {
     return this.uri.fsPath;
   }
 
-  private async open(initial: InitialSettings): Promise<CheckpointSummary> {
+  private async open(): Promise<CheckpointSummary> {
     const t0 = Date.now();
     try {
       const summary = await this.engine.pool.call('openCheckpoint', { path: this.path });
       await this.calibration.ready;
       this.summaryValue = summary;
-      const stats = this.statsForAny();
-      const wanted = initial(stats);
-      this.settingsValue = { ...wanted, method: usableMethod(wanted.method, stats) };
+      this.settingsValue = { ...this.settingsValue, method: methodFor(this.methodPreference, this.statsForAny()) };
       this.engine.log.info(
         `opened ${this.path}: ${summary.format}, ${summary.tensors.length} tensors, ${summary.linearLayers.length} linear layers in ${Date.now() - t0} ms`,
       );
@@ -169,11 +179,11 @@ export class CheckpointSession implements vscode.Disposable {
   }
 
   setSettings(next: QuantSettings): void {
-    const method = usableMethod(next.method, this.statsForAny());
-    const settings = { ...next, method };
+    this.methodPreference = preferenceAfter(this.methodPreference, this.settingsValue.method, next.method);
+    const settings = { ...next, method: methodFor(this.methodPreference, this.statsForAny()) };
     const analysisChanged = !sameAnalysis(settings, this.settingsValue);
     this.settingsValue = settings;
-    this.persist(settings);
+    this.persist({ settings, method: this.methodPreference });
     if (analysisChanged) this.refreshFromCache();
     this.changed.fire('settings');
     this.changed.fire('results');

@@ -3,9 +3,10 @@
  * most recently focused one is "active": the Layers tree and the palette commands act on it.
  */
 import * as vscode from 'vscode';
-import { resolveMethod, sanitizeSettings, type QuantSettings } from '../../shared/quantSettings';
+import { isMethodName } from '../../engine/methods/methods';
+import { sanitizeSettings } from '../../shared/quantSettings';
 import type { CalibrationService } from './calibrationService';
-import { CheckpointSession } from './checkpointSession';
+import { CheckpointSession, type SessionSettings } from './checkpointSession';
 import { readDefaults } from '../configuration';
 import type { EngineService } from './engineService';
 
@@ -51,8 +52,8 @@ export class SessionRegistry implements vscode.Disposable {
         uri,
         this.engine,
         this.calibration,
-        (stats) => this.initialSettings(path, stats),
-        (settings) => void this.memento.update(stateKey(path), settings),
+        () => this.initialSettings(path),
+        (saved) => void this.memento.update(stateKey(path), saved),
       );
       entry = { session, holders: 0 };
       this.entries.set(path, entry);
@@ -108,11 +109,22 @@ export class SessionRegistry implements vscode.Disposable {
     this.updateContext();
   }
 
-  private initialSettings(path: string, stats: ReadonlySet<string> | null): QuantSettings {
+  /** The checkpoint's settings as last left (older states saved the settings alone), else the defaults. */
+  private initialSettings(path: string): SessionSettings {
     const defaults = readDefaults();
     const saved = this.memento.get<unknown>(stateKey(path));
-    if (saved) return sanitizeSettings(saved, defaults.settings);
-    return { ...defaults.settings, method: resolveMethod(defaults.method, !!stats?.has('act_mean_abs')) };
+    if (saved && typeof saved === 'object' && 'settings' in saved) {
+      const { settings, method } = saved as { settings: unknown; method: unknown };
+      return {
+        settings: sanitizeSettings(settings, defaults.settings),
+        method: typeof method === 'string' && (method === 'auto' || isMethodName(method)) ? method : defaults.method,
+      };
+    }
+    if (saved) {
+      const settings = sanitizeSettings(saved, defaults.settings);
+      return { settings, method: settings.method };
+    }
+    return { settings: defaults.settings, method: defaults.method };
   }
 
   private updateContext(): void {

@@ -14,11 +14,22 @@ export async function setCalibrationFile(wb: Workbench, env: E2eEnv, relativePat
   await wb.answerFileDialog('Quant Lens: choose a calibration statistics file', join(env.workspace, relativePath));
 }
 
-/** Ticks options of a vscode-multi-select (by label) and closes its list. */
-export async function tickOptions(frame: Frame, selectId: string, labels: string[]): Promise<void> {
+/** Ticks options of a vscode-multi-select (by label) that are not ticked yet, and closes its list. */
+export const tickOptions = (frame: Frame, selectId: string, labels: string[]) =>
+  setOptionsTicked(frame, selectId, labels, true);
+
+/** Unticks options of a vscode-multi-select (by label) that are ticked, and closes its list. */
+export const untickOptions = (frame: Frame, selectId: string, labels: string[]) =>
+  setOptionsTicked(frame, selectId, labels, false);
+
+async function setOptionsTicked(frame: Frame, selectId: string, labels: string[], ticked: boolean): Promise<void> {
   const select = frame.locator(`#${selectId}`);
   await select.click();
-  for (const label of labels) await select.getByRole('option', { name: label, exact: true }).click();
+  for (const label of labels) {
+    // A click toggles: options already as wanted (a choice the overview kept) are left alone.
+    const option = select.getByRole('option', { name: label, exact: true });
+    if (((await option.getAttribute('aria-selected')) === 'true') !== ticked) await option.click();
+  }
   await select.press('Escape');
 }
 

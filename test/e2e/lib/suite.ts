@@ -107,7 +107,9 @@ export function workbenchSuite(name: string): WorkbenchSuite {
             const shot = file(attempt === 1 ? 'FAILED-' : 'FAILED-again-');
             await w.page.screenshot({ path: shot }).catch(() => undefined);
             fresh = true;
-            const message = e instanceof Error ? e.message : String(e);
+            // Where keyboard focus was: a quick input or list that hid by itself lost it to someone.
+            const focus = await w.focusedElement().catch(() => 'unknown');
+            const message = `${e instanceof Error ? e.message : String(e)}\n(focus at the failure: ${focus})`;
             if (attempt === 1 && !problems.length) {
               // The whole message: Playwright's call log says why an action waited (not visible, not
               // stable, covered by another element, outside the viewport), which is the root cause.

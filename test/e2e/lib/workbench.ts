@@ -164,6 +164,18 @@ export class Workbench {
   }
 
   /** Runs a command from the command palette by its full title ("Quant Lens: Inspect Checkpoint"). */
+  /** The workbench element with keyboard focus, described (an IFRAME is a webview). */
+  async focusedElement(): Promise<string> {
+    // A string: this project's e2e code is typed without the DOM library.
+    return this.page.evaluate<string>(`(() => {
+      const e = document.activeElement;
+      if (!e) return 'none';
+      const cls = (x) => (typeof x.className === 'string' ? x.className.split(' ').slice(0, 3).join('.') : '');
+      const part = e.closest('.part, .quick-input-widget, .notifications-toasts, .monaco-dialog-box');
+      return e.tagName.toLowerCase() + '.' + cls(e) + (part && part !== e ? ' in ' + cls(part) : '');
+    })()`);
+  }
+
   async runCommand(title: string): Promise<void> {
     // A key press right after load can be lost unless the workbench has focus. The side bar's
     // title is a harmless place to click (the editor area may be covered by a webview's iframe).

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { writeAnalysisFixtures } from '../lib/analysisFixtures';
-import { numbersOf, scrollTo, setCalibrationFile, tickOptions } from '../lib/sectionUi';
+import { numbersOf, scrollTo, setCalibrationFile, tickOptions, untickOptions } from '../lib/sectionUi';
 import { e2eEnv } from '../lib/env';
 import {
   Overview,
@@ -48,10 +48,22 @@ async function computeAllocation(wb: Workbench, env: ReturnType<typeof e2eEnv>):
   await scrollTo(f, '#allocation');
   await tickOptions(f, 'allocation-formats', ['MXINT3 (block 16)']);
   await f.locator('#allocation-formats-note', { hasText: 'MXINT3' }).waitFor({ timeout: TIMEOUT.ui });
+  assert.match(await f.locator('#allocation-formats-note').innerText(), /· L²QER,/, 'calibrated: L²QER');
   await f.locator('#allocation-compute').click();
-  await f.locator('#allocation-body:not([hidden])').waitFor({ timeout: 150_000 });
-  await f.locator('#allocation-chart[data-ranks]').waitFor({ timeout: TIMEOUT.webview });
+  await waitForCurves(f, ['mxint3', 'mxint4']);
   return overview;
+}
+
+/**
+ * Waits for the curves of these candidate formats, computed with the overview's settings: every
+ * overview of the checkpoint is first shown its last allocation (an earlier scenario's, perhaps),
+ * which a wait for any chart would take for the new one.
+ */
+async function waitForCurves(f: Frame, formats: string[]): Promise<void> {
+  const candidates = [...formats].sort().join(',');
+  await f.locator(`#allocation-body[data-candidates="${candidates}"]:not([hidden])`).waitFor({ timeout: 150_000 });
+  await f.locator('#allocation-stale[hidden]').waitFor({ state: 'attached', timeout: TIMEOUT.webview });
+  await f.locator('#allocation-chart[data-ranks]').waitFor({ timeout: TIMEOUT.webview });
 }
 
 function safetensorsHeader(path: string): Record<string, { shape: number[] }> {
@@ -80,7 +92,7 @@ const bitsOf = async (overview: Overview, row: string) =>
 describe('Rank allocation', () => {
   const suite = workbenchSuite(SUITE);
 
-  suite.scenario('without calibration, the default candidate format is chosen and computes', async (wb) => {
+  suite.scenario('without calibration, the default candidate format is chosen and computes', async (wb, env) => {
     // The defect this guards against: the select showed "1 Selected" while the button stayed
     // disabled with "Choose at least one candidate weight format." on a fresh overview.
     await showExplorer(wb);
@@ -94,11 +106,19 @@ describe('Rank allocation', () => {
       timeout: TIMEOUT.ui,
     });
     await f.locator('#allocation-compute:not([disabled])').click({ timeout: TIMEOUT.ui });
-    await f.locator('#allocation-body:not([hidden])').waitFor({ timeout: 150_000 });
-    await f.locator('#allocation-chart[data-ranks]').waitFor({ timeout: TIMEOUT.webview });
+    await waitForCurves(f, ['mxint4']);
     const formats = (await f.locator('#allocation-chart').getAttribute('data-formats'))!.split(',');
     assert.deepEqual(new Set(formats), new Set(['mxint4']), 'one candidate: ranks only, all MXINT4');
     assert.match(await f.locator('#allocation-objective-note').innerText(), /weight error/);
+    assert.match(await f.locator('#allocation-formats-note').innerText(), /· LQER,/);
+
+    // Calibration set while the checkpoint is open: the automatic method becomes L²QER, and the
+    // curves computed with LQER without calibration are marked as such.
+    await setCalibrationFile(wb, env, ui.stats);
+    await f.locator('#allocation-formats-note', { hasText: '· L²QER,' }).waitFor({ timeout: TIMEOUT.webview });
+    await f
+      .locator('#allocation-stale:not([hidden])', { hasText: 'the calibration changed' })
+      .waitFor({ timeout: TIMEOUT.ui });
   });
 
   suite.scenario('the allocation chart follows the budget at once', async (wb, env) => {
@@ -139,6 +159,19 @@ describe('Rank allocation', () => {
     assert.ok(raised > lower, `the slider raised the budget (${raised} > ${lower})`);
     await scrollTo(f, '#allocation-chart');
     await screenshot(wb, env, SUITE, 'allocation-after-budget-change');
+
+    // Other candidates, not computed yet: the chart stays, and says what it was computed for.
+    const shown = await f.locator('#allocation-chart').getAttribute('data-formats');
+    await scrollTo(f, '#allocation');
+    await untickOptions(f, 'allocation-formats', ['MXINT3 (block 16)']);
+    const stale = f.locator('#allocation-stale:not([hidden])', { hasText: 'the candidates changed' });
+    await stale.waitFor({ timeout: TIMEOUT.ui });
+    assert.match(await stale.innerText(), /curves: .*MXINT3/);
+    assert.equal(
+      await f.locator('#allocation-chart').getAttribute('data-formats'),
+      shown,
+      'the chart keeps the computed allocation until Compute',
+    );
   });
 
   suite.scenario('the recipe export writes a file that quant-lens export --recipe accepts', async (wb, env) => {

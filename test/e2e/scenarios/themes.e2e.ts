@@ -42,6 +42,8 @@ async function openBoth(wb: Workbench): Promise<{ overview: Overview; panel: Lay
   await overview.frame
     .locator('#layer-count', { hasText: `${ui.layers.length} analysed` })
     .waitFor({ timeout: 150_000 });
+  // The job finished (its notification closed): the picker does not open while the workbench still moves.
+  await overview.frame.locator('#progress[hidden]').waitFor({ state: 'attached', timeout: TIMEOUT.ui });
   const picker = await openLayerPicker(wb);
   await picker.locator('input').fill('layers.1.mlp.down');
   await picker.locator('.monaco-list-row', { hasText: 'layers.1.mlp.down_proj' }).first().waitFor();

@@ -5,7 +5,8 @@ import {
   analysisKey,
   describeSettings,
   methodChoices,
-  resolveMethod,
+  methodFor,
+  preferenceAfter,
   sameAnalysis,
   sanitizeSettings,
   sliderMaxRank,
@@ -76,9 +77,20 @@ test('methods without the statistics they need are offered disabled, with the re
   assert.match(partial.find((m) => m.name === 'qera-exact')!.disabledReason!, /act_gram/);
   assert.equal(usableMethod('qera-exact', new Set(['act_mean_abs'] as const)), 'l2qer');
   assert.equal(usableMethod('l2qer', null), 'lqer');
-  assert.equal(resolveMethod('auto', true), 'l2qer');
-  assert.equal(resolveMethod('auto', false), 'lqer');
-  assert.equal(resolveMethod('rtn', true), 'rtn');
+});
+
+test("'auto' follows the calibration; a picked method stays while the statistics support it", () => {
+  const calibrated = new Set(['act_mean_abs', 'act_rms'] as const);
+  assert.equal(methodFor('auto', null), 'lqer');
+  assert.equal(methodFor('auto', calibrated), 'l2qer', 'calibration set after opening: L²QER');
+  assert.equal(methodFor('rtn', calibrated), 'rtn');
+  assert.equal(methodFor('lqer', calibrated), 'lqer', 'LQER picked: kept with calibration');
+  assert.equal(methodFor('qera-exact', calibrated), 'l2qer', 'no act_gram: the automatic choice');
+  assert.equal(methodFor('qera-exact', new Set(['act_mean_abs', 'act_gram'] as const)), 'qera-exact');
+  // The rank or a format changed, the method shown kept: 'auto' stays 'auto'.
+  assert.equal(preferenceAfter('auto', 'lqer', 'lqer'), 'auto');
+  assert.equal(preferenceAfter('auto', 'l2qer', 'lqer'), 'lqer');
+  assert.equal(preferenceAfter('qera-exact', 'l2qer', 'l2qer'), 'qera-exact', 'a fallback is not a pick');
 });
 
 test('errors are placed on a log scale between the best and the worst', () => {
