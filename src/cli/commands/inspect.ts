@@ -73,6 +73,8 @@ function jsonRecord(a: LayerAnalysis, rank: number, timeMs: number): Record<stri
     nonFinite: a.nonFinite,
     ...(a.ggml ? { ggml: a.ggml } : {}),
     timeMs: Math.round(timeMs),
+    // Where the analysis's time went (quantize, factors, curves, spectra…), for profiling a slow layer.
+    stageMs: Object.fromEntries(Object.entries(a.timings).map(([k, v]) => [k, Math.round(v)])),
   };
 }
 

@@ -357,7 +357,12 @@ export class OnnxModel {
     const reader: ByteRangeReader = {
       path: label,
       size: bytes.length,
-      read: async (offset, length, what) => source.bytes(offset, length, what).slice(),
+      read: async (offset, length, what, into) => {
+        const bytes = source.bytes(offset, length, what);
+        if (!into) return bytes.slice();
+        into.set(bytes);
+        return into.subarray(0, length);
+      },
     };
     const model = new OnnxModel(label, reader, new ExternalFiles(folder, label), null);
     model.parse(source);

@@ -3,7 +3,7 @@
  * that layer's float32 values plus one chunk of raw bytes, never a second full copy.
  */
 import { throwIfCancelled } from '../errors';
-import { ELEMENT_BITS, decodeInto, type ElementType } from './dtypes';
+import { ELEMENT_BITS, LITTLE_ENDIAN, decodeInto, type ElementType } from './dtypes';
 import type { ByteRangeReader } from './fileAccess';
 
 /** How a run of stored blocks turns into float32 values. Plain dtypes are blocks of one element. */
@@ -11,6 +11,8 @@ export interface BlockCodec {
   /** Elements per block (1 for plain types, 2 for 4-bit types, 32 or 256 for GGML quants). */
   readonly blockElements: number;
   readonly blockBytes: number;
+  /** The stored bytes are the float32 values themselves (F32 on a little-endian host): read in place. */
+  readonly raw?: boolean;
   decode(bytes: Uint8Array, out: Float32Array, at: number, blocks: number): void;
 }
 
@@ -25,6 +27,7 @@ export function elementCodec(t: ElementType): BlockCodec {
     c = {
       blockElements,
       blockBytes: (bits * blockElements) / 8,
+      raw: t === 'F32' && LITTLE_ENDIAN,
       decode: (bytes, out, at, blocks) => decodeInto(t, bytes, out, at, blocks * blockElements),
     };
     elementCodecs.set(t, c);
@@ -69,11 +72,16 @@ export class BlockSource implements TensorSource {
     const blocks = endBlock - firstBlock;
     const out = new Float32Array(aligned ? count : blocks * be);
     const blocksPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / bb));
+    // Every chunk lands in memory touched once: the result itself when the bytes are the values,
+    // else one scratch chunk reused (a fresh one per chunk doubled the memory first touched).
+    const inPlace = this.codec.raw === true ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : null;
+    const scratch = inPlace ? null : new Uint8Array(Math.min(blocks, blocksPerChunk) * bb);
     for (let b = 0; b < blocks; b += blocksPerChunk) {
       throwIfCancelled(signal);
       const n = Math.min(blocksPerChunk, blocks - b);
-      const bytes = await this.reader.read(this.offset + (firstBlock + b) * bb, n * bb, this.what);
-      this.codec.decode(bytes, out, b * be, n);
+      const at = this.offset + (firstBlock + b) * bb;
+      if (inPlace) await this.reader.read(at, n * bb, this.what, inPlace.subarray(b * bb, (b + n) * bb));
+      else this.codec.decode(await this.reader.read(at, n * bb, this.what, scratch!), out, b * be, n);
     }
     if (aligned) return out;
     const skip = start - firstBlock * be;

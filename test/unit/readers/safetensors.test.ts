@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCheckpoint } from '../../../src/engine/readers/open';
-import { f32Tensor, rawSafetensorsBytes, safetensorsBytes, writeSafetensors } from '../../helpers/safetensorsWriter';
+import {
+  bf16Tensor,
+  f32Tensor,
+  rawSafetensorsBytes,
+  safetensorsBytes,
+  writeSafetensors,
+} from '../../helpers/safetensorsWriter';
 import { assertSameValues, fixture, loadReference, rejectsWith, tempDir } from './helpers';
 
 test('every safetensors dtype decodes to the float32 values torch gives', async () => {
@@ -278,4 +284,39 @@ test('a tensor in two shards is refused', async () => {
     f32Tensor('model.layers.0.self_attn.q_proj.weight', [2, 2], [1, 2, 3, 4]),
   ]);
   await rejectsWith(() => openCheckpoint(dir), 'malformed', /in two shards/);
+});
+
+test('layers larger than one read chunk (8 MB) come back whole: F32 read in place, BF16 through a reused chunk', async () => {
+  // 1536×2048 values: 12 MB as F32 (two chunks straight into the result), 6 MB as BF16 after a
+  // 2 MB F32 tensor, so the BF16 chunks start at an offset that is not a chunk multiple.
+  const rows = 1536;
+  const cols = 2048;
+  const values = Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7919) % 10007) / 10007 - 0.5);
+  const dir = tempDir();
+  const path = join(dir, 'big.safetensors');
+  writeSafetensors(path, [
+    f32Tensor('model.layers.0.mlp.up_proj.weight', [rows, cols], values),
+    f32Tensor('model.layers.0.mlp.small.weight', [512, 1024], values.subarray(0, 512 * 1024)),
+    bf16Tensor('model.layers.0.mlp.down_proj.weight', [rows, cols], values),
+  ]);
+  const ckpt = await openCheckpoint(path);
+  try {
+    const f32 = await ckpt.readWeight('model.layers.0.mlp.up_proj.weight');
+    assert.deepEqual([f32.out, f32.in], [rows, cols]);
+    assert.ok(
+      f32.data.every((v, i) => v === values[i]),
+      'F32 values equal',
+    );
+    const bf16 = await ckpt.readWeight('model.layers.0.mlp.down_proj.weight');
+    // bfloat16 keeps 8 significant bits: within half a unit in the last place.
+    assert.ok(
+      bf16.data.every((v, i) => Math.abs(v - values[i]!) <= Math.abs(values[i]!) * 2 ** -8),
+      'BF16 values equal to bfloat16 precision',
+    );
+    // A slice through the middle of the second chunk.
+    const part = await ckpt.readTensor('model.layers.0.mlp.small.weight');
+    assert.ok(part.every((v, i) => v === values[i]));
+  } finally {
+    await ckpt.close();
+  }
 });
