@@ -83,6 +83,7 @@ test('inspect --json gives one record per layer with the documented fields', asy
       'weightError',
       'outputError',
       'timeMs',
+      'stageMs',
     ]) {
       assert.ok(key in l, `record has ${key}`);
     }

@@ -36,12 +36,13 @@ function runAsync(args: string[]): Promise<{ code: number | null; stdout: string
   });
 }
 
-/** JSON Lines by layer name, without the one field that measures this machine's time. */
+/** JSON Lines by layer name, without the fields that measure this machine's time. */
 function records(stdout: string): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   for (const line of stdout.trim().split('\n')) {
     const o = JSON.parse(line) as Record<string, unknown>;
     delete o.timeMs;
+    delete o.stageMs;
     out.set(o.name as string, o);
   }
   return out;
