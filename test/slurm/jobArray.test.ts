@@ -199,7 +199,9 @@ function jsonLines(text: string): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   for (const line of text.trim().split('\n')) {
     const o = JSON.parse(line) as Record<string, unknown>;
-    delete o.timeMs; // this machine's time, different in every run
+    // This machine's time, different in every run.
+    delete o.timeMs;
+    delete o.stageMs;
     out.set(o.name as string, o);
   }
   return out;
