@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import type { UserFacingError } from '../../shared/protocol/common';
 import type { Reporter } from '../logging';
 import { webviewHtml, webviewOptions } from './webviewHtml';
+import type { RevivablePanelViewType } from '../../shared/protocol/panelTypes';
 
 /** At most this many progress messages per second reach a webview (the last one always goes). */
 export const PROGRESS_INTERVAL_MS = 100;
@@ -133,7 +134,8 @@ export interface ManagedPanel extends vscode.Disposable {
 
 /** What a panel kind tells its manager. `Target` is what one panel shows (a layer, a pair of files). */
 export interface PanelKind<Target, Panel extends ManagedPanel> {
-  viewType: string;
+  /** One of the revivable view types (package.json activates the extension for each). */
+  viewType: RevivablePanelViewType;
   /** Its webview entry: webview/<entry>.entry.ts. */
   entry: string;
   /** One panel per key. */

@@ -11,9 +11,9 @@ import { METHOD_NAMES } from '../../../src/engine/methods/methods';
 import { CHECKPOINT_FILE_NAMES, CHECKPOINT_READERS } from '../../../src/engine/readers/registry';
 import { BLOCK_SIZE_CHOICES, DEFAULT_SETTINGS, MAX_SLIDER_RANK } from '../../../src/shared/quantSettings';
 import { COMMANDS, INTERNAL_COMMANDS } from '../../../src/extension/commandIds';
-import { COMPARISON_VIEW_TYPE } from '../../../src/shared/protocol/comparison';
 import { LAYER_VIEW_TYPE } from '../../../src/shared/protocol/layer';
 import { OVERVIEW_OPTIONAL_VIEW_TYPE, OVERVIEW_VIEW_TYPE } from '../../../src/shared/protocol/overview';
+import { REVIVABLE_PANEL_VIEW_TYPES } from '../../../src/shared/protocol/panelTypes';
 
 interface Manifest {
   activationEvents: string[];
@@ -116,7 +116,7 @@ test("the overview editor's selectors and the workspace activation follow the re
 test('the panels that revive after a reload wake the extension, and editor menus name the panels by their view types', () => {
   assert.deepEqual(
     manifest.activationEvents.filter((e) => e.startsWith('onWebviewPanel:')),
-    [LAYER_VIEW_TYPE, COMPARISON_VIEW_TYPE].map((t) => `onWebviewPanel:${t}`),
+    REVIVABLE_PANEL_VIEW_TYPES.map((t) => `onWebviewPanel:${t}`),
   );
   const overviewPrefix = OVERVIEW_VIEW_TYPE.replace('.', '\\.');
   assert.ok(OVERVIEW_OPTIONAL_VIEW_TYPE.startsWith(OVERVIEW_VIEW_TYPE), 'one prefix matches both overview editors');
