@@ -255,12 +255,11 @@ export class AllocationSection {
     const known = new Set(support.formatChoices.map((c) => c.value));
     const formats = request.formats.filter((f) => known.has(f));
     this.request = { ...request, formats: formats.length ? formats : fallback.formats };
-    this.buildFormatOptions(support);
-    this.showRequest(this.request);
     const why = support.sensitivityUnavailable;
     this.sensitivity.disabled = why !== null;
-    this.sensitivity.checked = why === null && this.request.sensitivity;
     this.sensitivity.title = why ? `Unavailable: ${why}` : 'Runs the model once per layer on a few calibration inputs';
+    this.buildFormatOptions(support);
+    this.showRequest(this.request);
     this.updateFormatsNote();
     this.renderNotes();
   }
@@ -294,7 +293,7 @@ export class AllocationSection {
     // is chosen is kept here, so the note, the button and the request agree with what is shown.
     this.chosenFormats = [...request.formats];
     if (this.maxRank.value !== String(request.maxRank)) this.maxRank.value = String(request.maxRank);
-    if (!this.sensitivity.disabled) this.sensitivity.checked = request.sensitivity;
+    this.sensitivity.checked = !this.sensitivity.disabled && request.sensitivity;
   }
 
   private readRequest(): AllocationRequest | null {
