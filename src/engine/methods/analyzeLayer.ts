@@ -33,6 +33,7 @@ import { METHODS, appliedRank, isScaled, type ScaleKind } from './methods';
 import { denseQuadratic, rankCurves, type FactorQuantization, type MetricWeight, type RankCurve } from './rankCurves';
 import { ggmlStorage, type GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 import { l2qerScale, qeraApproxScale } from './scales';
+import { stageTimer } from './stageTimer';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
 import type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind } from './layerAnalysis';
 
@@ -549,14 +550,7 @@ export async function analyzeLayer(
   checkSettings(s, input);
   const { signal } = opts;
   const report = opts.onProgress ?? (() => undefined);
-  const timings: Record<string, number> = {};
-  const time = async <T>(label: string, f: () => Promise<T> | T): Promise<T> => {
-    const t0 = performance.now();
-    const r = await f();
-    timings[label] = (timings[label] ?? 0) + performance.now() - t0;
-    throwIfCancelled(signal);
-    return r;
-  };
+  const { timings, time } = stageTimer(signal);
   const minDim = Math.min(input.out, input.in);
   const fac = factorFormats(s.factorFormat, s.factorTiling);
   const rankTile = Math.max(fac.aRankTile, fac.bRankTile);

@@ -7,7 +7,7 @@ import { QuantLensError, throwIfCancelled } from '../errors';
 import { MemorySource, ProtoReader, WIRE_I64, WIRE_LEN, decodeVarint } from '../protobuf/reader';
 import { decodeInto, type ElementType } from '../readers/dtypes';
 import type { ByteRangeReader } from '../readers/fileAccess';
-import { BlockSource, elementCodec, type TensorSource } from '../readers/tensorSource';
+import { BlockSource, elementCodec, type TensorSource, type ValuesVisitor } from '../readers/tensorSource';
 import { onnxElementType } from './dataTypes';
 import { elementCountOf, type OnnxTensor } from './tensor';
 
@@ -61,9 +61,14 @@ class LazySource implements TensorSource {
     private readonly make: () => Promise<TensorSource>,
   ) {}
 
-  async readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array> {
+  async readElements(
+    start: number,
+    count: number,
+    signal?: AbortSignal,
+    onValues?: ValuesVisitor,
+  ): Promise<Float32Array> {
     this.inner ??= this.make();
-    return (await this.inner).readElements(start, count, signal);
+    return (await this.inner).readElements(start, count, signal, onValues);
   }
 }
 
@@ -77,10 +82,17 @@ class TypedFieldSource implements TensorSource {
     private readonly label: string,
   ) {}
 
-  async readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array> {
+  async readElements(
+    start: number,
+    count: number,
+    signal?: AbortSignal,
+    onValues?: ValuesVisitor,
+  ): Promise<Float32Array> {
     throwIfCancelled(signal);
     const all = await this.decodeAll();
-    return start === 0 && count === all.length ? all : all.slice(start, start + count);
+    const part = start === 0 && count === all.length ? all : all.slice(start, start + count);
+    onValues?.(part);
+    return part;
   }
 
   private async decodeAll(): Promise<Float32Array> {

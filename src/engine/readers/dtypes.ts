@@ -293,6 +293,13 @@ export function decodeInto(t: ElementType, bytes: Uint8Array, out: Float32Array,
 
 /** Counts NaN and ±Inf entries: allowed in a checkpoint, but reported per layer. */
 export function countNonFinite(data: Float32Array): { nan: number; inf: number } {
+  const counts = { nan: 0, inf: 0 };
+  addNonFinite(data, counts);
+  return counts;
+}
+
+/** Adds the NaN and ±Inf entries of `data` to `counts` (for a tensor read in parts). */
+export function addNonFinite(data: Float32Array, counts: { nan: number; inf: number }): void {
   let nan = 0;
   let inf = 0;
   for (let i = 0; i < data.length; i++) {
@@ -300,5 +307,6 @@ export function countNonFinite(data: Float32Array): { nan: number; inf: number }
     if (v !== v) nan++;
     else if (v === Infinity || v === -Infinity) inf++;
   }
-  return { nan, inf };
+  counts.nan += nan;
+  counts.inf += inf;
 }

@@ -16,7 +16,7 @@ import { collectTensors, TensorRef, Unpickler } from './pytorch/pickle';
 import { ZipArchive, type ZipEntry } from './pytorch/zip';
 import { readShardIndex } from './shardIndex';
 import { TableCheckpoint, type StoredTensor } from './tableCheckpoint';
-import { BlockSource, elementCodec, type TensorSource } from './tensorSource';
+import { BlockSource, elementCodec, type TensorSource, type ValuesVisitor } from './tensorSource';
 
 /** data.pkl of a state dict is a few bytes per tensor; a 7B model's is ~50 KB. */
 const MAX_PICKLE_BYTES = 64 << 20;
@@ -67,7 +67,12 @@ class StridedSource implements TensorSource {
     this.count = elementCount(t.size);
   }
 
-  async readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array> {
+  async readElements(
+    start: number,
+    count: number,
+    signal?: AbortSignal,
+    onValues?: ValuesVisitor,
+  ): Promise<Float32Array> {
     throwIfCancelled(signal);
     const bytesPer = ELEMENT_BITS[this.type] / 8;
     const spanElems = this.reach - this.t.storageOffset;
@@ -92,6 +97,7 @@ class StridedSource implements TensorSource {
         idx[d] = 0;
       }
     }
+    onValues?.(out);
     return out;
   }
 }

@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { QuantLensError, throwIfCancelled } from '../errors';
 import type { Checkpoint, CheckpointFile, CheckpointFormat, LinearLayer, TensorInfo, WeightMatrix } from './checkpoint';
-import { countNonFinite } from './dtypes';
+import { addNonFinite } from './dtypes';
 import { transpose, transposeRowsInto } from './layout';
 import type { TensorSource } from './tensorSource';
 
@@ -103,19 +103,23 @@ export class TableCheckpoint implements Checkpoint {
       );
     }
     let data: Float32Array;
-    if (!layer.storedTransposed) data = await source.readElements(start, n, signal);
+    const nonFinite = { nan: 0, inf: 0 };
+    const count = (values: Float32Array) => addNonFinite(values, nonFinite);
+    // Counted as the values land (see TensorSource.readElements); a transposed layer is counted
+    // in its stored blocks, the same values.
+    if (!layer.storedTransposed) data = await source.readElements(start, n, signal, count);
     else if (source.partial) {
       // Stored [in, out]: transpose a block of rows at a time, so the read holds one full copy.
       data = new Float32Array(n);
       const rowsPerBlock = Math.max(1, Math.floor(TRANSPOSE_BLOCK / out));
       for (let r = 0; r < inDim; r += rowsPerBlock) {
         const rows = Math.min(rowsPerBlock, inDim - r);
-        const block = await source.readElements(start + r * out, rows * out, signal);
+        const block = await source.readElements(start + r * out, rows * out, signal, count);
         transposeRowsInto(block, rows, out, data, inDim, r);
       }
-    } else data = transpose(await source.readElements(start, n, signal), inDim, out);
+    } else data = transpose(await source.readElements(start, n, signal, count), inDim, out);
     throwIfCancelled(signal);
-    return { data, out, in: inDim, nonFinite: countNonFinite(data) };
+    return { data, out, in: inDim, nonFinite };
   }
 
   async close(): Promise<void> {

@@ -40,12 +40,21 @@ export interface TensorSource {
   readonly count: number;
   /** True when reading part of the tensor costs only that part (chunked reads are then cheap). */
   readonly partial?: boolean;
-  /** Decodes elements [start, start + count) to float32. */
-  readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array>;
+  /**
+   * Decodes elements [start, start + count) to float32. `onValues` sees every part of the result
+   * once, as it lands (a source reading in one piece passes the whole): a pass over values just
+   * read costs a fraction of a pass over memory first touched later (see BlockSource).
+   */
+  readElements(start: number, count: number, signal?: AbortSignal, onValues?: ValuesVisitor): Promise<Float32Array>;
 }
+
+/** Sees a run of a tensor's decoded values (parts arrive in no particular order). */
+export type ValuesVisitor = (values: Float32Array) => void;
 
 /** Raw bytes read per step; big enough to amortise a syscall, small next to a 7B layer. */
 const CHUNK_BYTES = 8 << 20;
+/** Chunks read at once (see readElements). */
+const READ_LANES = 4;
 
 /** A tensor stored as consecutive blocks starting at `offset` in `reader`. */
 export class BlockSource implements TensorSource {
@@ -59,7 +68,12 @@ export class BlockSource implements TensorSource {
     private readonly what: string,
   ) {}
 
-  async readElements(start: number, count: number, signal?: AbortSignal): Promise<Float32Array> {
+  async readElements(
+    start: number,
+    count: number,
+    signal?: AbortSignal,
+    onValues?: ValuesVisitor,
+  ): Promise<Float32Array> {
     if (start < 0 || count < 0 || start + count > this.count) {
       throw new RangeError(`elements ${start}…${start + count} outside a tensor of ${this.count}`);
     }
@@ -73,18 +87,44 @@ export class BlockSource implements TensorSource {
     const out = new Float32Array(aligned ? count : blocks * be);
     const blocksPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / bb));
     // Every chunk lands in memory touched once: the result itself when the bytes are the values,
-    // else one scratch chunk reused (a fresh one per chunk doubled the memory first touched).
+    // else one scratch chunk per lane, reused (a fresh one per chunk doubled the memory first touched).
     const inPlace = this.codec.raw === true ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : null;
-    const scratch = inPlace ? null : new Uint8Array(Math.min(blocks, blocksPerChunk) * bb);
-    for (let b = 0; b < blocks; b += blocksPerChunk) {
-      throwIfCancelled(signal);
-      const n = Math.min(blocksPerChunk, blocks - b);
-      const at = this.offset + (firstBlock + b) * bb;
-      if (inPlace) await this.reader.read(at, n * bb, this.what, inPlace.subarray(b * bb, (b + n) * bb));
-      else this.codec.decode(await this.reader.read(at, n * bb, this.what, scratch!), out, b * be, n);
-    }
+    const chunks = Math.ceil(blocks / blocksPerChunk);
+    // Two reads in flight: the kernel's copy into fresh pages (first-touch faults dominate a large
+    // read here) then runs on two cores, and a decode overlaps the other lane's read. Measured on a
+    // 235 MB F32 layer: 0.72–0.82 s with one read at a time, 0.45 s with two (four: 0.40–0.43 s).
+    // The values land in fresh pages that the kernel's copy filled; the first pass over them in JS
+    // costs about 1.7 ms per MB here against 0.4 later, so a visitor runs on each chunk as it lands,
+    // beside the other lane's read (a 235 MB layer: read 0.40 s, counting its non-finite values
+    // afterwards 0.42 s, the two overlapped about 0.5 s).
+    const visit = aligned ? onValues : undefined;
+    const lanes = Math.min(READ_LANES, chunks);
+    let failed = false;
+    const lane = async (first: number): Promise<void> => {
+      const scratch = inPlace ? null : new Uint8Array(Math.min(blocks, blocksPerChunk) * bb);
+      for (let c = first; c < chunks && !failed; c += lanes) {
+        throwIfCancelled(signal);
+        const b = c * blocksPerChunk;
+        const n = Math.min(blocksPerChunk, blocks - b);
+        const at = this.offset + (firstBlock + b) * bb;
+        if (inPlace) await this.reader.read(at, n * bb, this.what, inPlace.subarray(b * bb, (b + n) * bb));
+        else this.codec.decode(await this.reader.read(at, n * bb, this.what, scratch!), out, b * be, n);
+        visit?.(out.subarray(b * be, (b + n) * be));
+      }
+    };
+    // A lane that fails stops the other at its next chunk (the caller may close the file next).
+    await Promise.all(
+      Array.from({ length: lanes }, (_, i) =>
+        lane(i).catch((e: unknown) => {
+          failed = true;
+          throw e;
+        }),
+      ),
+    );
     if (aligned) return out;
     const skip = start - firstBlock * be;
-    return out.slice(skip, skip + count);
+    const part = out.slice(skip, skip + count);
+    onValues?.(part);
+    return part;
   }
 }

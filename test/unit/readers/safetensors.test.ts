@@ -286,12 +286,21 @@ test('a tensor in two shards is refused', async () => {
   await rejectsWith(() => openCheckpoint(dir), 'malformed', /in two shards/);
 });
 
-test('layers larger than one read chunk (8 MB) come back whole: F32 read in place, BF16 through a reused chunk', async () => {
-  // 1536×2048 values: 12 MB as F32 (two chunks straight into the result), 6 MB as BF16 after a
-  // 2 MB F32 tensor, so the BF16 chunks start at an offset that is not a chunk multiple.
-  const rows = 1536;
+test('layers larger than one read chunk (8 MB) come back whole, their non-finite values counted across chunks', async () => {
+  // 4608×2048 values: 36 MB as F32 (five chunks read in place, several at once), 18 MB as BF16
+  // after a 2 MB F32 tensor, so the BF16 chunks start at an offset that is not a chunk multiple.
+  const rows = 4608;
   const cols = 2048;
   const values = Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7919) % 10007) / 10007 - 0.5);
+  // One NaN or infinity in the first, third, fourth and last chunk.
+  const chunk = (8 << 20) / 4;
+  const odd: [number, number][] = [
+    [5, NaN],
+    [2 * chunk + 17, Infinity],
+    [3 * chunk + 1, NaN],
+    [rows * cols - 3, -Infinity],
+  ];
+  for (const [i, v] of odd) values[i] = v;
   const dir = tempDir();
   const path = join(dir, 'big.safetensors');
   writeSafetensors(path, [
@@ -304,18 +313,24 @@ test('layers larger than one read chunk (8 MB) come back whole: F32 read in plac
     const f32 = await ckpt.readWeight('model.layers.0.mlp.up_proj.weight');
     assert.deepEqual([f32.out, f32.in], [rows, cols]);
     assert.ok(
-      f32.data.every((v, i) => v === values[i]),
+      f32.data.every((v, i) => Object.is(v, values[i])),
       'F32 values equal',
     );
+    assert.deepEqual(f32.nonFinite, { nan: 2, inf: 2 });
     const bf16 = await ckpt.readWeight('model.layers.0.mlp.down_proj.weight');
     // bfloat16 keeps 8 significant bits: within half a unit in the last place.
     assert.ok(
-      bf16.data.every((v, i) => Math.abs(v - values[i]!) <= Math.abs(values[i]!) * 2 ** -8),
+      bf16.data.every((v, i) =>
+        Number.isFinite(values[i]!)
+          ? Math.abs(v - values[i]!) <= Math.abs(values[i]!) * 2 ** -8
+          : Object.is(v, values[i]),
+      ),
       'BF16 values equal to bfloat16 precision',
     );
+    assert.deepEqual(bf16.nonFinite, { nan: 2, inf: 2 });
     // A slice through the middle of the second chunk.
     const part = await ckpt.readTensor('model.layers.0.mlp.small.weight');
-    assert.ok(part.every((v, i) => v === values[i]));
+    assert.ok(part.every((v, i) => Object.is(v, values[i])));
   } finally {
     await ckpt.close();
   }
