@@ -18,7 +18,7 @@ import { gramInto } from '../../src/engine/linalg/gram';
 import { kernels, type Mat } from '../../src/engine/linalg/kernels';
 import { exactResidual, topSingularTriplets } from '../../src/engine/linalg/randomized-svd';
 import { singularValues } from '../../src/engine/linalg/singular-values';
-import { DEFAULT_BANDWIDTH, defaultRefreshColumns } from '../../src/engine/linalg/symmetric-eigenvalues';
+import { defaultBandwidth, defaultRefreshColumns } from '../../src/engine/linalg/symmetric-eigenvalues';
 import { tridiagonalEigenvalues } from '../../src/engine/linalg/tridiagonal-eigenvalues';
 import { mulberry32 } from '../../src/engine/random';
 import { sharedWorkspace } from '../../src/engine/linalg/workspace';
@@ -95,7 +95,7 @@ async function stepTimes(e: Mat<Float32Array>, repeats: number): Promise<Record<
     };
     lap('gram');
     const band = await denseToBand(kernels(), a, n, ws, {
-      bandwidth: DEFAULT_BANDWIDTH,
+      bandwidth: defaultBandwidth('float64'),
       refreshColumns: defaultRefreshColumns(n),
     });
     lap('denseToBand');
