@@ -62,7 +62,7 @@ export async function bandToTridiagonal(
   let data = band.data;
   const kernel = createChaseKernel();
   if (b > 1) {
-    const parallel = wantsParallelChase(n, threads)
+    const parallel = wantsParallelChase(n, threads, b)
       ? await chaseInParallel(data, n, b, ld, kernel, clock, onSweeps)
       : undefined;
     if (parallel) data = parallel;

@@ -24,7 +24,8 @@ test('band → tridiagonal keeps the eigenvalues of the numpy band fixture', asy
 
 test('the two-thread chase gives bit-for-bit the sequential result', async () => {
   const n = 600;
-  const b = 9;
+  // Wide enough for the helper thread to be used (narrower bands are chased on one thread).
+  const b = 13;
   const band = emptyBand(n, b);
   const rand = mulberry32(42);
   for (let j = 0; j < n; j++) for (let o = 0; o <= b && j + o < n; o++) band.data[j * band.ld + o] = rand() - 0.5;
