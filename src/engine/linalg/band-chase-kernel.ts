@@ -23,8 +23,11 @@ export const SWEEP_DONE = 0x3fffffff;
 
 export function createChaseKernel(): ChaseKernel {
   const DONE = 0x3fffffff;
-  let v = new Float64Array(0);
-  let w = new Float64Array(0);
+  // Reflector and work vectors. Each function reads them into a local first: a reassignable
+  // closure variable is reloaded from its context on every access in the inner loops (the locals
+  // made a 4096-wide, b = 8 chase 0.86 s → 0.77 s).
+  let vBuf = new Float64Array(0);
+  let wBuf = new Float64Array(0);
   const beta = new Float64Array(1);
 
   function makeReflector(x: Float64Array, off: number, len: number): number {
@@ -54,6 +57,8 @@ export function createChaseKernel(): ChaseKernel {
 
   /** D ← H·D·H for the diagonal block at rows/columns r … r+len−1 (lower triangle stored). */
   function twoSided(a: Float64Array, ld: number, r: number, len: number, tau: number): void {
+    const v = vBuf;
+    const w = wBuf;
     for (let i = 0; i < len; i++) w[i] = 0;
     for (let j = 0; j < len; j++) {
       const base = (r + j) * ld - j;
@@ -84,6 +89,8 @@ export function createChaseKernel(): ChaseKernel {
 
   /** B ← B·H for the block at rows r+len … r+len+below−1, columns r … r+len−1. */
   function right(a: Float64Array, ld: number, r: number, len: number, below: number, tau: number): void {
+    const v = vBuf;
+    const w = wBuf;
     for (let i = 0; i < below; i++) w[i] = 0;
     for (let j = 0; j < len; j++) {
       const base = (r + j) * ld + len - j;
@@ -99,6 +106,7 @@ export function createChaseKernel(): ChaseKernel {
 
   /** B ← H·B on that block's columns r+1 … r+len−1, with the reflector now in v. */
   function left(a: Float64Array, ld: number, r: number, len: number, below: number, tau: number): void {
+    const v = vBuf;
     for (let j = 1; j < len; j++) {
       const base = (r + j) * ld + len - j;
       let s = 0;
@@ -137,10 +145,11 @@ export function createChaseKernel(): ChaseKernel {
   }
 
   function sweep(a: Float64Array, n: number, b: number, ld: number, c: number, progress: Int32Array | null): void {
-    if (v.length < b) {
-      v = new Float64Array(b);
-      w = new Float64Array(b);
+    if (vBuf.length < b) {
+      vBuf = new Float64Array(b);
+      wBuf = new Float64Array(b);
     }
+    const v = vBuf;
     const sync = progress !== null && c > 0;
     let r = c + 1;
     let len = Math.min(b, n - r);
