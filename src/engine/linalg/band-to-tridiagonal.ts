@@ -1,7 +1,8 @@
 /**
  * Symmetric band → tridiagonal by bulge chasing with Householder reflectors (the scheme of
  * LAPACK's sb2st; the kernel is in band-chase-kernel.ts). About 6·n²·b flops, all on b×b blocks
- * that stay in cache, in plain JS; on two or more cores the sweeps are shared with a worker.
+ * that stay in cache, in plain JS; on two or more cores the sweeps of a band 12 or more wide are
+ * shared with a worker (band-chase-worker.ts).
  */
 import { createChaseKernel } from './band-chase-kernel';
 import { chaseInParallel, wantsParallelChase } from './band-chase-worker';
