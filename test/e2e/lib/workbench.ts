@@ -77,9 +77,15 @@ export class Workbench {
     for (let i = 0; i < parts.length - 1; i++) {
       const folder = parts.slice(0, i + 1);
       const row = await this.explorerPathRow(folder);
-      if (row.expanded === 'false') {
-        await this.explorerRowAt(row).click();
-        await this.explorerPathRow(folder, (r) => r.expanded === 'true');
+      const deadline = Date.now() + TIMEOUT.ui;
+      for (let r = row; r.expanded === 'false'; r = await this.explorerPathRow(folder)) {
+        if (Date.now() > deadline) throw new Error(`the explorer does not expand ${folder.join('/')}`);
+        // A row that moved before the click landed (see clickExplorerRow) is looked up again.
+        const clicked = await this.explorerRowAt(r)
+          .click({ timeout: 3000 })
+          .then(() => true)
+          .catch(() => false);
+        if (clicked) await this.explorerPathRow(folder, (x) => x.expanded === 'true', 3000).catch(() => undefined);
       }
     }
     return this.explorerRowAt(await this.explorerPathRow(parts));
@@ -90,8 +96,12 @@ export class Workbench {
   }
 
   /** Waits until the explorer lists the row of `parts` (satisfying `want`) and returns it. */
-  private async explorerPathRow(parts: string[], want: (r: ExplorerRow) => boolean = () => true): Promise<ExplorerRow> {
-    const deadline = Date.now() + TIMEOUT.ui;
+  private async explorerPathRow(
+    parts: string[],
+    want: (r: ExplorerRow) => boolean = () => true,
+    timeout: number = TIMEOUT.ui,
+  ): Promise<ExplorerRow> {
+    const deadline = Date.now() + timeout;
     for (;;) {
       const rows = await this.explorerRows().evaluateAll((els) =>
         els.map((e) => ({
@@ -112,10 +122,31 @@ export class Workbench {
     }
   }
 
+  /**
+   * Clicks the explorer row of a workspace-relative path. A row found by its index can move before
+   * the click lands (the explorer refreshes when a .vscode folder or an output appears, and the
+   * click then waits for a row that is no longer there), so a click that does not land soon is
+   * retried on the row looked up afresh.
+   */
+  async clickExplorerRow(
+    relativePath: string,
+    options: { button?: 'left' | 'right'; clickCount?: number } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + TIMEOUT.ui;
+    for (;;) {
+      const row = await this.revealInExplorer(relativePath);
+      try {
+        await row.click({ ...options, timeout: 3000 });
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+      }
+    }
+  }
+
   /** Right-clicks an explorer item and returns the labels of the context menu that opened. */
   async explorerContextMenu(relativePath: string): Promise<string[]> {
-    const row = await this.revealInExplorer(relativePath);
-    await row.click({ button: 'right' });
+    await this.clickExplorerRow(relativePath, { button: 'right' });
     const labels = this.page.locator('.context-view .action-label');
     await labels.first().waitFor({ timeout: TIMEOUT.ui });
     return (await labels.allInnerTexts()).map((l) => l.trim()).filter(Boolean);

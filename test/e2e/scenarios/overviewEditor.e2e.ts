@@ -46,7 +46,7 @@ describe('Checkpoint overview', () => {
   });
 
   suite.scenario('a file that is not a checkpoint opens an editor that says what is wrong', async (wb) => {
-    await wb.revealInExplorer(ui.badGguf).then((row) => row.dblclick());
+    await wb.clickExplorerRow(ui.badGguf, { clickCount: 2 });
     const frame = await wb.webviewFrame('[role=alert]', { timeout: TIMEOUT.webview });
     assert.equal((await frame.locator('h1').innerText()).trim(), 'Cannot open this checkpoint');
     const message = await frame.locator('[role=alert]').innerText();
