@@ -16,6 +16,7 @@
 import { throwIfCancelled } from '../errors';
 import { mat, singularValues } from '../linalg';
 import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
+import { countNonFinite } from '../readers/dtypes';
 
 import {
   DEFAULT_CHANGE_TOLERANCE,
@@ -142,10 +143,9 @@ function norm(a: Float32Array): number {
   return Math.sqrt(s);
 }
 
-function countNonFinite(a: Float32Array): number {
-  let n = 0;
-  for (const v of a) if (!Number.isFinite(v)) n++;
-  return n;
+function nonFiniteCount(a: Float32Array): number {
+  const c = countNonFinite(a);
+  return c.nan + c.inf;
 }
 
 function spectrumSummary(sigma: Float64Array, diffNorm: number): { rank90: number | null; stableRank: number | null } {
@@ -233,7 +233,7 @@ export async function compareCheckpoints(
         ? {
             rank90: null,
             stableRank: null,
-            nonFinite: { a: countNonFinite(wa), b: countNonFinite(wb), differ: diff.nonFiniteDiffers },
+            nonFinite: { a: nonFiniteCount(wa), b: nonFiniteCount(wb), differ: diff.nonFiniteDiffers },
           }
         : spectrumSummary(sigma, diff.norm)),
       ...(ropeUnpermuted ? { ropeUnpermuted } : {}),
