@@ -1,4 +1,4 @@
-// One esbuild bundle per place the code runs: extension host, worker, CLI (node, cjs) and the
+// One esbuild bundle per place the code runs: extension host, worker, its eigenvalue helper, CLI (node, cjs) and the
 // webviews (browser, iife). onnxruntime-node stays external: it is a native module that the VSIX
 // ships in node_modules and that Node resolves from dist/ at run time.
 import * as esbuild from 'esbuild';
@@ -13,6 +13,7 @@ if (production) rmSync('dist', { recursive: true, force: true });
 const nodeTargets = [
   { entryPoints: ['src/extension/main.ts'], outfile: 'dist/extension.js', external: ['vscode', 'onnxruntime-node'] },
   { entryPoints: ['src/worker/main.ts'], outfile: 'dist/worker.js', external: ['onnxruntime-node'] },
+  { entryPoints: ['src/worker/eigenHelper.ts'], outfile: 'dist/eigen-helper.js', external: ['onnxruntime-node'] },
   {
     entryPoints: ['src/cli/main.ts'],
     outfile: 'dist/cli.js',

@@ -82,6 +82,7 @@ try {
     'package.json',
     'dist/extension.js',
     'dist/worker.js',
+    'dist/eigen-helper.js',
     'dist/cli.js',
     'dist/webview/overview.entry.js',
     'node_modules/onnxruntime-node/dist/index.js',

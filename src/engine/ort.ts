@@ -38,6 +38,15 @@ export function shareNativeCallState(buffer: SharedArrayBuffer): void {
 }
 
 /**
+ * The shared state this thread counts its native calls in, when a pool gave it one: a helper
+ * thread started from here counts into it too, so that the pool waits for both before it
+ * terminates this thread (and with it the helper).
+ */
+export function sharedNativeCallState(): SharedArrayBuffer | undefined {
+  return state.buffer instanceof SharedArrayBuffer ? state.buffer : undefined;
+}
+
+/**
  * Runs one native call, counted. The count goes up before the retired flag is read, and the pool
  * sets the flag before it reads the count (both sequentially consistent): so either the pool sees
  * the call and waits, or the call sees the flag and never starts.

@@ -18,6 +18,7 @@ import { analysisHandlers } from './analysisHandlers';
 import type { HandlerTable } from './handlerTypes';
 import { ResultStore } from '../engine/store/resultStore';
 import { LayerResults } from '../engine/store/storedAnalysis';
+import { EigenHelper } from './eigenHelperClient';
 
 export type Handlers = HandlerTable<keyof WorkerMethods>;
 
@@ -122,6 +123,14 @@ function layerRegex(pattern: string): RegExp {
   }
 }
 
+/** The helper thread for E's spectrum, started on the first layer analysis that can use it. */
+let eigenHelper: EigenHelper | undefined;
+function offloadOption(): Pick<AnalyzeOptions, 'offload'> {
+  if (!EigenHelper.worthwhile()) return {};
+  eigenHelper ??= new EigenHelper();
+  return { offload: eigenHelper.eigenvalues };
+}
+
 export function createHandlers(
   cache = new CheckpointCache(),
   statsCache = new StatsCache(),
@@ -150,7 +159,13 @@ export function createHandlers(
           checkpoint: ckpt,
           stats: calibration ? await statsCache.get(calibration) : null,
         });
-        return results.analyze(layer, settings, { signal: ctx.signal, onProgress, ...staged, consumeWeight: true });
+        return results.analyze(layer, settings, {
+          signal: ctx.signal,
+          onProgress,
+          ...staged,
+          ...offloadOption(),
+          consumeWeight: true,
+        });
       }
       const info = ckpt.linearLayers.find((l) => l.name === layer);
       if (!info)
@@ -166,6 +181,7 @@ export function createHandlers(
           signal: ctx.signal,
           onProgress,
           ...staged,
+          ...offloadOption(),
           // The weight was read for this call alone: E may take its place.
           consumeWeight: true,
         },

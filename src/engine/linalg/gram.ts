@@ -88,21 +88,45 @@ export async function gramInto(
     out.fill(0, 0, n * n);
     return;
   }
-  let x: FloatArray;
-  if (opts.precision === 'float32') {
-    // A float32 M on the rows side without a scale is its own operand.
-    if (side === 'rows' && !opts.columnScale && m.data instanceof Float32Array) x = m.data;
-    else {
-      x = ws.f32('gram-operand32', n * inner);
-      if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
-      else widen(m.data, m.rows, m.cols, x, opts.columnScale);
-    }
-  } else {
-    x = ws.f64('gram-operand', n * inner);
-    if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
-    else widen(m.data, m.rows, m.cols, x, opts.columnScale);
-  }
+  const x = gramOperand(m, side, { ...opts, workspace: ws });
   await clock.tick();
+  await gramOfOperand(x, n, inner, out, k, clock, progress);
+}
+
+/**
+ * The operand X of a Gram X·Xᵀ: M·diag(c) on the rows side, (M·diag(c))ᵀ on the columns side, as
+ * n × inner row-major in the Gram's precision, in workspace memory. A float32 M on the rows side
+ * without a scale is its own operand unless `copy` asks for one the caller may modify.
+ */
+export function gramOperand(
+  m: Mat,
+  side: 'columns' | 'rows',
+  opts: Pick<GramOptions, 'precision' | 'columnScale' | 'workspace'> & { copy?: boolean } = {},
+): FloatArray {
+  const ws = opts.workspace ?? sharedWorkspace();
+  const n = side === 'columns' ? m.cols : m.rows;
+  const inner = side === 'columns' ? m.rows : m.cols;
+  const f32 = opts.precision === 'float32';
+  if (f32 && side === 'rows' && !opts.columnScale && !opts.copy && m.data instanceof Float32Array) return m.data;
+  const x = f32 ? ws.f32('gram-operand32', n * inner) : ws.f64('gram-operand', n * inner);
+  if (side === 'columns') transposeWiden(m.data, m.rows, m.cols, x, opts.columnScale);
+  else widen(m.data, m.rows, m.cols, x, opts.columnScale);
+  return x;
+}
+
+/**
+ * Writes X·Xᵀ (full symmetric storage) for the n × inner row-major X into `out`, multiplying only
+ * the lower block triangle.
+ */
+export async function gramOfOperand(
+  x: FloatArray,
+  n: number,
+  inner: number,
+  out: FloatArray,
+  k: Kernels,
+  clock: StepClock,
+  progress?: ProgressReporter,
+): Promise<void> {
   const total = (n * (n + 1)) / 2;
   for (let i0 = 0; i0 < n; i0 += BLOCK) {
     const r = Math.min(BLOCK, n - i0);
@@ -121,7 +145,7 @@ export async function gramInto(
       const dst = c * n + i0;
       for (let rr = 0, src = c; rr < r; rr++, src += l) out[dst + rr] = blk[src]!;
     }
-    progress.set((l * (l + 1)) / 2 / total);
+    progress?.set((l * (l + 1)) / 2 / total);
     await clock.tick();
   }
 }

@@ -30,3 +30,11 @@ export { tridiagonalEigenvalues } from './tridiagonal-eigenvalues';
 export { tridiagonalEigenvectors } from './tridiagonal-eigenvectors';
 export { orthonormalize, householderQr, type QrResult } from './orthonormalize';
 export { disposeChaseWorker } from './band-chase-worker';
+export {
+  deflatedSingularValues,
+  findCliff,
+  FLOAT32_KAPPA,
+  type Cliff,
+  type DeflatedSpectrum,
+  type DeflationOptions,
+} from './deflated-spectrum';

@@ -5,7 +5,7 @@
  * Conventions (docs/algorithms.md §1.1–1.2): W is [out, in]; the code works on E' = Eᵀ [in, out]; a diagonal
  * scale s acts on the input dimension; A = S⁻¹U_R [in, R], B = Σ_R·V_Rᵀ [R, out]; Ŵ = W_q + (A·B)ᵀ.
  */
-import { QuantLensError, throwIfCancelled } from '../errors';
+import { QuantLensError, isQuantLensError, throwIfCancelled } from '../errors';
 import {
   cholesky,
   gram,
@@ -18,6 +18,9 @@ import {
   sharedWorkspace,
   solveTriangular,
   topSingularTriplets,
+  deflatedSingularValues,
+  findCliff,
+  type DeflatedSpectrum,
   type Mat,
 } from '../linalg';
 import {
@@ -63,7 +66,25 @@ export interface AnalyzeOptions {
    * a copy of the layer's size.
    */
   consumeWeight?: boolean;
+  /** Told which route each spectrum took in the end (diagnostics: tests and the benchmark). */
+  onSpectrumRoute?: (spectrum: 'plain' | 'scaled', route: SpectrumRouteName) => void;
+  /**
+   * Runs the float32 reduction of E's spectrum on another thread (the worker's helper), beside this
+   * thread's factors, curves and scaled spectrum. Without it everything runs here, one after another.
+   */
+  offload?: EigenvalueOffload;
 }
+
+/**
+ * Eigenvalues (descending) of a symmetric n×n float32 matrix (full storage), computed on another
+ * thread by the float32 dense → band reduction of linalg. Implementations copy the matrix before
+ * they return (the caller's storage may change at once) and reject with a 'cancelled' error when
+ * the signal fires.
+ */
+export type EigenvalueOffload = (matrix: Float32Array, n: number, signal?: AbortSignal) => Promise<Float64Array>;
+
+/** An offloaded reduction's outcome; never rejects, so that an abandoned one cannot go unhandled. */
+type Offloaded = Promise<{ values?: Float64Array; error?: unknown }>;
 
 /** Default relative ridge for QERA-exact; raised ×10 until the Cholesky factor exists. */
 export const DEFAULT_RIDGE = 1e-6;
@@ -510,6 +531,45 @@ export interface SpectrumRoute {
   minRatio: number;
 }
 
+/**
+ * How a spectrum was computed: one of SPECTRUM_ROUTES by its Gram's and reduction's precisions, or
+ * 'deflated' (linalg/deflated-spectrum.ts): a spectrum too steep for the fastest route whose
+ * steepness is a cliff after a few dominant values has them split off first, and the float32 Gram
+ * and reduction then see only the remainder. Taken before the float64 reductions when the spectrum's
+ * estimate shows such a cliff, and kept only where its per-value bounds meet the bars.
+ */
+export type SpectrumRouteName = `${'float32' | 'float64'}/${'float32' | 'float64'}` | 'deflated';
+
+/** Most values a deflated spectrum splits off (its randomized SVD and products grow with them). */
+const DEFLATION_MAX_RANK = 64;
+
+/** Whether per-value bounds certify the bars: top 64 within 1e-4 relative, all within 1e-3·σ₁. */
+export function boundsMeetBars(d: Pick<DeflatedSpectrum, 'sigma' | 'bound'>): boolean {
+  const { sigma, bound } = d;
+  if (sigma.length === 0) return true;
+  // The bars are relative to the exact values, which are at least σ̂ − bound.
+  const floor1 = 1e-3 * (sigma[0]! - bound[0]!);
+  for (let i = 0; i < sigma.length; i++) {
+    const b = bound[i]!;
+    if (!(b <= floor1)) return false;
+    if (i < 64 && !(b <= 1e-4 * (sigma[i]! - b))) return false;
+  }
+  return true;
+}
+
+/**
+ * The cliff to split off for a deflated spectrum, from an estimate of the spectrum: a failed
+ * route's result, or the randomized SVD's Ritz values, of which only the first three quarters are
+ * trusted here (the last few of a subspace fall off steeply and would fake a cliff).
+ */
+export function deflationCliff(estimate: Float64Array, fromRitz: boolean) {
+  const usable = fromRitz ? estimate.subarray(0, Math.floor(0.75 * estimate.length)) : estimate;
+  return findCliff(usable, {
+    maxRank: DEFLATION_MAX_RANK,
+    remainderRatio: SPECTRUM_ROUTES[0]!.minRatio,
+  });
+}
+
 const ratioBound = (kappa: number) => Math.sqrt((kappa * U32) / 2e-4);
 export const SPECTRUM_ROUTES: readonly SpectrumRoute[] = [
   { gram: 'float32', reduction: 'float32', minRatio: ratioBound(16) },
@@ -570,14 +630,27 @@ export async function analyzeLayer(
     : null;
   const where = opts.consumeWeight ? { consume: true } : { into: ws.f32('analysis-error', input.data.length) };
   const p = await time('quantize', () => prepareError(input, s, signal, where));
+  const grams = gramCache(p.error, time, signal);
+  // Without partial results to hurry, the reduction of E's spectrum starts on the helper thread
+  // now and runs beside the factors, the curves and the scaled spectrum.
+  const plainEarly =
+    spectra && !opts.onPartial && offloadsPlain(opts, p.error)
+      ? (await offloadPlain(opts.offload!, grams, signal)).pending
+      : undefined;
   const objective = objectiveWeight(p, input);
   const weights: MetricWeight[] = [{ kind: 'identity' }];
   if (out.weight) weights.push(out.weight);
   weights.push(objective);
   const outputSq = out.weight ? (denseOutputSq ?? diagonalNorm(out.weight, p)) : null;
   const factorsQuantized = isQuantized(parseFormat(s.factorFormat));
-  const aQuant: FactorQuantization = { quantize: (d, r, c) => fakeQuantize(d, r, c, fac.a), rankTile: fac.aRankTile };
-  const bQuant: FactorQuantization = { quantize: (d, r, c) => fakeQuantize(d, r, c, fac.b), rankTile: fac.bRankTile };
+  const aQuant: FactorQuantization = {
+    quantize: (d, r, c) => fakeQuantize(d, r, c, fac.a),
+    rankTile: fac.aRankTile,
+  };
+  const bQuant: FactorQuantization = {
+    quantize: (d, r, c) => fakeQuantize(d, r, c, fac.b),
+    rankTile: fac.bRankTile,
+  };
 
   const stage = async (rank: number, from: number, to: number): Promise<Stage> => {
     report(from, 'factors');
@@ -701,11 +774,14 @@ export async function analyzeLayer(
   // The Ritz values of the method's matrix (the longer set when there were two stages).
   const methodRitz =
     first && first.factors.ritz.length > full.factors.ritz.length ? first.factors.ritz : full.factors.ritz;
-  const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, {
+  const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, grams, {
     signal,
     time,
+    ...(opts.offload ? { offload: opts.offload } : {}),
+    ...(plainEarly ? { plainEarly } : {}),
     onProgress: (f, step) => report(0.45 + 0.55 * f, step),
     hints: scaled ? { scaled: methodRitz, ...(plainRitz ? { plain: plainRitz } : {}) } : { plain: methodRitz },
+    ...(opts.onSpectrumRoute ? { onRoute: opts.onSpectrumRoute } : {}),
   });
   report(1, 'done');
   return assemble(full, sigmaPlain, sigmaScaled, true, undefined);
@@ -717,6 +793,61 @@ interface SpectraOptions {
   onProgress: (fraction: number, step: string) => void;
   /** Ritz values of E and of the scaled error, when the randomized SVD has them (see firstRoute). */
   hints: { plain?: Float64Array; scaled?: Float64Array };
+  onRoute?: AnalyzeOptions['onSpectrumRoute'];
+  offload?: EigenvalueOffload;
+  /** E's spectrum, already being reduced on the helper thread. */
+  plainEarly?: Offloaded;
+}
+
+interface GramCache {
+  /** The Gram of E in the given precision, formed once. */
+  get(precision: 'float32' | 'float64'): Promise<Gram>;
+  /** Forgets a Gram whose storage a reduction is about to use as scratch. */
+  drop(precision: 'float32' | 'float64'): void;
+}
+
+function gramCache(
+  E: Mat<Float32Array>,
+  time: <T>(label: string, f: () => Promise<T> | T) => Promise<T>,
+  signal: AbortSignal | undefined,
+): GramCache {
+  const n = Math.min(E.rows, E.cols);
+  const grams: Partial<Record<'float32' | 'float64', Gram>> = {};
+  return {
+    async get(precision) {
+      const have = grams[precision];
+      if (have) return have;
+      const ws = sharedWorkspace();
+      const out = precision === 'float32' ? ws.f32('analysis-gram32', n * n) : ws.f64('analysis-gram', n * n);
+      const g = await time('gram', () => gram(E, { signal, out, precision }));
+      grams[precision] = g;
+      return g;
+    },
+    drop(precision) {
+      delete grams[precision];
+    },
+  };
+}
+
+/** Whether E's spectrum goes to the helper thread: where its first route is the float32 one. */
+function offloadsPlain(o: { offload?: EigenvalueOffload }, E: Mat, hint?: Float64Array): boolean {
+  const n = Math.min(E.rows, E.cols);
+  return !!o.offload && n >= FLOAT32_MIN_ORDER && firstRoute(n, hint) === 0;
+}
+
+/** Hands E's float32 Gram to the helper thread (the Gram stays here, for the scaled spectrum). */
+async function offloadPlain(
+  offload: EigenvalueOffload,
+  grams: GramCache,
+  signal?: AbortSignal,
+): Promise<{ pending: Offloaded }> {
+  const g = await grams.get('float32');
+  // Wrapped: an async function would otherwise wait for the promise it returns.
+  const pending = offload(g.matrix.data as Float32Array, g.matrix.rows, signal).then(
+    (values) => ({ values }),
+    (error: unknown) => ({ error }),
+  );
+  return { pending };
 }
 
 /**
@@ -727,70 +858,146 @@ interface SpectraOptions {
 async function layerSpectra(
   p: PreparedLayer,
   scaled: boolean,
+  grams: GramCache,
   o: SpectraOptions,
 ): Promise<{ sigmaPlain: Float64Array; sigmaScaled: Float64Array }> {
   const { signal, time } = o;
   const E = p.error;
   const n = Math.min(E.rows, E.cols);
-  const ws = sharedWorkspace();
-  const grams: Partial<Record<'float32' | 'float64', Gram>> = {};
-  const gramOf = async (precision: 'float32' | 'float64'): Promise<Gram> => {
-    const have = grams[precision];
-    if (have) return have;
-    const out = precision === 'float32' ? ws.f32('analysis-gram32', n * n) : ws.f64('analysis-gram', n * n);
-    const g = await time('gram', () => gram(E, { signal, out, precision }));
-    grams[precision] = g;
-    return g;
-  };
+  const gramOf = (precision: 'float32' | 'float64') => grams.get(precision);
   let whitened: Mat<Float32Array> | undefined;
+  /**
+   * The first route that meets the bars, fastest first. Before a float64 reduction, a spectrum
+   * whose estimate (the hint, or the result of a route that failed) has a cliff is tried deflated.
+   */
   const byRoutes = async (
+    which: 'plain' | 'scaled',
     hint: Float64Array | undefined,
     compute: (route: SpectrumRoute) => Promise<Float64Array>,
+    deflated: (cliff: NonNullable<ReturnType<typeof deflationCliff>>) => Promise<DeflatedSpectrum>,
+    from?: { route: number; estimate: Float64Array },
   ): Promise<Float64Array> => {
-    for (let i = firstRoute(n, hint); ; i++) {
+    let estimate = from ? { values: from.estimate, ritz: false } : hint ? { values: hint, ritz: true } : undefined;
+    let triedDeflation = n < FLOAT32_MIN_ORDER;
+    for (let i = from ? from.route : firstRoute(n, hint); ; i++) {
       const route = SPECTRUM_ROUTES[i]!;
+      if (route.reduction === 'float64' && !triedDeflation && estimate) {
+        triedDeflation = true;
+        const cliff = deflationCliff(estimate.values, estimate.ritz);
+        if (cliff) {
+          const d = await time('spectrum', () => deflated(cliff));
+          if (boundsMeetBars(d)) {
+            o.onRoute?.(which, 'deflated');
+            return d.sigma;
+          }
+        }
+      }
       const sigma = await time('spectrum', () => compute(route));
-      if (i === SPECTRUM_ROUTES.length - 1 || topRatio(sigma) >= route.minRatio) return sigma;
+      if (i === SPECTRUM_ROUTES.length - 1 || topRatio(sigma) >= route.minRatio) {
+        o.onRoute?.(which, `${route.gram}/${route.reduction}`);
+        return sigma;
+      }
+      estimate = { values: sigma, ritz: false };
     }
   };
   // The scaled spectrum reuses the plain one's Gram only as diag(s)·EᵀE·diag(s) (input side, no
   // Cholesky factor); otherwise the plain reduction may run in the Gram itself, saving an n² copy
   // (and its fresh memory). A route retried after that forms its Gram again.
   const gramKept = scaled && !p.chol && resolveSide(E.rows, E.cols) === 'columns';
-  const sigmaPlain = await byRoutes(o.hints.plain, async (route) => {
-    const g = await gramOf(route.gram);
-    const overwrite = !gramKept && route.gram === route.reduction;
-    if (overwrite) delete grams[route.gram];
-    return singularValuesFromGram(g, {
-      signal,
-      precision: route.reduction,
-      overwrite,
-      onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
-    });
-  });
-  if (!scaled) return { sigmaPlain, sigmaScaled: sigmaPlain };
-  const onProgress = (f: number) => o.onProgress(0.5 + 0.5 * f, 'spectrum of the scaled error');
-  const sigmaScaled = await byRoutes(o.hints.scaled, async (route) => {
-    if (p.chol) {
-      whitened ??= await whitenedError(p);
-      return singularValues(whitened, { signal, onProgress, precision: route.gram, reduction: route.reduction });
+  // With a helper thread, E's spectrum is reduced there while this thread does the scaled one.
+  const offloaded =
+    o.plainEarly ??
+    (scaled && o.offload && offloadsPlain(o, E, o.hints.plain)
+      ? (await offloadPlain(o.offload, grams, signal)).pending
+      : undefined);
+  const plainHere = (from?: { route: number; estimate: Float64Array }) =>
+    byRoutes(
+      'plain',
+      o.hints.plain,
+      async (route) => {
+        const g = await gramOf(route.gram);
+        const overwrite = !gramKept && route.gram === route.reduction;
+        if (overwrite) grams.drop(route.gram);
+        return singularValuesFromGram(g, {
+          signal,
+          precision: route.reduction,
+          overwrite,
+          onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
+        });
+      },
+      (cliff) =>
+        deflatedSingularValues(E, cliff.rank, {
+          signal,
+          drop: cliff.drop,
+          onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
+        }),
+      from,
+    );
+  /** E's spectrum from the helper thread, checked like any route's (and recomputed here if it fails). */
+  const plainOffloaded = async (pending: Offloaded): Promise<Float64Array> => {
+    const r = await time('spectrum', () => pending);
+    if (!r.values) {
+      throwIfCancelled(signal);
+      if (isQuantLensError(r.error) && r.error.code === 'cancelled') throw r.error;
+      return plainHere();
     }
-    // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
-    if (gramKept) {
-      return singularValuesFromGram(await gramOf(route.gram), {
-        scale: p.scale!,
+    const sigma = squareRoots(r.values, n);
+    if (topRatio(sigma) >= SPECTRUM_ROUTES[0]!.minRatio) {
+      o.onRoute?.('plain', 'float32/float32');
+      return sigma;
+    }
+    return plainHere({ route: 1, estimate: sigma });
+  };
+  if (!scaled) {
+    const sigma = offloaded ? await plainOffloaded(offloaded) : await plainHere();
+    return { sigmaPlain: sigma, sigmaScaled: sigma };
+  }
+  const sigmaPlainHere = offloaded ? undefined : await plainHere();
+  const onProgress = (f: number) =>
+    offloaded
+      ? o.onProgress(0.05 + 0.95 * f, 'spectra of E and of the scaled error')
+      : o.onProgress(0.5 + 0.5 * f, 'spectrum of the scaled error');
+  const sigmaScaled = await byRoutes(
+    'scaled',
+    o.hints.scaled,
+    async (route) => {
+      if (p.chol) {
+        whitened ??= await whitenedError(p);
+        return singularValues(whitened, { signal, onProgress, precision: route.gram, reduction: route.reduction });
+      }
+      // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
+      if (gramKept) {
+        return singularValuesFromGram(await gramOf(route.gram), {
+          scale: p.scale!,
+          signal,
+          onProgress,
+          precision: route.reduction,
+        });
+      }
+      return singularValues(E, {
         signal,
         onProgress,
-        precision: route.reduction,
+        columnScale: p.scale!,
+        precision: route.gram,
+        reduction: route.reduction,
       });
-    }
-    return singularValues(E, {
-      signal,
-      onProgress,
-      columnScale: p.scale!,
-      precision: route.gram,
-      reduction: route.reduction,
-    });
-  });
+    },
+    async (cliff) => {
+      const shared = { signal, onProgress, drop: cliff.drop };
+      if (p.chol) {
+        whitened ??= await whitenedError(p);
+        return deflatedSingularValues(whitened, cliff.rank, shared);
+      }
+      return deflatedSingularValues(E, cliff.rank, { ...shared, columnScale: p.scale! });
+    },
+  );
+  const sigmaPlain = sigmaPlainHere ?? (await plainOffloaded(offloaded!));
   return { sigmaPlain, sigmaScaled };
+}
+
+/** √max(λ, 0) of the first `count` eigenvalues; rounding can make zero eigenvalues slightly negative. */
+function squareRoots(ev: Float64Array, count: number): Float64Array {
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.sqrt(Math.max(0, ev[i]!));
+  return out;
 }

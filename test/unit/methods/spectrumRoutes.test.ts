@@ -58,16 +58,16 @@ test('routes: the bounds follow from the bars, fastest first; the first route sk
 
 /**
  * A 600×520 layer (order ≥ 512: the float32 routes apply) whose L²QER-scaled error has a few
- * dominant values (outlier channels at 300× the mean |x|): its plain spectrum is noise-like, its
+ * dominant values (outlier channels at `big`× the mean |x|): its plain spectrum is noise-like, its
  * scaled one steep.
  */
-function steepLayer(): LayerInput {
+function steepLayer(big = 300): LayerInput {
   const out = 600;
   const nIn = 520;
   const g = gaussian(rng(7));
   const data = Float32Array.from({ length: out * nIn }, () => 0.02 * g());
   const u = rng(8);
-  const meanAbs = Float32Array.from({ length: nIn }, (_, i) => 1 + u() + (i % 50 === 3 ? 300 : 0));
+  const meanAbs = Float32Array.from({ length: nIn }, (_, i) => 1 + u() + (i % 50 === 3 ? big : 0));
   const rms = Float32Array.from(meanAbs, (v) => 1.25 * v);
   return { name: 'blocks.0.fc1.weight', data, out, in: nIn, calibration: { meanAbs, rms, tokens: 100 } };
 }
@@ -81,7 +81,12 @@ test('both spectra of a layer meet the bars against the float64 route, whichever
     factorTiling: 'last-dim',
     maxRank: 32,
   } as const;
-  const a = await analyzeLayer({ ...input, data: Float32Array.from(input.data) }, settings);
+  const routes: string[] = [];
+  const a = await analyzeLayer({ ...input, data: Float32Array.from(input.data) }, settings, {
+    onSpectrumRoute: (which, route) => routes.push(`${which}: ${route}`),
+  });
+  // So steep (σ₁/σ₆₄ in the hundreds) that even the deflated route's bounds miss the bars.
+  assert.deepEqual(routes, ['plain: float32/float32', 'scaled: float64/float64']);
   const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
   const e = mat(
     Float32Array.from(input.data, (w, i) => w - wq[i]!),
@@ -139,5 +144,44 @@ test('a spectrum of E retried after a reduction ran in its Gram still meets the 
       { method: 'lqer', weightFormat: 'mxint4', factorFormat: 'mxint8', factorTiling: 'last-dim', maxRank: 8 },
     );
     assertBars(a.sigmaPlain, ref, `σ(E), columns ×${big}`);
+  }
+});
+
+test('a scaled spectrum with a cliff after its outlier values is computed deflated and meets the bars, with or without a hint', async () => {
+  // Outlier channels at 40× the mean |x|: σ₆₄/σ₁ is below both float32 reductions' bounds, but
+  // the steepness is a cliff after the outlier values, which the deflated route splits off.
+  const input = steepLayer(40);
+  const settings = {
+    method: 'l2qer',
+    weightFormat: 'mxint4',
+    factorFormat: 'mxint8',
+    factorTiling: 'last-dim',
+    maxRank: 32,
+  } as const;
+  const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
+  const e = mat(
+    Float32Array.from(input.data, (w, i) => w - wq[i]!),
+    input.out,
+    input.in,
+  );
+  const scaled = await singularValues(e, {
+    precision: 'float64',
+    reduction: 'float64',
+    columnScale: l2qerScale(input.calibration!.meanAbs!),
+  });
+  assert.ok(topRatio(scaled) < SPECTRUM_ROUTES[1]!.minRatio, `scaled ratio ${topRatio(scaled)}`);
+  // Rank 32 hands the Ritz values over as a hint; at rank 8 there are too few, and the failed
+  // float32 route's own result shows the cliff.
+  for (const maxRank of [32, 8]) {
+    const routes: string[] = [];
+    const a = await analyzeLayer(
+      { ...input, data: Float32Array.from(input.data) },
+      { ...settings, maxRank },
+      {
+        onSpectrumRoute: (which, route) => routes.push(`${which}: ${route}`),
+      },
+    );
+    assert.deepEqual(routes, ['plain: float32/float32', 'scaled: deflated'], `rank ${maxRank}`);
+    assertBars(a.sigmaScaled, scaled, `σ(E·S), rank ${maxRank}`);
   }
 });
