@@ -630,7 +630,9 @@ export async function analyzeLayer(
     : null;
   const where = opts.consumeWeight ? { consume: true } : { into: ws.f32('analysis-error', input.data.length) };
   const p = await time('quantize', () => prepareError(input, s, signal, where));
-  const grams = gramCache(p.error, time, signal);
+  // A square E's Gram is taken as E·Eᵀ, whose operand is E itself (no transposed copy: 0.25–0.35 s
+  // less at 4096²), unless the scaled spectrum reuses it as diag(s)·EᵀE·diag(s).
+  const grams = gramCache(p.error, time, signal, scaled && !p.chol ? 'auto' : 'rows-if-square');
   // With two spectra to compute and no partial results to hurry, the reduction of E's spectrum
   // starts on the helper thread now and runs beside the factors, the curves and the scaled
   // spectrum. A lone spectrum stays here: the helper's reduction beside the factors and curves took
@@ -812,8 +814,10 @@ function gramCache(
   E: Mat<Float32Array>,
   time: <T>(label: string, f: () => Promise<T> | T) => Promise<T>,
   signal: AbortSignal | undefined,
+  sides: 'auto' | 'rows-if-square',
 ): GramCache {
   const n = Math.min(E.rows, E.cols);
+  const side = sides === 'rows-if-square' && E.rows === E.cols ? 'rows' : 'auto';
   const grams: Partial<Record<'float32' | 'float64', Gram>> = {};
   return {
     async get(precision) {
@@ -821,7 +825,7 @@ function gramCache(
       if (have) return have;
       const ws = sharedWorkspace();
       const out = precision === 'float32' ? ws.f32('analysis-gram32', n * n) : ws.f64('analysis-gram', n * n);
-      const g = await time('gram', () => gram(E, { signal, out, precision }));
+      const g = await time('gram', () => gram(E, { signal, out, precision, side }));
       grams[precision] = g;
       return g;
     },
