@@ -72,6 +72,7 @@ function jsonRecord(a: LayerAnalysis, rank: number, timeMs: number): Record<stri
     outputErrorByRank: rel(a.curves.outputErrSq, a.norms.outputSq),
     nonFinite: a.nonFinite,
     ...(a.ggml ? { ggml: a.ggml } : {}),
+    ...(a.spectrumRoutes ? { spectrumRoutes: a.spectrumRoutes } : {}),
     timeMs: Math.round(timeMs),
     // Where the analysis's time went (quantize, factors, curves, spectra…), for profiling a slow layer.
     stageMs: Object.fromEntries(Object.entries(a.timings).map(([k, v]) => [k, Math.round(v)])),

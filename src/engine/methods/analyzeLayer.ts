@@ -38,7 +38,14 @@ import { ggmlStorage, type GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { stageTimer } from './stageTimer';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
-import type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind } from './layerAnalysis';
+import type {
+  AnalysisSettings,
+  FactorTiling,
+  LayerAnalysis,
+  LayerCalibration,
+  OutputErrorKind,
+  SpectrumRouteName,
+} from './layerAnalysis';
 
 export type { AnalysisSettings, FactorTiling, LayerAnalysis, LayerCalibration, OutputErrorKind };
 
@@ -531,14 +538,13 @@ export interface SpectrumRoute {
   minRatio: number;
 }
 
-/**
- * How a spectrum was computed: one of SPECTRUM_ROUTES by its Gram's and reduction's precisions, or
- * 'deflated' (linalg/deflated-spectrum.ts): a spectrum too steep for the fastest route whose
- * steepness is a cliff after a few dominant values has them split off first, and the float32 Gram
- * and reduction then see only the remainder. Taken before the float64 reductions when the spectrum's
- * estimate shows such a cliff, and kept only where its per-value bounds meet the bars.
+/*
+ * Besides SPECTRUM_ROUTES, 'deflated' (linalg/deflated-spectrum.ts): a spectrum too steep for the
+ * fastest route whose steepness is a cliff after a few dominant values has them split off first,
+ * and the float32 Gram and reduction then see only the remainder. Taken before the float64
+ * reductions when the spectrum's estimate shows such a cliff, and kept only where its per-value
+ * bounds meet the bars.
  */
-export type SpectrumRouteName = `${'float32' | 'float64'}/${'float32' | 'float64'}` | 'deflated';
 
 /** Most values a deflated spectrum splits off (its randomized SVD and products grow with them). */
 const DEFLATION_MAX_RANK = 64;
@@ -691,6 +697,7 @@ export async function analyzeLayer(
     sigmaScaled: Float64Array,
     fullSpectra: boolean,
     preview: LayerAnalysis['preview'],
+    routes?: LayerAnalysis['spectrumRoutes'],
   ): LayerAnalysis => {
     const cut = (a: Float64Array) => a.slice(0, st.R + 1);
     const Rdec = st.factors.sigma.length;
@@ -736,6 +743,7 @@ export async function analyzeLayer(
       ...(p.stepFit ? { stepFit: p.stepFit } : {}),
       ...ggmlReport(s.weightFormat, input.in),
       ...(preview ? { preview } : {}),
+      ...(routes ? { spectrumRoutes: routes } : {}),
       timings: { ...timings },
     };
   };
@@ -778,6 +786,7 @@ export async function analyzeLayer(
   // The Ritz values of the method's matrix (the longer set when there were two stages).
   const methodRitz =
     first && first.factors.ritz.length > full.factors.ritz.length ? first.factors.ritz : full.factors.ritz;
+  const routes: Partial<Record<'plain' | 'scaled', SpectrumRouteName>> = {};
   const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, grams, {
     signal,
     time,
@@ -785,10 +794,18 @@ export async function analyzeLayer(
     ...(plainEarly ? { plainEarly } : {}),
     onProgress: (f, step) => report(0.45 + 0.55 * f, step),
     hints: scaled ? { scaled: methodRitz, ...(plainRitz ? { plain: plainRitz } : {}) } : { plain: methodRitz },
-    ...(opts.onSpectrumRoute ? { onRoute: opts.onSpectrumRoute } : {}),
+    onRoute: (which, route) => {
+      routes[which] = route;
+      opts.onSpectrumRoute?.(which, route);
+    },
   });
   report(1, 'done');
-  return assemble(full, sigmaPlain, sigmaScaled, true, undefined);
+  // A method without a scaled spectrum reports E's route for both (its sigmaScaled is σ(E)).
+  const plainRoute = routes.plain ?? 'float64/float64';
+  return assemble(full, sigmaPlain, sigmaScaled, true, undefined, {
+    plain: plainRoute,
+    scaled: routes.scaled ?? plainRoute,
+  });
 }
 
 interface SpectraOptions {

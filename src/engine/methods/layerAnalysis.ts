@@ -95,5 +95,18 @@ export interface LayerAnalysis {
    * matrix (act_rms² from calibration) weighted the quantization.
    */
   ggml?: GgmlStorage;
+  /**
+   * How each full spectrum was computed (absent on partial results and without spectra), so that
+   * a user can tell what accuracy it carries: every route meets top 64 σ within 1e-4 relative and
+   * all within 1e-3·σ₁ of float64 LAPACK (docs/algorithms.md §8.3).
+   */
+  spectrumRoutes?: { plain: SpectrumRouteName; scaled: SpectrumRouteName };
   timings: Record<string, number>;
 }
+
+/**
+ * How a spectrum was computed: the Gram's and the dense → band reduction's arithmetic
+ * (`gram/reduction`), or 'deflated': its dominant values split off in float64 and the rest reduced
+ * in float32 (linalg/deflated-spectrum.ts).
+ */
+export type SpectrumRouteName = `${'float32' | 'float64'}/${'float32' | 'float64'}` | 'deflated';

@@ -245,7 +245,8 @@ export class EngineService implements vscode.Disposable {
           const steps = Object.entries(a.timings)
             .map(([k, v]) => `${k} ${Math.round(v)} ms`)
             .join(', ');
-          this.log.info(`analysed ${r.layer} in ${Date.now() - started} ms${steps ? ` (${steps})` : ''}`);
+          const routes = a.spectrumRoutes ? `; spectra ${a.spectrumRoutes.plain}, ${a.spectrumRoutes.scaled}` : '';
+          this.log.info(`analysed ${r.layer} in ${Date.now() - started} ms${steps ? ` (${steps}${routes})` : ''}`);
           return a;
         } catch (e) {
           this.requests.delete(key);

@@ -84,9 +84,12 @@ test('inspect --json gives one record per layer with the documented fields', asy
       'outputError',
       'timeMs',
       'stageMs',
+      'spectrumRoutes',
     ]) {
       assert.ok(key in l, `record has ${key}`);
     }
+    // Layers this small take the float64 route whatever their spectra look like.
+    assert.deepEqual(l.spectrumRoutes, { plain: 'float64/float64', scaled: 'float64/float64' });
     assert.equal(l.method, 'l2qer', 'L²QER is the default with calibration');
     assert.equal(l.sigmaPlain.length, 32);
     assert.equal(l.outputErrorKind, 'exact');

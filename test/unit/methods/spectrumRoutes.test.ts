@@ -87,6 +87,7 @@ test('both spectra of a layer meet the bars against the float64 route, whichever
   });
   // So steep (σ₁/σ₆₄ in the hundreds) that even the deflated route's bounds miss the bars.
   assert.deepEqual(routes, ['plain: float32/float32', 'scaled: float64/float64']);
+  assert.deepEqual(a.spectrumRoutes, { plain: 'float32/float32', scaled: 'float64/float64' });
   const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
   const e = mat(
     Float32Array.from(input.data, (w, i) => w - wq[i]!),
@@ -182,6 +183,7 @@ test('a scaled spectrum with a cliff after its outlier values is computed deflat
       },
     );
     assert.deepEqual(routes, ['plain: float32/float32', 'scaled: deflated'], `rank ${maxRank}`);
+    assert.deepEqual(a.spectrumRoutes, { plain: 'float32/float32', scaled: 'deflated' }, 'reported with the result');
     assertBars(a.sigmaScaled, scaled, `σ(E·S), rank ${maxRank}`);
   }
 });
