@@ -49,3 +49,33 @@ test('a running session call is counted until it returns, and none starts after 
   shareNativeCallState(new SharedArrayBuffer(NATIVE_STATE_BYTES));
   await session.release();
 });
+
+test('the eigenvalue helper thread counts its native calls in its starter’s state, so retiring the starter stops it too', async () => {
+  const { EigenHelper } = await import('../../../src/worker/eigenHelperClient');
+  const buffer = new SharedArrayBuffer(NATIVE_STATE_BYTES);
+  const shared = new Int32Array(buffer);
+  shareNativeCallState(buffer);
+  const helper = new EigenHelper();
+  try {
+    const n = 1200;
+    const a = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = Math.sin(i * 7 + j * 3);
+    // Seen from this thread: the helper's onnxruntime calls show in the shared count.
+    let seen = false;
+    const job = helper.eigenvalues(a, n);
+    const watch = setInterval(() => {
+      if (!nativeCallsDone(shared)) seen = true;
+    }, 0);
+    await job;
+    clearInterval(watch);
+    assert.ok(seen, 'a helper call was in flight at some point');
+    assert.ok(nativeCallsDone(shared));
+    // Retired: the helper's next native call refuses to start and its job fails as cancelled.
+    retireNativeCalls(shared);
+    await assert.rejects(helper.eigenvalues(a, n), (e: unknown) => isQuantLensError(e) && e.code === 'cancelled');
+    assert.ok(nativeCallsDone(shared));
+  } finally {
+    shareNativeCallState(new SharedArrayBuffer(NATIVE_STATE_BYTES));
+    await helper.dispose();
+  }
+});
