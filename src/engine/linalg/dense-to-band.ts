@@ -222,12 +222,7 @@ async function refresh(
     );
     clock?.check();
     const blk = out.Out!.data as FloatArray;
-    for (let rr = 0; rr < r; rr++) {
-      const row = i0 + rr;
-      const src = rr * l;
-      const dst = row * mNew;
-      for (let c = 0; c < l; c++) a[dst + c] = blk[src + c]!;
-    }
+    for (let rr = 0; rr < r; rr++) a.set(blk.subarray(rr * l, rr * l + l), (i0 + rr) * mNew);
     // Mirror the block's strictly-lower part into the rows above: column c of the block becomes
     // a contiguous run of row c (reads are strided but stay within a few cached lines).
     for (let c = 0; c < i0; c++) {
