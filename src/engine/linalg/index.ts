@@ -8,7 +8,7 @@ export type { LinalgOptions } from './progress';
 export { Workspace, sharedWorkspace, releaseSharedWorkspace } from './workspace';
 export { gram, gramInto, resolveSide, type Gram, type GramOptions, type GramSide } from './gram';
 export { symmetricEigenvalues, eigenvaluesInPlace, type EigenvalueOptions } from './symmetric-eigenvalues';
-export { singularValues, singularValuesFromGram, type SingularValueOptions } from './singular-values';
+export { singularValues, singularValuesFromGram, squareRoots, type SingularValueOptions } from './singular-values';
 export {
   topSingularTriplets,
   exactResidual,

@@ -57,7 +57,7 @@ export async function singularValuesFromGram(g: Gram, opts: EigenvalueOptions = 
 }
 
 /** √max(λ, 0) of the first `count` eigenvalues; rounding can make zero eigenvalues slightly negative. */
-function squareRoots(ev: Float64Array, count: number): Float64Array {
+export function squareRoots(ev: Float64Array, count: number): Float64Array {
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) out[i] = Math.sqrt(Math.max(0, ev[i]!));
   return out;

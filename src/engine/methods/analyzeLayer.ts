@@ -15,6 +15,7 @@ import {
   resolveSide,
   singularValues,
   singularValuesFromGram,
+  squareRoots,
   sharedWorkspace,
   solveTriangular,
   topSingularTriplets,
@@ -568,7 +569,7 @@ export function boundsMeetBars(d: Pick<DeflatedSpectrum, 'sigma' | 'bound'>): bo
  * route's result, or the randomized SVD's Ritz values, of which only the first three quarters are
  * trusted here (the last few of a subspace fall off steeply and would fake a cliff).
  */
-export function deflationCliff(estimate: Float64Array, fromRitz: boolean) {
+function deflationCliff(estimate: Float64Array, fromRitz: boolean) {
   const usable = fromRitz ? estimate.subarray(0, Math.floor(0.75 * estimate.length)) : estimate;
   return findCliff(usable, {
     maxRank: DEFLATION_MAX_RANK,
@@ -1016,11 +1017,4 @@ async function layerSpectra(
   );
   const sigmaPlain = sigmaPlainHere ?? (await plainOffloaded(offloaded!));
   return { sigmaPlain, sigmaScaled };
-}
-
-/** √max(λ, 0) of the first `count` eigenvalues; rounding can make zero eigenvalues slightly negative. */
-function squareRoots(ev: Float64Array, count: number): Float64Array {
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) out[i] = Math.sqrt(Math.max(0, ev[i]!));
-  return out;
 }

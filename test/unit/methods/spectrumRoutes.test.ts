@@ -72,15 +72,28 @@ function steepLayer(big = 300): LayerInput {
   return { name: 'blocks.0.fc1.weight', data, out, in: nIn, calibration: { meanAbs, rms, tokens: 100 } };
 }
 
+/** The L²QER settings both steep-layer tests analyse with. */
+const L2QER = {
+  method: 'l2qer',
+  weightFormat: 'mxint4',
+  factorFormat: 'mxint8',
+  factorTiling: 'last-dim',
+  maxRank: 32,
+} as const;
+
+/** E = W − MXINT4(W) of a layer, as the analysis forms it. */
+function errorOf(input: LayerInput) {
+  const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
+  return mat(
+    Float32Array.from(input.data, (w, i) => w - wq[i]!),
+    input.out,
+    input.in,
+  );
+}
+
 test('both spectra of a layer meet the bars against the float64 route, whichever route each took', async () => {
   const input = steepLayer();
-  const settings = {
-    method: 'l2qer',
-    weightFormat: 'mxint4',
-    factorFormat: 'mxint8',
-    factorTiling: 'last-dim',
-    maxRank: 32,
-  } as const;
+  const settings = L2QER;
   const routes: string[] = [];
   const a = await analyzeLayer({ ...input, data: Float32Array.from(input.data) }, settings, {
     onSpectrumRoute: (which, route) => routes.push(`${which}: ${route}`),
@@ -88,12 +101,7 @@ test('both spectra of a layer meet the bars against the float64 route, whichever
   // So steep (σ₁/σ₆₄ in the hundreds) that even the deflated route's bounds miss the bars.
   assert.deepEqual(routes, ['plain: float32/float32', 'scaled: float64/float64']);
   assert.deepEqual(a.spectrumRoutes, { plain: 'float32/float32', scaled: 'float64/float64' });
-  const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
-  const e = mat(
-    Float32Array.from(input.data, (w, i) => w - wq[i]!),
-    input.out,
-    input.in,
-  );
+  const e = errorOf(input);
   const scale = l2qerScale(input.calibration!.meanAbs!);
   const plain = await singularValues(e, { precision: 'float64', reduction: 'float64' });
   const scaled = await singularValues(e, { precision: 'float64', reduction: 'float64', columnScale: scale });
@@ -152,19 +160,8 @@ test('a scaled spectrum with a cliff after its outlier values is computed deflat
   // Outlier channels at 40× the mean |x|: σ₆₄/σ₁ is below both float32 reductions' bounds, but
   // the steepness is a cliff after the outlier values, which the deflated route splits off.
   const input = steepLayer(40);
-  const settings = {
-    method: 'l2qer',
-    weightFormat: 'mxint4',
-    factorFormat: 'mxint8',
-    factorTiling: 'last-dim',
-    maxRank: 32,
-  } as const;
-  const wq = fakeQuantize(input.data, input.out, input.in, parseFormat('mxint4'));
-  const e = mat(
-    Float32Array.from(input.data, (w, i) => w - wq[i]!),
-    input.out,
-    input.in,
-  );
+  const settings = L2QER;
+  const e = errorOf(input);
   const scaled = await singularValues(e, {
     precision: 'float64',
     reduction: 'float64',
