@@ -31,7 +31,7 @@ import { eigenvaluesInPlace } from './symmetric-eigenvalues';
 import { sharedWorkspace, type Workspace } from './workspace';
 
 /** Unit roundoff of float32. */
-const U32 = 2 ** -24;
+export const U32 = 2 ** -24;
 /** The float32 error model's constant: 4–5× the measured norms of a float32 Gram's and reduction's errors. */
 export const FLOAT32_KAPPA = 16;
 

@@ -34,6 +34,7 @@ export {
   deflatedSingularValues,
   findCliff,
   FLOAT32_KAPPA,
+  U32,
   type Cliff,
   type DeflatedSpectrum,
   type DeflationOptions,

@@ -21,6 +21,8 @@ import {
   topSingularTriplets,
   deflatedSingularValues,
   findCliff,
+  FLOAT32_KAPPA,
+  U32,
   type DeflatedSpectrum,
   type Mat,
 } from '../linalg';
@@ -514,9 +516,6 @@ export const FIRST_RANK = 64;
  */
 const FLOAT32_MIN_ORDER = 512;
 
-/** Unit roundoff of float32. */
-const U32 = 2 ** -24;
-
 /**
  * The routes to a spectrum, fastest first, and what each may cost in accuracy. The spectra must
  * hold: top 64 σ within 1e-4 relative of float64 LAPACK, all σ within 1e-3·σ₁. A float32 stage
@@ -579,8 +578,8 @@ function deflationCliff(estimate: Float64Array, fromRitz: boolean) {
 
 const ratioBound = (kappa: number) => Math.sqrt((kappa * U32) / 2e-4);
 export const SPECTRUM_ROUTES: readonly SpectrumRoute[] = [
-  { gram: 'float32', reduction: 'float32', minRatio: ratioBound(16) },
-  { gram: 'float32', reduction: 'float64', minRatio: ratioBound(8) },
+  { gram: 'float32', reduction: 'float32', minRatio: ratioBound(FLOAT32_KAPPA) },
+  { gram: 'float32', reduction: 'float64', minRatio: ratioBound(FLOAT32_KAPPA / 2) },
   { gram: 'float64', reduction: 'float64', minRatio: 0 },
 ];
 
