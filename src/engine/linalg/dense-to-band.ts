@@ -128,6 +128,7 @@ export async function denseToBand(
         cs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
         ce: { data: BigInt64Array.of(BigInt(lead + nextWidth)), dims: [1] },
         rs: { data: BigInt64Array.of(BigInt(lead)), dims: [1] },
+        kc: { data: BigInt64Array.of(BigInt(k)), dims: [1] },
       },
       {
         Wout: { data: wBuf.subarray(0, m * k), dims: [m, k] },
