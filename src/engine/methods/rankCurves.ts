@@ -309,8 +309,14 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
   const aRow = (v: number) => (q.aVariantsT ? v : q.variantSource[v]!);
   const bRow = (v: number) => (q.bVariants ? v : q.variantSource[v]!);
   const curves: RankCurve[] = [];
+  // LQER's objective is the weight error itself: the identity comes twice, computed once.
+  let identity: RankCurve | undefined;
   for (const weight of weights) {
     throwIfCancelled(inp.signal);
+    if (weight.kind === 'identity' && identity) {
+      curves.push({ base: identity.base, errSq: identity.errSq.slice() });
+      continue;
+    }
     let base: number;
     if (weight.kind === 'dense') base = await denseQuadratic(E, weight.R, inp.signal);
     else {
@@ -364,6 +370,7 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
       errSq[k] = Math.max(0, e);
     }
     curves.push({ base, errSq });
+    if (weight.kind === 'identity') identity = curves[curves.length - 1];
   }
   return curves;
 }
