@@ -146,7 +146,7 @@ export async function deflatedSingularValues(
 
   // 3. The remainder's eigenvalues by the float32 Gram and reduction.
   const a = ws.f32('a0-32', n * n);
-  await gramOfOperand(x, n, inner, a, kern, clock);
+  await gramOfOperand(x, n, inner, a, kern, clock, { workspace: ws });
   const rest = await eigenvaluesInPlace(a, n, {
     ...subProgress(opts, 0.3, 1),
     precision: 'float32',

@@ -6,7 +6,8 @@
  * spectrum, not for the small top values of a spectrum with a few dominant ones. Callers check
  * the result (analyzeLayer's SPECTRUM_ROUTES) and fall back to float64.
  */
-import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
+import { gramBlockGraph, gramBlockGraphKey } from './graphs';
+import { dtypeOf, kernels as sharedKernels, type FloatArray, type Kernels, type Mat, type TensorArg } from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
 import { sharedWorkspace, type Workspace } from './workspace';
 
@@ -40,12 +41,20 @@ export interface GramOptions extends LinalgOptions {
    * float32 product as it came (half the memory, and the float32 reduction reads it directly).
    */
   out?: FloatArray;
+  /** Most memory a transposed copy of M may take on the columns side (default CHUNK_BYTES). */
+  chunkBytes?: number;
   kernels?: Kernels;
   workspace?: Workspace;
 }
 
 /** Rows of the Gram computed per call: about 60 ms of GEMM at n = 4096. */
 const BLOCK = 256;
+/**
+ * Most memory a transposed copy of M takes on the columns side; a taller M is transposed a chunk
+ * of rows at a time (see gramInto). Summing chunks costs a little (5632×2048, three chunks of
+ * 2048 rows: 185–200 ms against 151–156 ms in a warm process), so layers of common sizes stay whole.
+ */
+const CHUNK_BYTES = 64 * 2 ** 20;
 
 export function resolveSide(rows: number, cols: number, side: GramSide = 'auto'): 'columns' | 'rows' {
   if (side !== 'auto') return side;
@@ -64,8 +73,11 @@ export async function gram(m: Mat, opts: GramOptions = {}): Promise<Gram> {
 
 /**
  * Writes the Gram (full symmetric storage) into `out` (float64 or float32). Only the lower block triangle is
- * multiplied, by block rows G[i₀:i₁, 0:i₁] = X[i₀:i₁]·X[0:i₁]ᵀ with X the float64 copy of M
- * (side 'rows') or of Mᵀ (side 'columns'), so that both operands are contiguous row ranges.
+ * multiplied, by block rows G[i₀:i₁, 0:i₁] = X[i₀:i₁]·X[0:i₁]ᵀ with X the copy of M (side 'rows')
+ * or of Mᵀ (side 'columns') in the product's precision, so that both operands are contiguous row
+ * ranges. On the columns side a tall M is transposed a chunk of rows at a time (CHUNK_BYTES) and
+ * the chunks' Grams summed: a whole transposed copy of a 14336×4096 float32 layer is 235 MB of
+ * memory touched for the first time (about 2.6 ms per MB on these machines), a chunk 64 MB.
  */
 export async function gramInto(
   m: Mat,
@@ -88,9 +100,27 @@ export async function gramInto(
     out.fill(0, 0, n * n);
     return;
   }
-  const x = gramOperand(m, side, { ...opts, workspace: ws });
-  await clock.tick();
-  await gramOfOperand(x, n, inner, out, k, clock, progress);
+  const f32 = opts.precision === 'float32';
+  const chunkRows = Math.max(BLOCK, Math.floor((opts.chunkBytes ?? CHUNK_BYTES) / (n * (f32 ? 4 : 8))));
+  if (side === 'rows' || inner <= chunkRows) {
+    const x = gramOperand(m, side, { ...opts, workspace: ws });
+    await clock.tick();
+    await gramOfOperand(x, n, inner, out, k, clock, { onFraction: (f) => progress.set(f), workspace: ws });
+    return;
+  }
+  const x = f32 ? ws.f32('gram-chunk32', n * chunkRows) : ws.f64('gram-chunk', n * chunkRows);
+  for (let t0 = 0; t0 < inner; t0 += chunkRows) {
+    const t1 = Math.min(inner, t0 + chunkRows);
+    const w = t1 - t0;
+    transposeWiden(m.data.subarray(t0 * m.cols, t1 * m.cols), w, m.cols, x, opts.columnScale);
+    await clock.tick();
+    await gramOfOperand(x.subarray(0, n * w), n, w, out, k, clock, {
+      accumulate: t0 > 0,
+      mirror: t1 === inner,
+      onFraction: (f) => progress.set((t0 + f * w) / inner),
+      workspace: ws,
+    });
+  }
 }
 
 /**
@@ -114,6 +144,16 @@ export function gramOperand(
   return x;
 }
 
+export interface GramOfOperandOptions {
+  /** Add X·Xᵀ to the lower block triangle already in `out` instead of overwriting it. */
+  accumulate?: boolean;
+  /** Mirror the lower triangle into the upper one (default true; off for all but a last addend). */
+  mirror?: boolean;
+  /** Told the fraction of the product done. */
+  onFraction?: (fraction: number) => void;
+  workspace?: Workspace;
+}
+
 /**
  * Writes X·Xᵀ (full symmetric storage) for the n × inner row-major X into `out`, multiplying only
  * the lower block triangle.
@@ -125,27 +165,40 @@ export async function gramOfOperand(
   out: FloatArray,
   k: Kernels,
   clock: StepClock,
-  progress?: ProgressReporter,
+  opts: GramOfOperandOptions = {},
 ): Promise<void> {
   const total = (n * (n + 1)) / 2;
+  const ws = opts.workspace ?? sharedWorkspace();
+  const dtype = dtypeOf(x);
+  const buf = (name: string) => (dtype === 'float32' ? ws.f32(`${name}32`, BLOCK * n) : ws.f64(name, BLOCK * n));
+  const acc = opts.accumulate ? buf('gram-acc') : undefined;
+  const y = buf('gram-block');
+  const key = gramBlockGraphKey(dtype, !!acc);
   for (let i0 = 0; i0 < n; i0 += BLOCK) {
     const r = Math.min(BLOCK, n - i0);
     const l = i0 + r;
-    const blk = (
-      await k.matmul(
-        { data: x.subarray(i0 * inner, l * inner), rows: r, cols: inner },
-        { data: x.subarray(0, l * inner), rows: l, cols: inner },
-        { transB: true },
-      )
-    ).data;
+    const feeds: Record<string, TensorArg> = {
+      Xr: { data: x.subarray(i0 * inner, l * inner), dims: [r, inner] },
+      Xl: { data: x.subarray(0, l * inner), dims: [l, inner] },
+    };
+    if (acc) {
+      // The block row so far, gathered contiguous, is the product's addend.
+      const c = acc.subarray(0, r * l);
+      for (let rr = 0; rr < r; rr++) c.set(out.subarray((i0 + rr) * n, (i0 + rr) * n + l), rr * l);
+      feeds.C = { data: c, dims: [r, l] };
+    }
+    const blk = y.subarray(0, r * l);
+    await k.run(key, () => gramBlockGraph(dtype, !!acc), feeds, { Y: { data: blk, dims: [r, l] } });
     clock.check();
     for (let rr = 0; rr < r; rr++) out.set(blk.subarray(rr * l, rr * l + l), (i0 + rr) * n);
-    // Mirror into the rows above, writing contiguous runs.
-    for (let c = 0; c < i0; c++) {
-      const dst = c * n + i0;
-      for (let rr = 0, src = c; rr < r; rr++, src += l) out[dst + rr] = blk[src]!;
+    if (opts.mirror !== false) {
+      // Mirror into the rows above, writing contiguous runs.
+      for (let c = 0; c < i0; c++) {
+        const dst = c * n + i0;
+        for (let rr = 0, src = c; rr < r; rr++, src += l) out[dst + rr] = blk[src]!;
+      }
     }
-    progress?.set((l * (l + 1)) / 2 / total);
+    opts.onFraction?.((l * (l + 1)) / 2 / total);
     await clock.tick();
   }
 }

@@ -119,3 +119,18 @@ export function refreshGraph(dtype: DType): Uint8Array {
   });
 }
 
+/**
+ * One block row of a Gram, Y = Xr·Xlᵀ (+ C when accumulating), run with Y in a reused buffer
+ * (Kernels.run's `outputs`).
+ */
+export function gramBlockGraphKey(dtype: DType, accumulate: boolean): string {
+  return `linalg:gram-block:${dtype}:${accumulate ? 'acc' : 'set'}`;
+}
+export function gramBlockGraph(dtype: DType, accumulate: boolean): Uint8Array {
+  return buildModel({
+    name: 'gram_block',
+    inputs: [mat('Xr', dtype, 'r', 'k'), mat('Xl', dtype, 'l', 'k'), ...(accumulate ? [mat('C', dtype, 'r', 'l')] : [])],
+    nodes: [gemm('Xr', 'Xl', accumulate ? 'C' : undefined, 'Y', { transB: true })],
+    outputs: [mat('Y', dtype, 'r', 'l')],
+  });
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { gram } from '../../../src/engine/linalg/gram';
 import { singularValues, singularValuesFromGram } from '../../../src/engine/linalg/singular-values';
 import { matrixF32, referenceSingularValues } from './fixtures';
-import { assertSpectrumClose, gaussianMatrix, maxAbsDiff, multiply } from './helpers';
+import { assertSpectrumClose, gaussianMatrix, maxAbs, maxAbsDiff, multiply } from './helpers';
 
 test('gram: both sides, column scaling and a caller buffer match a naive product', async () => {
   const m = gaussianMatrix(37, 300, 2);
@@ -24,6 +24,25 @@ test('gram: both sides, column scaling and a caller buffer match a naive product
   const g32 = await gram(m32, { side: 'columns' });
   const wide = { data: Float64Array.from(m32.data), rows: 37, cols: 300 };
   assert.ok(maxAbsDiff(g32.matrix.data, multiply(wide, wide, true).data) < 1e-12);
+});
+
+test('gram: a tall matrix on the columns side, transposed a chunk of rows at a time, sums to the whole product', async () => {
+  // 4500 rows: three chunks (2048 + 2048 + 404) summed into 300 columns, two block rows of the Gram.
+  const m = gaussianMatrix(4500, 300, 5);
+  const chunkBytes = (bytes: number) => 2048 * 300 * bytes;
+  const c = Float64Array.from({ length: 300 }, (_, j) => 0.5 + (j % 7));
+  const mc = { data: m.data.map((x, i) => x * c[i % 300]!), rows: 4500, cols: 300 };
+  const exact = multiply(mc, mc, true).data;
+  const g64 = await gram(m, { side: 'columns', columnScale: c, chunkBytes: chunkBytes(8) });
+  assert.ok(maxAbsDiff(g64.matrix.data, exact) < 1e-9 * maxAbs(exact));
+  // float32: the product's own rounding only, and exactly symmetric storage.
+  const m32 = { data: Float32Array.from(m.data), rows: 4500, cols: 300 };
+  const wide = { data: Float64Array.from(m32.data, (x, i) => x * c[i % 300]!), rows: 4500, cols: 300 };
+  const out = new Float32Array(300 * 300);
+  const g32 = await gram(m32, { side: 'columns', columnScale: c, precision: 'float32', out, chunkBytes: chunkBytes(4) });
+  const ref32 = multiply(wide, wide, true).data;
+  assert.ok(maxAbsDiff(g32.matrix.data, ref32) < 1e-5 * maxAbs(ref32));
+  for (let i = 0; i < 300; i++) for (let j = 0; j < i; j++) assert.equal(out[i * 300 + j], out[j * 300 + i]);
 });
 
 for (const name of ['noise_256x192', 'noise_120x200', 'decay_160x160']) {
