@@ -40,8 +40,24 @@ export interface DeflationOptions extends LinalgOptions {
   columnScale?: Float32Array | Float64Array;
   /** Expected σ_{k+1}/σ_k (sets the power steps of the randomized SVD); default 0.25. */
   drop?: number;
+  /**
+   * Top singular vectors of M·diag(s) already at hand (a randomized SVD of at least k values, e.g.
+   * the method's factors): the first k on the Gram's side are used instead of a randomized SVD of
+   * their own. Their accuracy enters the bounds like that of any subspace.
+   */
+  subspace?: TopVectors;
   kernels?: Kernels;
   workspace?: Workspace;
+}
+
+/** Leading singular vectors of M·diag(s) and its Frobenius norm, as a randomized SVD gives them. */
+export interface TopVectors {
+  /** Left vectors, rows × r. */
+  u: Mat<FloatArray>;
+  /** Right vectors as rows, r × cols. */
+  vt: Mat<FloatArray>;
+  /** ‖M·diag(s)‖_F. */
+  frobenius: number;
 }
 
 export interface DeflatedSpectrum {
@@ -111,17 +127,23 @@ export async function deflatedSingularValues(
   const scale = opts.columnScale;
 
   // 1. The top-k subspace on the Gram's side, orthonormalized in float64.
-  const t = await topSingularTriplets(m, k, {
-    ...subProgress(opts, 0, 0.1),
-    oversampling: 8,
-    powerIterations: powerSteps(opts.drop ?? 0.25),
-    ...(scale ? { columnScale: scale } : {}),
-    kernels: kern,
-  });
+  const given = opts.subspace && opts.subspace.vt.rows >= k ? opts.subspace : undefined;
+  const t: TopVectors =
+    given ??
+    (await topSingularTriplets(m, k, {
+      ...subProgress(opts, 0, 0.1),
+      oversampling: 8,
+      powerIterations: powerSteps(opts.drop ?? 0.25),
+      ...(scale ? { columnScale: scale } : {}),
+      kernels: kern,
+    }));
   const basis = new Float64Array(n * k);
   if (side === 'columns') {
     for (let j = 0; j < k; j++) for (let i = 0; i < n; i++) basis[i * k + j] = t.vt.data[j * n + i]!;
-  } else basis.set(t.u.data);
+  } else {
+    const r = t.u.cols;
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) basis[i * k + j] = t.u.data[i * r + j]!;
+  }
   const y64 = (await orthonormalize({ data: basis, rows: n, cols: k }, { signal: opts.signal, kernels: kern })).q.data;
   const y = Float32Array.from(y64);
   const omega = orthonormalityDefect(y, n, k);

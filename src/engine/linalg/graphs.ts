@@ -129,7 +129,11 @@ export function gramBlockGraphKey(dtype: DType, accumulate: boolean): string {
 export function gramBlockGraph(dtype: DType, accumulate: boolean): Uint8Array {
   return buildModel({
     name: 'gram_block',
-    inputs: [mat('Xr', dtype, 'r', 'k'), mat('Xl', dtype, 'l', 'k'), ...(accumulate ? [mat('C', dtype, 'r', 'l')] : [])],
+    inputs: [
+      mat('Xr', dtype, 'r', 'k'),
+      mat('Xl', dtype, 'l', 'k'),
+      ...(accumulate ? [mat('C', dtype, 'r', 'l')] : []),
+    ],
     nodes: [gemm('Xr', 'Xl', accumulate ? 'C' : undefined, 'Y', { transB: true })],
     outputs: [mat('Y', dtype, 'r', 'l')],
   });

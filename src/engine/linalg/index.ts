@@ -38,4 +38,5 @@ export {
   type Cliff,
   type DeflatedSpectrum,
   type DeflationOptions,
+  type TopVectors,
 } from './deflated-spectrum';

@@ -25,6 +25,7 @@ import {
   U32,
   type DeflatedSpectrum,
   type Mat,
+  type TopVectors,
 } from '../linalg';
 import {
   fakeQuantize,
@@ -396,6 +397,8 @@ export interface Factors {
   frobenius: number;
   /** The randomized SVD's Ritz values past rank R (hints at the spectrum's shape). */
   ritz: Float64Array;
+  /** M's top singular vectors from that SVD (a deflated spectrum of M splits them off). */
+  vectors?: TopVectors;
 }
 
 /**
@@ -458,6 +461,7 @@ export async function computeFactors(p: PreparedLayer, rank: number, signal?: Ab
     residual: t.residual,
     frobenius: t.frobenius,
     ritz: t.ritz,
+    vectors: { u: t.u, vt: t.vt, frobenius: t.frobenius },
   };
 }
 
@@ -794,6 +798,7 @@ export async function analyzeLayer(
     ...(plainEarly ? { plainEarly } : {}),
     onProgress: (f, step) => report(0.45 + 0.55 * f, step),
     hints: scaled ? { scaled: methodRitz, ...(plainRitz ? { plain: plainRitz } : {}) } : { plain: methodRitz },
+    ...(full.factors.vectors ? { methodVectors: full.factors.vectors } : {}),
     onRoute: (which, route) => {
       routes[which] = route;
       opts.onSpectrumRoute?.(which, route);
@@ -818,6 +823,11 @@ interface SpectraOptions {
   offload?: EigenvalueOffload;
   /** E's spectrum, already being reduced on the helper thread. */
   plainEarly?: Offloaded;
+  /**
+   * Top singular vectors of the method's matrix from its factors (E's own for LQER): a deflated
+   * spectrum of that matrix takes its subspace from them instead of a randomized SVD of its own.
+   */
+  methodVectors?: TopVectors;
 }
 
 interface GramCache {
@@ -953,6 +963,7 @@ async function layerSpectra(
           signal,
           drop: cliff.drop,
           onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
+          ...(!scaled && o.methodVectors ? { subspace: o.methodVectors } : {}),
         }),
       from,
     );
@@ -1006,7 +1017,12 @@ async function layerSpectra(
       });
     },
     async (cliff) => {
-      const shared = { signal, onProgress, drop: cliff.drop };
+      const shared = {
+        signal,
+        onProgress,
+        drop: cliff.drop,
+        ...(o.methodVectors ? { subspace: o.methodVectors } : {}),
+      };
       if (p.chol) {
         whitened ??= await whitenedError(p);
         return deflatedSingularValues(whitened, cliff.rank, shared);

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deflatedSingularValues, findCliff, singularValues, type Mat } from '../../../src/engine/linalg';
+import {
+  deflatedSingularValues,
+  findCliff,
+  singularValues,
+  topSingularTriplets,
+  type Mat,
+} from '../../../src/engine/linalg';
 import { SPECTRUM_ROUTES, boundsMeetBars, topRatio } from '../../../src/engine/methods/analyzeLayer';
 import { mulberry32 } from '../../../src/engine/random';
 
@@ -93,4 +99,36 @@ test('deflated spectrum: a split where there is no cliff is reported as such, no
   assert.ok(!boundsMeetBars(ds));
   await assert.rejects(deflatedSingularValues(m, 0), /rank 0 is outside/);
   await assert.rejects(deflatedSingularValues(m, 520), /rank 520 is outside/);
+});
+
+test("deflated spectrum: a subspace at hand (the factors' randomized SVD) replaces its own; one that misses the top vectors fails its bounds", async () => {
+  const tall = outlierCase(700, 560, 12, 80, 3);
+  const wide = outlierCase(520, 700, 10, 80, 5);
+  for (const [what, c] of [
+    ['tall, scaled (input side)', tall],
+    ['wide, scaled (output side)', wide],
+  ] as const) {
+    const ref = await singularValues(c.m, { precision: 'float64', reduction: 'float64', columnScale: c.scale });
+    const cliff = findCliff(ref, { maxRank: 64 })!;
+    assert.ok(cliff.rank < 32, `${what}: cliff at ${cliff.rank}`);
+    // Rank 32 as the factors would have it: more vectors than the split takes.
+    const t = await topSingularTriplets(c.m, 32, { columnScale: c.scale });
+    const d = await deflatedSingularValues(c.m, cliff.rank, {
+      drop: cliff.drop,
+      columnScale: c.scale,
+      subspace: { u: t.u, vt: t.vt, frobenius: t.frobenius },
+    });
+    assertBoundsHold(d.sigma, d.bound, ref, what);
+    assert.ok(boundsMeetBars(d), `${what}: bounds ${d.bound[63]! / d.sigma[63]!} at σ₆₄`);
+    // Vectors unrelated to M: nothing is split off, and the bounds say the values are not certified.
+    const g = gaussian(11);
+    const noise = (rows: number, cols: number) => ({ data: Float32Array.from({ length: rows * cols }, g), rows, cols });
+    const bad = await deflatedSingularValues(c.m, cliff.rank, {
+      drop: cliff.drop,
+      columnScale: c.scale,
+      subspace: { u: noise(c.m.rows, 32), vt: noise(32, c.m.cols), frobenius: t.frobenius },
+    });
+    assert.ok(!boundsMeetBars(bad), `${what}: a wrong subspace passed`);
+    assertBoundsHold(bad.sigma, bad.bound, ref, `${what}, wrong subspace`);
+  }
 });

@@ -39,7 +39,13 @@ test('gram: a tall matrix on the columns side, transposed a chunk of rows at a t
   const m32 = { data: Float32Array.from(m.data), rows: 4500, cols: 300 };
   const wide = { data: Float64Array.from(m32.data, (x, i) => x * c[i % 300]!), rows: 4500, cols: 300 };
   const out = new Float32Array(300 * 300);
-  const g32 = await gram(m32, { side: 'columns', columnScale: c, precision: 'float32', out, chunkBytes: chunkBytes(4) });
+  const g32 = await gram(m32, {
+    side: 'columns',
+    columnScale: c,
+    precision: 'float32',
+    out,
+    chunkBytes: chunkBytes(4),
+  });
   const ref32 = multiply(wide, wide, true).data;
   assert.ok(maxAbsDiff(g32.matrix.data, ref32) < 1e-5 * maxAbs(ref32));
   for (let i = 0; i < 300; i++) for (let j = 0; j < i; j++) assert.equal(out[i * 300 + j], out[j * 300 + i]);
