@@ -6,6 +6,7 @@
 import { isQuantLensError, errorMessage } from '../engine/errors';
 import { disableOrtTelemetry } from '../engine/ort';
 import { removeTemporaryOutputs } from '../engine/writers/safeOutput';
+import { relaunchWithHugePages } from './hugePages';
 import { layersCommand, layersHelp } from './commands/layers';
 import { calibrateCommand, calibrateHelp } from './commands/calibrate';
 import { evalCommand, evalHelp } from './commands/eval';
@@ -112,10 +113,16 @@ function exitOnSignals(): void {
   }
 }
 
-if (require.main === module) {
+async function start(argv: string[]): Promise<number> {
+  const relaunched = await relaunchWithHugePages(__filename, argv);
+  if (relaunched !== null) return relaunched;
   disableOrtTelemetry();
   exitOnSignals();
-  void main(process.argv.slice(2)).then((code) => {
+  return main(argv);
+}
+
+if (require.main === module) {
+  void start(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }
