@@ -61,6 +61,20 @@ async function counted<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The same for a synchronous one: loading the native module initialises onnxruntime's environment
+ * through N-API, and a thread terminated in the middle of that aborts the whole process.
+ */
+function countedSync<T>(call: () => T): T {
+  Atomics.add(state, IN_FLIGHT, 1);
+  try {
+    if (Atomics.load(state, RETIRED)) throw new QuantLensError('cancelled', 'cancelled');
+    return call();
+  } finally {
+    Atomics.sub(state, IN_FLIGHT, 1);
+  }
+}
+
 function countNativeCalls(m: Ort): void {
   // Patched once on the module so that every session, whoever creates it, is covered.
   // The typings describe a factory; at run time InferenceSession is a class whose methods live on its prototype.
@@ -92,7 +106,7 @@ export function ort(): Ort {
       throw new Error('onnxruntime is loaded only with ORT_DISABLE_TELEMETRY=1 set by the main thread');
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require('onnxruntime-node') as Ort;
+    const m = countedSync(() => require('onnxruntime-node') as Ort);
     countNativeCalls(m);
     ortModule = m;
   }

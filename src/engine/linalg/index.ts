@@ -14,6 +14,7 @@ export {
   exactResidual,
   defaultOversampling,
   DEFAULT_POWER_ITERATIONS,
+  warmUpTriplets,
   type SingularTriplets,
   type TripletOptions,
 } from './randomized-svd';

@@ -13,7 +13,15 @@ import {
   NotPositiveDefiniteError,
 } from './cholesky';
 import { multiplyUpper } from './orthonormalize';
-import { kernels as sharedKernels, dtypeOf, type DType, type FloatArray, type Kernels, type Mat } from './kernels';
+import {
+  kernels as sharedKernels,
+  dtypeOf,
+  newArray,
+  type DType,
+  type FloatArray,
+  type Kernels,
+  type Mat,
+} from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
 import {
   basisGramGraph,
@@ -198,6 +206,24 @@ export async function topSingularTriplets<T extends FloatArray>(
   const ritz = Float64Array.from(eig.values, (x) => Math.sqrt(Math.max(0, x)));
   progress.set(1, true);
   return { u, sigma, vt, residual, frobenius: Math.sqrt(fro2), ritz, sampled: l, powerIterations: q };
+}
+
+/**
+ * Creates the power steps' sessions and runs each once on a tiny input. A process's first
+ * onnxruntime session (its environment and thread pool) and first run cost 80–100 ms more than
+ * later ones (measured at 14336×4096); a caller that is about to read a weight can spend that time
+ * while the read is in flight.
+ */
+export async function warmUpTriplets(dtype: DType = 'float32', k: Kernels = sharedKernels()): Promise<void> {
+  const one = (n: number) => ({ data: newArray(dtype, n), dims: [n, 1] });
+  for (const transposed of [false, true]) {
+    await k.run(powerStepKey(dtype, transposed), () => powerStepGraph(dtype, transposed), {
+      M: { data: newArray(dtype, 4), dims: [2, 2] },
+      X: one(2),
+      Rinv: one(1),
+      S: one(2),
+    });
+  }
 }
 
 /** ‖M − U·diag(σ)·Vᵀ‖_F by block rows of GEMMs (in M's dtype, summed in float64). */

@@ -41,6 +41,7 @@ import { denseQuadratic, rankCurves, type FactorQuantization, type MetricWeight,
 import { ggmlStorage, type GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { stageTimer } from './stageTimer';
+import { BandedErrorPass, errorPass, type ErrorNorms } from './errorBands';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
 import type {
   AnalysisSettings,
@@ -84,6 +85,11 @@ export interface AnalyzeOptions {
    * thread's factors, curves and scaled spectrum. Without it everything runs here, one after another.
    */
   offload?: EigenvalueOffload;
+  /**
+   * The error pass begun while W was read (startErrorPass, with the same settings and calibration):
+   * the bands it has done already hold E. Needs `consumeWeight`.
+   */
+  errorPass?: BandedErrorPass;
 }
 
 /**
@@ -115,7 +121,7 @@ export function factorFormats(
   return { a: withTile(f, [size, 1]), b: withTile(f, [size, 1]), aRankTile: 1, bRankTile: size };
 }
 
-function checkSettings(s: AnalysisSettings, input: LayerInput): void {
+function checkSettings(s: AnalysisSettings, input: Pick<LayerInput, 'name' | 'calibration'>): void {
   if (!(s.method in METHODS)) throw new QuantLensError('bad-argument', `unknown method "${s.method}"`);
   if (!Number.isInteger(s.maxRank) || s.maxRank < 0) {
     throw new QuantLensError('bad-argument', `rank must be a non-negative integer, got ${s.maxRank}`);
@@ -151,46 +157,6 @@ export interface PreparedLayer {
   stepFit: StepFitSummary | null;
 }
 
-/**
- * E = W − W_q into `e` (which may be W's or W_q's own storage) and the norms, in one pass over the
- * weight. Fresh memory costs about as much per byte as this whole pass, so nothing else is
- * allocated.
- */
-function errorPass(
-  data: Float32Array,
-  wq: Float32Array,
-  e: Float32Array,
-  out: number,
-  nIn: number,
-  weightColumns: boolean,
-): Pick<PreparedLayer, 'errorColumnSq' | 'weightColumnSq' | 'weightSq' | 'errorSq' | 'nonFinite'> {
-  const colE = new Float64Array(nIn);
-  const colW = weightColumns ? new Float64Array(nIn) : null;
-  let nonFinite = 0;
-  let weightSq = 0;
-  for (let o = 0; o < out; o++) {
-    const row = o * nIn;
-    if (colW) {
-      // Before the loop below: E may be written over W.
-      for (let i = 0; i < nIn; i++) {
-        const w = data[row + i]!;
-        colW[i]! += w * w;
-      }
-    }
-    for (let i = 0; i < nIn; i++) {
-      const w = data[row + i]!;
-      const d = Math.fround(w - wq[row + i]!);
-      e[row + i] = d;
-      colE[i]! += d * d;
-      weightSq += w * w;
-      if (!Number.isFinite(w)) nonFinite++;
-    }
-  }
-  let errorSq = 0;
-  for (let i = 0; i < nIn; i++) errorSq += colE[i]!;
-  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
-}
-
 async function quantizeInto(
   input: LayerInput,
   s: AnalysisSettings,
@@ -214,7 +180,10 @@ async function quantizeInto(
 }
 
 /** llama.cpp's importance matrix for `…:imatrix` weight formats (null for every other format). */
-function weightImportance(wFmt: NumberFormat, input: LayerInput): Float32Array | null {
+function weightImportance(
+  wFmt: NumberFormat,
+  input: Pick<LayerInput, 'name' | 'in' | 'calibration'>,
+): Float32Array | null {
   if (wFmt.kind !== 'ggml' || !wFmt.imatrix) return null;
   const importance = importanceOf(input.calibration, input.in);
   if (!importance) {
@@ -238,6 +207,55 @@ function bandRows(fmt: NumberFormat): number | null {
   return t[0] * Math.max(1, Math.ceil(64 / t[0]));
 }
 
+function bandedSpec(input: Pick<LayerInput, 'name' | 'out' | 'in' | 'calibration'>, s: AnalysisSettings, band: number) {
+  const format = parseFormat(s.weightFormat);
+  return {
+    out: input.out,
+    nIn: input.in,
+    format,
+    weightFormat: s.weightFormat,
+    importance: weightImportance(format, input),
+    weightColumns: weightColumnsWanted(input),
+    band,
+  };
+}
+
+/** Whether the error pass also sums W² per input channel (a diagonal output metric needs it). */
+function weightColumnsWanted(input: Pick<LayerInput, 'calibration'>): boolean {
+  return !!input.calibration?.rms && !input.calibration.gram;
+}
+
+/**
+ * An error pass to feed with a layer's rows while they are read (BandedErrorPass.advance), for an
+ * analysis that consumes the weight; null where the analysis needs W whole (a format whose tiles
+ * span the matrix, a dense output metric that reads W itself). Refuses settings the analysis
+ * would refuse, before anything is read.
+ */
+export function startErrorPass(
+  layer: Pick<LayerInput, 'name' | 'out' | 'in' | 'calibration'>,
+  s: AnalysisSettings,
+): BandedErrorPass | null {
+  checkSettings(s, layer);
+  const band = bandRows(parseFormat(s.weightFormat));
+  if (band === null || layer.calibration?.gram) return null;
+  return new BandedErrorPass(bandedSpec(layer, s, band));
+}
+
+function checkPass(pass: BandedErrorPass, input: LayerInput, s: AnalysisSettings): void {
+  const p = pass.spec;
+  const band = bandRows(parseFormat(s.weightFormat));
+  if (
+    p.out !== input.out ||
+    p.nIn !== input.in ||
+    p.weightFormat !== s.weightFormat ||
+    p.band !== band ||
+    input.calibration?.gram ||
+    p.weightColumns !== weightColumnsWanted(input)
+  ) {
+    throw new Error(`analyzeLayer: the error pass started for "${input.name}" does not match the analysis`);
+  }
+}
+
 /**
  * Quantizes W and prepares the error. Where E goes matters on big layers, whose analysis would
  * otherwise spend more on page faults for fresh memory than on most of its arithmetic:
@@ -250,32 +268,23 @@ async function prepareError(
   input: LayerInput,
   s: AnalysisSettings,
   signal: AbortSignal | undefined,
-  where: { consume?: boolean; into?: Float32Array } = {},
+  where: { consume?: boolean; into?: Float32Array; streamed?: BandedErrorPass } = {},
 ): Promise<PreparedLayer & { wq: Float32Array | null }> {
   const { out, in: nIn, data } = input;
   if (data.length !== out * nIn) throw new Error(`weight has ${data.length} values, expected ${out}×${nIn}`);
   // Every path (analysis, reconstruction for export) checks the method's statistics are there.
   checkSettings(s, input);
   const wFmt = parseFormat(s.weightFormat);
-  const weightColumns = !!input.calibration?.rms && !input.calibration.gram;
+  const weightColumns = weightColumnsWanted(input);
   const band = where.consume ? bandRows(wFmt) : null;
   let e: Float32Array;
   let wq: Float32Array | null = null;
-  let norms: ReturnType<typeof errorPass>;
+  let norms: ErrorNorms;
   let stepFit: StepFitSummary | null = null;
   if (band !== null) {
     e = data;
-    const scratch = new Float32Array(Math.min(out, band) * nIn);
-    const parts: ReturnType<typeof errorPass>[] = [];
-    const importance = weightImportance(wFmt, input);
-    for (let r0 = 0; r0 < out; r0 += band) {
-      const rows = Math.min(band, out - r0);
-      const w = data.subarray(r0 * nIn, (r0 + rows) * nIn);
-      const q = fakeQuantize(w, rows, nIn, wFmt, { out: scratch.subarray(0, rows * nIn), importance });
-      parts.push(errorPass(w, q, w, rows, nIn, weightColumns));
-      if ((r0 / band) % 64 === 63) throwIfCancelled(signal);
-    }
-    norms = mergeNorms(parts, nIn);
+    const pass = where.streamed ?? new BandedErrorPass(bandedSpec(input, s, band));
+    norms = pass.finish(data, signal);
   } else {
     // With a buffer for E (or W's own), W_q is formed there and overwritten by E in place.
     e = where.consume ? data : (where.into ?? new Float32Array(data.length));
@@ -350,22 +359,6 @@ export function importanceOf(c: LayerCalibration | undefined, nIn: number): Floa
   if (c?.gram && c.gram.length === nIn * nIn)
     return Float32Array.from({ length: nIn }, (_, i) => c.gram![i * nIn + i]!);
   return null;
-}
-
-function mergeNorms(parts: ReturnType<typeof errorPass>[], nIn: number): ReturnType<typeof errorPass> {
-  const colE = new Float64Array(nIn);
-  const colW = parts[0]?.weightColumnSq ? new Float64Array(nIn) : null;
-  let weightSq = 0;
-  let errorSq = 0;
-  let nonFinite = 0;
-  for (const p of parts) {
-    for (let i = 0; i < nIn; i++) colE[i]! += p.errorColumnSq[i]!;
-    if (colW) for (let i = 0; i < nIn; i++) colW[i]! += p.weightColumnSq![i]!;
-    weightSq += p.weightSq;
-    errorSq += p.errorSq;
-    nonFinite += p.nonFinite;
-  }
-  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
 }
 
 /** Quantizes W and prepares the error, keeping W_q (export and evaluation need it). */
@@ -638,7 +631,12 @@ export async function analyzeLayer(
   const denseOutputSq = outR
     ? await time('norms', () => denseQuadratic(mat(input.data, input.out, input.in), outR, signal))
     : null;
-  const where = opts.consumeWeight ? { consume: true } : { into: ws.f32('analysis-error', input.data.length) };
+  if (opts.errorPass && !opts.consumeWeight)
+    throw new Error('analyzeLayer: an error pass started on the weight needs consumeWeight');
+  if (opts.errorPass) checkPass(opts.errorPass, input, s);
+  const where = opts.consumeWeight
+    ? { consume: true, ...(opts.errorPass ? { streamed: opts.errorPass } : {}) }
+    : { into: ws.f32('analysis-error', input.data.length) };
   const p = await time('quantize', () => prepareError(input, s, signal, where));
   // A square E's Gram is taken as E·Eᵀ, whose operand is E itself (no transposed copy: 0.25–0.35 s
   // less at 4096²), unless the scaled spectrum reuses it as diag(s)·EᵀE·diag(s).

@@ -91,7 +91,7 @@ class TypedFieldSource implements TensorSource {
     throwIfCancelled(signal);
     const all = await this.decodeAll();
     const part = start === 0 && count === all.length ? all : all.slice(start, start + count);
-    onValues?.(part);
+    onValues?.(part, 0, part);
     return part;
   }
 

@@ -75,6 +75,10 @@ export interface WeightMatrix {
   nonFinite?: { nan: number; inf: number };
 }
 
+export interface ReadWeightOptions {
+  onRows?: (data: Float32Array, rows: number) => void;
+}
+
 export interface CheckpointFile {
   path: string;
   size: number;
@@ -97,8 +101,13 @@ export interface Checkpoint {
   readonly linearLayers: LinearLayer[];
   /** Decodes one tensor to float32 in the file's own shape order. */
   readTensor(name: string, signal?: AbortSignal): Promise<Float32Array>;
-  /** Reads a linear layer's weight as float32 [out, in], transposing if the file stores [in, out]. */
-  readWeight(name: string, signal?: AbortSignal): Promise<WeightMatrix>;
+  /**
+   * Reads a linear layer's weight as float32 [out, in], transposing if the file stores [in, out].
+   * `onRows(data, rows)` is told, as the read goes on, that rows [0, rows) of the array being
+   * filled hold their values (where the layout lets rows complete before the whole has been read;
+   * it may not be called at all). It may change those rows.
+   */
+  readWeight(name: string, signal?: AbortSignal, opts?: ReadWeightOptions): Promise<WeightMatrix>;
   close(): Promise<void>;
 }
 

@@ -97,7 +97,7 @@ class StridedSource implements TensorSource {
         idx[d] = 0;
       }
     }
-    onValues?.(out);
+    onValues?.(out, 0, out);
     return out;
   }
 }

@@ -5,10 +5,18 @@
  */
 import { basename } from 'node:path';
 import { QuantLensError, throwIfCancelled } from '../errors';
-import type { Checkpoint, CheckpointFile, CheckpointFormat, LinearLayer, TensorInfo, WeightMatrix } from './checkpoint';
+import type {
+  Checkpoint,
+  CheckpointFile,
+  CheckpointFormat,
+  LinearLayer,
+  ReadWeightOptions,
+  TensorInfo,
+  WeightMatrix,
+} from './checkpoint';
 import { addNonFinite } from './dtypes';
 import { transpose, transposeRowsInto } from './layout';
-import type { TensorSource } from './tensorSource';
+import type { TensorSource, ValuesVisitor } from './tensorSource';
 
 /** Values per block when transposing a stored [in, out] weight (16 MB of float32). */
 const TRANSPOSE_BLOCK = 4 << 20;
@@ -84,7 +92,7 @@ export class TableCheckpoint implements Checkpoint {
     return source.readElements(0, source.count, signal);
   }
 
-  async readWeight(name: string, signal?: AbortSignal): Promise<WeightMatrix> {
+  async readWeight(name: string, signal?: AbortSignal, opts: ReadWeightOptions = {}): Promise<WeightMatrix> {
     throwIfCancelled(signal);
     const layer = this.layerByName.get(name);
     if (!layer)
@@ -105,9 +113,15 @@ export class TableCheckpoint implements Checkpoint {
     let data: Float32Array;
     const nonFinite = { nan: 0, inf: 0 };
     const count = (values: Float32Array) => addNonFinite(values, nonFinite);
+    // Rows are reported as the landed prefix of the result grows (parts land out of order).
+    const rowsDone = opts.onRows ? landedRows(inDim, opts.onRows) : null;
+    const countAndReport: ValuesVisitor = (values, at, result) => {
+      count(values);
+      rowsDone?.(values, at, result);
+    };
     // Counted as the values land (see TensorSource.readElements); a transposed layer is counted
     // in its stored blocks, the same values.
-    if (!layer.storedTransposed) data = await source.readElements(start, n, signal, count);
+    if (!layer.storedTransposed) data = await source.readElements(start, n, signal, countAndReport);
     else if (source.partial) {
       // Stored [in, out]: transpose a block of rows at a time, so the read holds one full copy.
       data = new Float32Array(n);
@@ -127,4 +141,30 @@ export class TableCheckpoint implements Checkpoint {
     this.closed = true;
     await this.closer();
   }
+}
+
+/**
+ * A visitor that calls `onRows(result, rows)` whenever the contiguous prefix of landed values
+ * completes more rows of `cols` values.
+ */
+export function landedRows(cols: number, onRows: (data: Float32Array, rows: number) => void): ValuesVisitor {
+  let prefix = 0;
+  let reported = 0;
+  const pending = new Map<number, number>();
+  return (values, at, result) => {
+    if (at !== prefix) {
+      pending.set(at, values.length);
+      return;
+    }
+    prefix += values.length;
+    for (let next = pending.get(prefix); next !== undefined; next = pending.get(prefix)) {
+      pending.delete(prefix);
+      prefix += next;
+    }
+    const rows = Math.floor(prefix / cols);
+    if (rows > reported) {
+      reported = rows;
+      onRows(result, rows);
+    }
+  };
 }

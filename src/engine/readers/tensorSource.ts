@@ -48,8 +48,11 @@ export interface TensorSource {
   readElements(start: number, count: number, signal?: AbortSignal, onValues?: ValuesVisitor): Promise<Float32Array>;
 }
 
-/** Sees a run of a tensor's decoded values (parts arrive in no particular order). */
-export type ValuesVisitor = (values: Float32Array) => void;
+/**
+ * Sees a run of a tensor's decoded values as it lands (parts arrive in no particular order):
+ * `values` is `result.subarray(at, at + values.length)` of the array being filled.
+ */
+export type ValuesVisitor = (values: Float32Array, at: number, result: Float32Array) => void;
 
 /** Raw bytes read per step; big enough to amortise a syscall, small next to a 7B layer. */
 const CHUNK_BYTES = 8 << 20;
@@ -109,7 +112,7 @@ export class BlockSource implements TensorSource {
         const at = this.offset + (firstBlock + b) * bb;
         if (inPlace) await this.reader.read(at, n * bb, this.what, inPlace.subarray(b * bb, (b + n) * bb));
         else this.codec.decode(await this.reader.read(at, n * bb, this.what, scratch!), out, b * be, n);
-        visit?.(out.subarray(b * be, (b + n) * be));
+        visit?.(out.subarray(b * be, (b + n) * be), b * be, out);
       }
     };
     // A lane that fails stops the other at its next chunk (the caller may close the file next).
@@ -124,7 +127,7 @@ export class BlockSource implements TensorSource {
     if (aligned) return out;
     const skip = start - firstBlock * be;
     const part = out.slice(skip, skip + count);
-    onValues?.(part);
+    onValues?.(part, 0, part);
     return part;
   }
 }

@@ -106,7 +106,36 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 
 /** The weight's values as the engine analyses them: float32, [out, in]. */
 export function weightContentHash(data: Float32Array, out: number, inFeatures: number): string {
-  return sha256Hex(`weight f32 ${out}x${inFeatures}\n`, bytesOf(data));
+  const h = weightContentHasher(out, inFeatures);
+  h.rows(data, out);
+  return h.digest();
+}
+
+/**
+ * weightContentHash taken row by row as the rows become available (before anything changes them):
+ * `rows(data, r)` hashes rows up to r not hashed yet.
+ */
+export function weightContentHasher(
+  out: number,
+  inFeatures: number,
+): {
+  rows(data: Float32Array, upTo: number): void;
+  digest(): string;
+} {
+  const h = createHash('sha256');
+  h.update(`weight f32 ${out}x${inFeatures}\n`);
+  let done = 0;
+  return {
+    rows(data, upTo) {
+      if (upTo <= done) return;
+      h.update(bytesOf(data.subarray(done * inFeatures, upTo * inFeatures)));
+      done = upTo;
+    },
+    digest() {
+      if (done !== out) throw new Error(`weight hash: ${done} of ${out} rows hashed`);
+      return h.digest('hex');
+    },
+  };
 }
 
 /** Every statistic the engine reads for a layer; '' parts keep absent and empty apart. */

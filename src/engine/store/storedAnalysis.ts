@@ -4,7 +4,8 @@
  * written into it otherwise.
  */
 import { QuantLensError, throwIfCancelled } from '../errors';
-import { analyzeLayer, type AnalyzeOptions, type LayerInput } from '../methods/analyzeLayer';
+import { analyzeLayer, startErrorPass, type AnalyzeOptions, type LayerInput } from '../methods/analyzeLayer';
+import type { BandedErrorPass } from '../methods/errorBands';
 import type { AnalysisSettings, LayerAnalysis, LayerCalibration } from '../methods/layerAnalysis';
 import { formatToString, parseFormat } from '../quantizers';
 import type { Checkpoint, LinearLayer } from '../readers/checkpoint';
@@ -15,7 +16,7 @@ import {
   identityKey,
   resultKey,
   unchangedSince,
-  weightContentHash,
+  weightContentHasher,
   type FileIdentity,
   type ResultKeyInput,
 } from './keys';
@@ -47,6 +48,8 @@ export interface StoredAnalyzeOptions extends AnalyzeOptions {
   warn?: (message: string) => void;
   /** The computation, when not analyzeLayer itself (tests count calls through it). */
   compute?: (input: LayerInput, settings: AnalysisSettings, opts: AnalyzeOptions) => Promise<LayerAnalysis>;
+  /** Work to overlap with reading the weight when a result must be computed (starting onnxruntime). */
+  whileReading?: () => Promise<void>;
 }
 
 interface RecordShape {
@@ -164,13 +167,27 @@ export class LayerResults {
     keys: { weightId: string; calibId: string | null },
     signal?: AbortSignal,
     warn?: (m: string) => void,
-  ): Promise<{ input: LayerInput; weight: string; calibration: string | null }> {
-    const w = await this.source.checkpoint.readWeight(layer.name, signal);
-    throwIfCancelled(signal);
+    streamFor?: AnalysisSettings,
+  ): Promise<{ input: LayerInput; weight: string; calibration: string | null; pass: BandedErrorPass | null }> {
+    const [out, nIn] = layer.shape;
     const calib: LayerCalibration | undefined = this.source.stats
-      ? await this.source.stats.layerCalibration(layer.name, w.in)
+      ? await this.source.stats.layerCalibration(layer.name, nIn)
       : undefined;
-    const weight = weightContentHash(w.data, w.out, w.in);
+    // With one analysis to compute, its bands become E as their rows land (after they are hashed).
+    const pass = streamFor
+      ? startErrorPass({ name: layer.name, out, in: nIn, ...(calib ? { calibration: calib } : {}) }, streamFor)
+      : null;
+    const hasher = weightContentHasher(out, nIn);
+    const onRows = pass
+      ? (data: Float32Array, rows: number) => {
+          hasher.rows(data, rows);
+          pass.advance(data, rows, signal);
+        }
+      : undefined;
+    const w = await this.source.checkpoint.readWeight(layer.name, signal, onRows ? { onRows } : {});
+    throwIfCancelled(signal);
+    hasher.rows(w.data, w.out);
+    const weight = hasher.digest();
     const calibration = calib ? calibrationContentHash(calib) : null;
     // Recorded only when no file changed while it was read: the identity taken before would
     // otherwise vouch for bytes it never saw.
@@ -185,7 +202,7 @@ export class LayerResults {
       in: w.in,
       ...(calib ? { calibration: calib } : {}),
     };
-    return { input, weight, calibration };
+    return { input, weight, calibration, pass };
   }
 
   /** The analysis of a layer: from the store when it holds it, else computed and stored. */
@@ -226,7 +243,12 @@ export class LayerResults {
       const layer = findLayer(this.source.checkpoint, name);
       if (!read) {
         const ids = await this.identities();
-        read = await this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn);
+        const toCompute = variants.filter((_, j) => !out[j]);
+        const stream = opts.consumeWeight && toCompute.length === 1 ? toCompute[0] : undefined;
+        [read] = await Promise.all([
+          this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn, stream),
+          opts.whileReading?.(),
+        ]);
       }
       const { key, input } = this.resultKeyFor(layer, read.weight, read.calibration, settings);
       // The same values under another path or file identity (a copy, a store computed elsewhere).
@@ -236,13 +258,14 @@ export class LayerResults {
         continue;
       }
       const compute = opts.compute ?? analyzeLayer;
-      const { warn: _w, compute: _c, consumeWeight, ...analyzeOptions } = opts;
+      const { warn: _w, compute: _c, whileReading: _r, consumeWeight, ...analyzeOptions } = opts;
       // The weight read here serves every variant still to compute: only the last may consume it.
       const last = !variants.some((_, j) => j > i && !out[j]);
       const t0 = performance.now();
       const analysis = await compute(read.input, settings, {
         ...analyzeOptions,
         ...(consumeWeight && last ? { consumeWeight: true } : {}),
+        ...(read.pass ? { errorPass: read.pass } : {}),
       });
       const computeMs = performance.now() - t0;
       await this.source.store.put(key, analysis, { keyInput: input satisfies ResultKeyInput, computeMs }, warn);

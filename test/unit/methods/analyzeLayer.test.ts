@@ -119,6 +119,79 @@ test('an analysis that may consume the weight forms the same error, band by band
   }
 });
 
+test('an error pass fed rows as they are read gives the analysis bit for bit, however the rows arrive', async () => {
+  const { startErrorPass } = await import('../../../src/engine/methods/analyzeLayer');
+  const { landedRows } = await import('../../../src/engine/readers/tableCheckpoint');
+  const r = rng(5);
+  for (const [weightFormat, calibrated] of [
+    ['mxint4', false],
+    ['mxint3:block=16x1', true],
+    ['int4', true],
+    ['q4_k:imatrix', true],
+  ] as const) {
+    const full = layer(150, 256, 17);
+    const { gram: _g, ...noGram } = full.calibration!;
+    const input = { ...full, ...(calibrated ? { calibration: noGram } : { calibration: undefined }) };
+    const method = calibrated ? 'l2qer' : 'lqer';
+    const settings = { ...base, method, weightFormat, factorFormat: 'mxint8', spectra: false } as const;
+    const reference = await analyzeLayer({ ...input, data: Float32Array.from(input.data) }, settings, {
+      consumeWeight: true,
+    });
+    // The read: chunks of a few rows and a half, each group of three landing in a shuffled order
+    // (a reader's lanes).
+    const data = new Float32Array(input.data.length);
+    const pass = startErrorPass(input, settings);
+    assert.ok(pass, weightFormat);
+    const seen: number[] = [];
+    const visit = landedRows(input.in, (d, rows) => {
+      seen.push(rows);
+      pass.advance(d, rows);
+    });
+    const chunk = Math.floor(3.5 * input.in);
+    const starts = Array.from({ length: Math.ceil(data.length / chunk) }, (_, i) => ({
+      i,
+      key: Math.floor(i / 3) + r(),
+    }))
+      .sort((x, y) => x.key - y.key)
+      .map((x) => x.i * chunk);
+    for (const at of starts) {
+      const end = Math.min(data.length, at + chunk);
+      data.set(input.data.subarray(at, end), at);
+      visit(data.subarray(at, end), at, data);
+    }
+    assert.ok(seen.length > 1, `${weightFormat}: rows reported as they completed`);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => a - b),
+    );
+    assert.equal(seen[seen.length - 1], input.out);
+    const streamed = await analyzeLayer({ ...input, data }, settings, { consumeWeight: true, errorPass: pass });
+    const { timings: _t1, ...a } = streamed;
+    const { timings: _t2, ...b } = reference;
+    assert.deepEqual(a, b, weightFormat);
+  }
+});
+
+test('an error pass is started only where the analysis can consume the weight band by band, and must match it', async () => {
+  const { startErrorPass } = await import('../../../src/engine/methods/analyzeLayer');
+  const input = layer(64, 32, 3);
+  const settings = { ...base, method: 'lqer', spectra: false } as const;
+  // A per-tensor scale, fitted steps, or a dense output metric (which reads W itself) need W whole.
+  assert.equal(startErrorPass(input, { ...settings, weightFormat: 'nvfp4' }), null);
+  assert.equal(startErrorPass(input, { ...settings, weightFormat: 'int4:fitted' }), null);
+  assert.equal(startErrorPass(input, settings), null, 'calibration with act_gram');
+  const { gram: _g, ...noGram } = input.calibration!;
+  const light = { ...input, calibration: noGram };
+  // Settings the analysis refuses are refused before anything is read.
+  assert.throws(() => startErrorPass(light, { ...settings, method: 'qera-exact' }), /needs act_gram/);
+  const pass = startErrorPass(light, settings)!;
+  await assert.rejects(
+    () => analyzeLayer(light, { ...settings, weightFormat: 'mxint4' }, { consumeWeight: true, errorPass: pass }),
+    /does not match/,
+  );
+  await assert.rejects(() => analyzeLayer(light, settings, { errorPass: pass }), /needs consumeWeight/);
+});
+
 test('a progressive analysis sends the first ranks and the top of both spectra first, then completes', async () => {
   const input = layer(200, 160, 13);
   const settings = { ...base, method: 'l2qer', factorFormat: 'mxint8', maxRank: 100 } as const;

@@ -216,6 +216,39 @@ test('a store computed elsewhere is found by content: a copied checkpoint after 
   await copyStats.close();
 });
 
+test('an analysis that consumes the weight forms E while it is read, yet stores the hash of W and the same result', async () => {
+  const { dir, path, storeDir } = await setup();
+  const base = await openCheckpoint(path);
+  // Passes the row reports through, and records them.
+  const reported: number[] = [];
+  const ckpt = Object.create(base) as Checkpoint;
+  ckpt.readWeight = (name, signal, opts) =>
+    base.readWeight(name, signal, {
+      onRows: (data, rows) => {
+        reported.push(rows);
+        opts?.onRows?.(data, rows);
+      },
+    });
+  const results = new LayerResults({ store: await ResultStore.open(storeDir), checkpoint: ckpt, stats: null });
+  const name = NAMES.find((n) => n.includes('up_proj'))!;
+  const streamed = await results.analyze(name, LQER, { consumeWeight: true });
+  assert.equal(streamed.stored?.source, 'computed');
+  assert.ok(reported.length > 0, 'the reader reported rows');
+  const w = await base.readWeight(name);
+  const direct = await analyzeLayer({ name, data: w.data, out: w.out, in: w.in }, LQER);
+  assert.deepEqual({ ...strip(streamed), timings: {} }, { ...direct, timings: {} });
+  // A copy elsewhere, hashed from its own untouched weights, finds the result: the hash taken
+  // during the streamed read was that of W, not of E.
+  const elsewhere = mkdtempSync(join(tmpdir(), 'ql-store-stream-'));
+  cpSync(dir, elsewhere, { recursive: true });
+  const looked = new LayerResults({
+    store: await ResultStore.open(join(elsewhere, 'store')),
+    checkpoint: await openCheckpoint(join(elsewhere, 'model.safetensors')),
+    stats: null,
+  });
+  assert.equal((await looked.lookup(name, LQER, { hashUnknown: true }))?.stored?.source, 'store');
+});
+
 test('opening a store: created with its marker; a file, a foreign folder or a newer store are refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ql-store-open-'));
   const s = await ResultStore.open(join(dir, 'new'));

@@ -1,0 +1,125 @@
+/**
+ * E = W − W_q over W's own storage, one band of rows at a time, and the norms of the pass.
+ *
+ * A band's W_q depends on that band alone (the formats taken this way have no tile that crosses a
+ * band), so a band can be turned into E as soon as its rows have been read: the reader's other
+ * lanes keep the kernel copying the rest of the layer meanwhile (BlockSource reads several chunks
+ * at once). The bands are processed in order and their norms summed in that order, so the result
+ * does not depend on when the rows arrived.
+ */
+import { throwIfCancelled } from '../errors';
+import { fakeQuantize } from '../quantizers/fakeQuantize';
+import type { NumberFormat } from '../quantizers/formats';
+
+/** What one pass over W and E gives besides E itself. */
+export interface ErrorNorms {
+  /** Σ_o E[o, i]² per input channel i. */
+  errorColumnSq: Float64Array;
+  /** Σ_o W[o, i]² per input channel, when asked for (a diagonal output metric needs it). */
+  weightColumnSq: Float64Array | null;
+  weightSq: number;
+  errorSq: number;
+  /** Entries of W that are NaN or ±Inf. */
+  nonFinite: number;
+}
+
+/**
+ * E = W − W_q into `e` (which may be W's or W_q's own storage) and the norms, in one pass over the
+ * weight. Fresh memory costs about as much per byte as this whole pass, so nothing else is
+ * allocated.
+ */
+export function errorPass(
+  data: Float32Array,
+  wq: Float32Array,
+  e: Float32Array,
+  out: number,
+  nIn: number,
+  weightColumns: boolean,
+): ErrorNorms {
+  const colE = new Float64Array(nIn);
+  const colW = weightColumns ? new Float64Array(nIn) : null;
+  let nonFinite = 0;
+  let weightSq = 0;
+  for (let o = 0; o < out; o++) {
+    const row = o * nIn;
+    if (colW) {
+      // Before the loop below: E may be written over W.
+      for (let i = 0; i < nIn; i++) {
+        const w = data[row + i]!;
+        colW[i]! += w * w;
+      }
+    }
+    for (let i = 0; i < nIn; i++) {
+      const w = data[row + i]!;
+      const d = Math.fround(w - wq[row + i]!);
+      e[row + i] = d;
+      colE[i]! += d * d;
+      weightSq += w * w;
+      if (!Number.isFinite(w)) nonFinite++;
+    }
+  }
+  let errorSq = 0;
+  for (let i = 0; i < nIn; i++) errorSq += colE[i]!;
+  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
+}
+
+/** Norms of several parts, summed in the order given. */
+export function mergeNorms(parts: ErrorNorms[], nIn: number): ErrorNorms {
+  const colE = new Float64Array(nIn);
+  const colW = parts[0]?.weightColumnSq ? new Float64Array(nIn) : null;
+  let weightSq = 0;
+  let errorSq = 0;
+  let nonFinite = 0;
+  for (const p of parts) {
+    for (let i = 0; i < nIn; i++) colE[i]! += p.errorColumnSq[i]!;
+    if (colW) for (let i = 0; i < nIn; i++) colW[i]! += p.weightColumnSq![i]!;
+    weightSq += p.weightSq;
+    errorSq += p.errorSq;
+    nonFinite += p.nonFinite;
+  }
+  return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
+}
+
+export interface BandedPassSpec {
+  out: number;
+  nIn: number;
+  format: NumberFormat;
+  /** The weight format as the settings spell it (to check a pass against the analysis' settings). */
+  weightFormat: string;
+  /** llama.cpp importance per input channel (`…:imatrix` formats), else null. */
+  importance: Float32Array | null;
+  weightColumns: boolean;
+  /** Rows per band: a whole number of the format's tile rows. */
+  band: number;
+}
+
+/** The error pass over W in place, fed rows as they become available. */
+export class BandedErrorPass {
+  private next = 0;
+  private readonly parts: ErrorNorms[] = [];
+  private scratch: Float32Array | undefined;
+
+  constructor(readonly spec: BandedPassSpec) {}
+
+  /** Rows [0, rows) of `data` hold W (or E where done already): the whole bands among them become E. */
+  advance(data: Float32Array, rows: number, signal?: AbortSignal): void {
+    const { out, nIn, band, format, importance, weightColumns } = this.spec;
+    if (data.length !== out * nIn) throw new Error(`weight has ${data.length} values, expected ${out}×${nIn}`);
+    while (this.next * band < out) {
+      const r0 = this.next * band;
+      const n = Math.min(band, out - r0);
+      if (r0 + n > rows) return;
+      this.scratch ??= new Float32Array(Math.min(out, band) * nIn);
+      const w = data.subarray(r0 * nIn, (r0 + n) * nIn);
+      const q = fakeQuantize(w, n, nIn, format, { out: this.scratch.subarray(0, n * nIn), importance });
+      this.parts.push(errorPass(w, q, w, n, nIn, weightColumns));
+      if (++this.next % 64 === 0) throwIfCancelled(signal);
+    }
+  }
+
+  /** Turns every band left into E and returns the norms of the whole pass. */
+  finish(data: Float32Array, signal?: AbortSignal): ErrorNorms {
+    this.advance(data, this.spec.out, signal);
+    return mergeNorms(this.parts, this.spec.nIn);
+  }
+}
