@@ -54,6 +54,8 @@ export interface TripletOptions extends LinalgOptions {
    * products, so N is never formed (it would cost a copy of M; see workspace.ts on fresh memory).
    */
   columnScale?: Float32Array | Float64Array;
+  /** Σ_r M[r, j]² per column j, when the caller has it: ‖M‖_F then costs no pass over M. */
+  columnSq?: Float64Array;
   kernels?: Kernels;
 }
 
@@ -186,16 +188,22 @@ export async function topSingularTriplets<T extends FloatArray>(
     sinv[i] = s > 0 ? 1 / s : 0;
   }
   const fac = await k.run(factorsKey(dtype), () => factorsGraph(dtype), {
-    M: mm,
     Q: { data: qBasis, dims: [rows, l] },
     E: { data: eig.vectors, dims: [r, l] },
-    Sinv: { data: sinv, dims: [1, r] },
-    S: scaleRow,
+    Sinv: { data: sinv, dims: [r, 1] },
+    Bd: { data: proj.Bd!.data, dims: [l, cols] },
   });
   clock.check();
   const u = { data: fac.U!.data as T, rows, cols: r };
   const vt = { data: fac.Vt!.data as T, rows: r, cols };
-  const fro2 = opts.columnScale ? scaledSumOfSquares(m.data, cols, opts.columnScale) : sumOfSquares(m.data);
+  if (opts.columnSq && opts.columnSq.length !== cols) {
+    throw new Error(`topSingularTriplets: columnSq has ${opts.columnSq.length} entries, expected ${cols}`);
+  }
+  const fro2 = opts.columnSq
+    ? scaledColumnTotal(opts.columnSq, opts.columnScale)
+    : opts.columnScale
+      ? scaledSumOfSquares(m.data, cols, opts.columnScale)
+      : sumOfSquares(m.data);
   let captured = 0;
   for (let i = 0; i < r; i++) captured += sigma[i]! * sigma[i]!;
   let residual = Math.sqrt(Math.max(0, fro2 - captured));
@@ -359,8 +367,13 @@ function scaledSumOfSquares(a: FloatArray, cols: number, s: Float32Array | Float
       colSq[j]! += x * x;
     }
   }
+  return scaledColumnTotal(colSq, s);
+}
+
+/** Σ_j colSq[j]·s[j]² (s = 1 when absent). */
+function scaledColumnTotal(colSq: Float64Array, s?: Float32Array | Float64Array): number {
   let total = 0;
-  for (let j = 0; j < cols; j++) total += colSq[j]! * s[j]! * s[j]!;
+  for (let j = 0; j < colSq.length; j++) total += s ? colSq[j]! * s[j]! * s[j]! : colSq[j]!;
   return total;
 }
 

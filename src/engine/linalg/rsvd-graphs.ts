@@ -74,8 +74,9 @@ export function projectKey(dtype: DType): string {
 }
 
 /**
- * Q = (Y·R1⁻¹)·R2⁻¹ (float64, returned) and C = B·Bᵀ (float64) for B = Qᵀ·N, N = M·diag(s)
- * (S is 1×c), the small matrix whose eigenvectors rotate Q onto the left singular vectors.
+ * Q = (Y·R1⁻¹)·R2⁻¹ (float64, returned), B = Qᵀ·N for N = M·diag(s) (S is 1×c; the product in M's
+ * dtype, B returned widened) and C = B·Bᵀ (float64), the small matrix whose eigenvectors rotate Q
+ * onto the left singular vectors. This is the last pass over M.
  */
 export function projectGraph(dtype: DType): Uint8Array {
   return buildModel({
@@ -97,7 +98,7 @@ export function projectGraph(dtype: DType): Uint8Array {
       cast('B', 'float64', 'Bd'),
       gemm('Bd', 'Bd', 'C', false, true),
     ],
-    outputs: [v('Q', 'float64', 'r', 'l'), v('C', 'float64', 'l', 'l')],
+    outputs: [v('Q', 'float64', 'r', 'l'), v('Bd', 'float64', 'l', 'c'), v('C', 'float64', 'l', 'l')],
   });
 }
 
@@ -106,27 +107,26 @@ export function factorsKey(dtype: DType): string {
 }
 
 /**
- * U = Q·Eᵀ (E: eigenvectors as rows, k×ℓ) and Vᵀ = diag(1/σ)·Uᵀ·N, N = M·diag(s) (S is 1×c),
- * both in M's dtype. Vᵀ is formed from M itself rather than from B, so σᵢ·vᵢ = Nᵀuᵢ holds to M's
- * precision.
+ * U = Q·Eᵀ (E: eigenvectors of B·Bᵀ as rows, k×ℓ) and Vᵀ = diag(1/σ)·E·B, both returned in M's
+ * dtype. Vᵀ comes from B (Halko et al.'s Algorithm 5.1) rather than from another pass over M: the
+ * same float32 product with M stands behind either, and the rows of E·B are orthogonal by
+ * construction (E diagonalizes B·Bᵀ in float64).
  */
 export function factorsGraph(dtype: DType): Uint8Array {
   return buildModel({
     name: 'rsvd_factors',
     inputs: [
-      v('M', dtype, 'r', 'c'),
       v('Q', 'float64', 'r', 'l'),
       v('E', 'float64', 'k', 'l'),
-      v('Sinv', 'float64', 'one', 'k'),
-      v('S', dtype, 'one', 'c'),
+      v('Sinv', 'float64', 'k', 'one'),
+      v('Bd', 'float64', 'l', 'c'),
     ],
     nodes: [
       gemm('Q', 'E', 'Ud', false, true),
-      { op: 'Mul', inputs: ['Ud', 'Sinv'], outputs: ['Us'] },
       cast('Ud', dtype, 'U'),
-      cast('Us', dtype, 'Usm'),
-      gemm('Usm', 'M', 'Vtu', true),
-      { op: 'Mul', inputs: ['Vtu', 'S'], outputs: ['Vt'] },
+      { op: 'MatMul', inputs: ['E', 'Bd'], outputs: ['EB'] },
+      { op: 'Mul', inputs: ['EB', 'Sinv'], outputs: ['Vtd'] },
+      cast('Vtd', dtype, 'Vt'),
     ],
     outputs: [v('U', dtype, 'r', 'k'), v('Vt', dtype, 'k', 'c')],
   });

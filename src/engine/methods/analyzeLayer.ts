@@ -427,7 +427,12 @@ export async function computeFactors(p: PreparedLayer, rank: number, signal?: Ab
   }
   const t = p.chol
     ? await topSingularTriplets(await whitenedError(p), rank, { signal })
-    : await topSingularTriplets(E, rank, { signal, ...(p.scale ? { columnScale: p.scale } : {}) });
+    : await topSingularTriplets(E, rank, {
+        signal,
+        // The error pass summed E² per column already: ‖E·S‖_F needs no pass over E.
+        columnSq: p.errorColumnSq,
+        ...(p.scale ? { columnScale: p.scale } : {}),
+      });
   // SVD of Mᵀ = U_N Σ V_Nᵀ: M's left vectors are V_N, its right ones U_N.
   const U = new Float64Array(nIn * rank);
   for (let j = 0; j < rank; j++) {
@@ -761,7 +766,9 @@ export async function analyzeLayer(
     let topPlain = topScaled;
     if (scaled && spectra && p.errorSq > 0 && firstRank > 0) {
       report(0.25, 'top of the spectrum of E');
-      const t = await time('factors', () => topSingularTriplets(p.error, decompositionRank(firstRank), { signal }));
+      const t = await time('factors', () =>
+        topSingularTriplets(p.error, decompositionRank(firstRank), { signal, columnSq: p.errorColumnSq }),
+      );
       topPlain = t.sigma;
       plainRitz = t.ritz;
     }
