@@ -18,6 +18,11 @@
  * torch reference (svd of the scaled error + svdvals of E per layer), compute time of each side
  * (their per-layer loops) and process wall time, and Quant Lens's peak RSS.
  *
+ * Quant Lens runs with the environment the CLI gives itself (src/cli/hugePages.ts: glibc's malloc
+ * asking for transparent huge pages where the kernel grants them on request); numpy asks for huge
+ * pages for its own arrays. The torch sweep reference runs as it is and, a second time, with the
+ * CLI's tunable: both ratios are printed.
+ *
  * Every measurement runs in its own process, one at a time, reference and product interleaved in
  * `--pairs` rounds (alternating which goes first); medians are reported. The load average is
  * printed before each run and a loud warning marks any above 0.5: figures taken beside other jobs
