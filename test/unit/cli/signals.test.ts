@@ -65,6 +65,8 @@ interface Outcome {
   left: string[];
   /** Whether a q.safetensors left behind is byte for byte the uninterrupted run's. */
   complete: boolean;
+  /** When a temporary output first appeared (watched in an uninterrupted run only). */
+  writingFromMs?: number;
 }
 
 function exportRun(
@@ -92,6 +94,14 @@ function exportRun(
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     let writing = false;
+    let writingFromMs: number | undefined;
+    const watch = signal
+      ? undefined
+      : setInterval(() => {
+          if (writingFromMs === undefined && readdirSync(outDir).some((f) => f.includes('.partial-'))) {
+            writingFromMs = Date.now() - t0;
+          }
+        }, 5);
     const timer =
       signal &&
       setTimeout(() => {
@@ -101,11 +111,12 @@ function exportRun(
     child.on('error', reject);
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
+      if (watch) clearInterval(watch);
       if (code === 1) reject(new Error(`export failed:\n${stderr}`));
       const left = readdirSync(outDir);
       const q = join(outDir, 'q.safetensors');
       const complete = left.includes('q.safetensors') && (!expected || readFileSync(q).equals(expected));
-      resolve({ code, signal: signal ?? 'none', atMs, writing, left, complete, ms: Date.now() - t0 });
+      resolve({ code, signal: signal ?? 'none', atMs, writing, left, complete, ms: Date.now() - t0, writingFromMs });
     });
   });
 }
@@ -120,6 +131,8 @@ test(`an export of a sharded checkpoint interrupted at ${RUNS} random points lea
   assert.equal(full.code, 0);
   assert.deepEqual(full.left, ['q.safetensors']);
   const expected = readFileSync(join(reference, 'q.safetensors'));
+  assert.ok(full.writingFromMs !== undefined, 'the uninterrupted run was seen writing');
+  const writingFrom = full.writingFromMs;
 
   const seed = Date.now() % 100000;
   const random = mulberry32(seed);
@@ -131,8 +144,11 @@ test(`an export of a sharded checkpoint interrupted at ${RUNS} random points lea
       const i = next++;
       const outDir = join(base, `run-${i}`);
       mkdirSync(outDir);
-      // Anywhere from start-up to the end of the uninterrupted run's duration.
-      outcomes.push(await exportRun(ckpt, outDir, signals[i % 3]!, Math.round(random() * full.ms), expected));
+      // Every other run anywhere from start-up to the end of the uninterrupted run's duration, the
+      // others while that run was writing (start-up is a large share of a run this short).
+      const from = i % 2 === 0 ? 0 : writingFrom;
+      const at = Math.round(from + random() * (full.ms - from));
+      outcomes.push(await exportRun(ckpt, outDir, signals[i % 3]!, at, expected));
     }
   };
   await Promise.all(Array.from({ length: PARALLEL }, lane));
