@@ -277,6 +277,52 @@ async function weightRows(q: MetricWeight, x: Mat<Float64Array>): Promise<Mat<Fl
   return mat(out, x.rows, x.cols);
 }
 
+/**
+ * The products a partial tile's variants need among themselves (variant j of rank k against
+ * variant i of the same k, for the tiled factor): every variant of one tile of ranks (the ranks
+ * m+1…m+t−1 above a multiple m of the tile) in one GEMM, X_g·Y_gᵀ over the tile's rows, instead of
+ * Σw² dot products in JS. A tile holds t(t−1)/2 variants (120 for t = 16), so the GEMMs cost
+ * (R/t)·120²·n multiply-adds: a few milliseconds even at R = 512.
+ */
+class VariantGrams {
+  private constructor(
+    private readonly q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
+    private readonly grams: Map<number, { start: number; size: number; g: Float64Array }>,
+  ) {}
+
+  static async of(
+    q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
+    x: Mat<Float64Array>,
+    y: Mat<Float64Array>,
+  ): Promise<VariantGrams> {
+    const tiles = new Map<number, { start: number; end: number }>();
+    for (let k = 1; k < q.prefix.length; k++) {
+      const off = q.variantOffset[k]!;
+      if (off < 0) continue;
+      const m = q.prefix[k]!;
+      const end = off + k - m;
+      const t = tiles.get(m);
+      if (t) t.end = Math.max(t.end, end);
+      else tiles.set(m, { start: off, end });
+    }
+    const grams = new Map<number, { start: number; size: number; g: Float64Array }>();
+    const rows = (a: Mat<Float64Array>, start: number, size: number) =>
+      mat(a.data.subarray(start * a.cols, (start + size) * a.cols), size, a.cols);
+    for (const [m, { start, end }] of tiles) {
+      const size = end - start;
+      const g = await kernels().matmul(rows(x, start, size), rows(y, start, size), { transB: true });
+      grams.set(m, { start, size, g: g.data });
+    }
+    return new VariantGrams(q, grams);
+  }
+
+  /** x[vj]·y[vi] for two variants of rank k. */
+  get(k: number, vj: number, vi: number): number {
+    const t = this.grams.get(this.q.prefix[k]!)!;
+    return t.g[(vj - t.start) * t.size + (vi - t.start)]!;
+  }
+}
+
 function rowDot(a: Mat<Float64Array>, i: number, b: Mat<Float64Array>, j: number): number {
   const n = a.cols;
   const ai = i * n;
@@ -304,6 +350,7 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
   throwIfCancelled(inp.signal);
   const GB = await K.matmul(q.B, q.B, { transB: true }); // R×R
   const GBv = q.bVariants ? await K.matmul(q.bVariants, q.B, { transB: true }) : null; // V×R
+  const bGrams = q.bVariants ? await VariantGrams.of(q, q.bVariants, q.bVariants) : null;
   // Row of each variant in the matrices that hold it: its own row when that factor has variants,
   // otherwise the row of the rank it stands for.
   const aRow = (v: number) => (q.aVariantsT ? v : q.variantSource[v]!);
@@ -329,9 +376,9 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
     const GA = await K.matmul(q.At, QAt, { transB: true }); // R×R
     const Av = q.aVariantsT ?? q.At;
     const QAv = q.aVariantsT ? await weightRows(weight, q.aVariantsT) : QAt;
+    const aGrams = q.aVariantsT ? await VariantGrams.of(q, q.aVariantsT, QAv) : null;
     const GAv = q.aVariantsT ? await K.matmul(q.aVariantsT, QAt, { transB: true }) : GA; // V×R: variantᵀ·Q·Ã
     const Yv = Tv ? await weightRows(weight, Tv) : Y;
-    const Bv = q.bVariants ?? q.B;
     const GBvar = GBv ?? GB;
     throwIfCancelled(inp.signal);
 
@@ -361,8 +408,8 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
           for (let i = 0; i < w; i++) {
             const vi = off + i;
             // A factor without variants has these products in its Gram already.
-            const ga = q.aVariantsT ? rowDot(Av, ja, QAv, aRow(vi)) : GA.data[ja * R + aRow(vi)]!;
-            const gb = q.bVariants ? rowDot(Bv, jb, Bv, bRow(vi)) : GB.data[jb * R + bRow(vi)]!;
+            const ga = aGrams ? aGrams.get(k, vj, vi) : GA.data[ja * R + aRow(vi)]!;
+            const gb = bGrams ? bGrams.get(k, vj, vi) : GB.data[jb * R + bRow(vi)]!;
             e += ga * gb;
           }
         }
