@@ -30,16 +30,16 @@
  * Run it through /work/bin/heavy on a shared machine.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { currentSystem, hugePageTunables } from '../../src/cli/hugePages';
 import { writeStatsFile } from '../../src/engine/calibration/statsFile';
 import { mulberry32 } from '../../src/engine/random';
 import { f32Bytes, writeSafetensorsFile } from '../../src/engine/writers/safetensorsWriter';
 import { scratchOutput } from '../helpers/output';
 import { generateTinyLlama, linearShapes } from './tinyllama';
+import { cliTunables, peakRssWrapper, productEnv, sweepArgs } from './sweepProduct';
 
 const { values } = parseArgs({
   options: {
@@ -118,16 +118,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const fmt = (s: number) => `${s.toFixed(2)} s`;
-/**
- * The environment the CLI gives itself (src/cli/hugePages.ts): the engine runs measured through
- * other entry points (the layer child, the sweep's RSS wrapper) get it too, so that they measure
- * what `quant-lens` does.
- */
-const cliTunables = hugePageTunables(currentSystem());
-const productEnv = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  ...(cliTunables ? { GLIBC_TUNABLES: cliTunables, QUANT_LENS_HUGE_PAGES: '0' } : {}),
-});
 const numpyEnv = (): NodeJS.ProcessEnv => {
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
@@ -330,15 +320,10 @@ async function sweep(blocks: number): Promise<void> {
   );
   const { ckpt, stats } = await generateTinyLlama(join(dir, 'tinyllama'));
   const from = loads.length;
-  const wrapper = join(dir, 'peak-rss-wrapper.cjs');
-  writeFileSync(
-    wrapper,
-    `const { main } = require(${JSON.stringify(join(root, 'dist/cli.js'))});
-main(process.argv.slice(2)).then((code) => { process.stdout.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; });`,
-  );
-  const layerArgs = linearShapes()
+  const wrapper = peakRssWrapper(dir);
+  const layers = linearShapes()
     .slice(0, n)
-    .flatMap((l) => ['--layer', l.name]);
+    .map((l) => l.name);
   const ref = { compute: [] as number[], wall: [] as number[] };
   // The reference as it runs by default, and with the malloc tunable the CLI gives itself (torch's
   // CPU allocator goes through glibc's malloc too): the second keeps the comparison like for like.
@@ -362,26 +347,8 @@ main(process.argv.slice(2)).then((code) => { process.stdout.write('PEAK_RSS_KB='
   };
   const product = async () => {
     await load('sweep: quant-lens inspect --method l2qer --rank 32 --json');
-    const r = await run(
-      process.execPath,
-      [
-        wrapper,
-        'inspect',
-        ckpt,
-        '--calib',
-        stats,
-        '--method',
-        'l2qer',
-        '--format',
-        'mxint4',
-        '--rank',
-        '32',
-        '--json',
-        ...layerArgs,
-      ],
-      // The wrapper calls the CLI's main() in its own process, so it gets the CLI's environment here.
-      productEnv(),
-    );
+    // The wrapper calls the CLI's main() in its own process, so it gets the CLI's environment here.
+    const r = await run(process.execPath, sweepArgs(wrapper, ckpt, stats, layers), productEnv());
     const records = r.stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))

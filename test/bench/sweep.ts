@@ -12,10 +12,10 @@
  *   npx tsx test/bench/sweep.ts [--dir /tmp/ql-tinyllama] [--layers N] [--skip-python]
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateTinyLlama, linearShapes } from './tinyllama';
+import { peakRssWrapper, productEnv, sweepArgs } from './sweepProduct';
 
 const { values } = parseArgs({
   options: {
@@ -33,10 +33,10 @@ interface RunResult {
   stdout: string;
 }
 
-function run(cmd: string, args: string[]): Promise<RunResult> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.on('error', reject);
@@ -52,28 +52,9 @@ async function main(): Promise<void> {
   const { ckpt, stats } = await generateTinyLlama(dir);
   const all = linearShapes();
   const n = values.layers ? Number(values.layers) : all.length;
-  const layerArgs = all.slice(0, n).flatMap((l) => ['--layer', l.name]);
-  // The CLI bundle exports main(); the wrapper prints the process's peak RSS once it is done.
-  const wrapper = `const { main } = require(${JSON.stringify(join(root, 'dist/cli.js'))});
-main(process.argv.slice(2)).then((code) => { process.stdout.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; });`;
-  // A file, not `node -e`: node would take a leading `inspect` argument as its debugger command.
-  const wrapperFile = join(dir, 'peak-rss-wrapper.cjs');
-  writeFileSync(wrapperFile, wrapper);
-  const ours = await run(process.execPath, [
-    wrapperFile,
-    'inspect',
-    ckpt,
-    '--calib',
-    stats,
-    '--method',
-    'l2qer',
-    '--format',
-    'mxint4',
-    '--rank',
-    '32',
-    '--json',
-    ...layerArgs,
-  ]);
+  const layers = all.slice(0, n).map((l) => l.name);
+  // Run as the CLI runs (with the environment it gives itself); the wrapper prints the peak RSS.
+  const ours = await run(process.execPath, sweepArgs(peakRssWrapper(dir), ckpt, stats, layers), productEnv());
   const records = ours.stdout.split('\n').filter((l) => l.startsWith('{'));
   const ourLayers = records.length;
   console.log(
