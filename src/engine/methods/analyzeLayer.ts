@@ -41,7 +41,7 @@ import { denseQuadratic, rankCurves, type FactorQuantization, type MetricWeight,
 import { ggmlStorage, type GgmlStorage } from '../quantizers/ggml/ggmlQuant';
 import { l2qerScale, qeraApproxScale } from './scales';
 import { stageTimer } from './stageTimer';
-import { BandedErrorPass, errorPass, type ErrorNorms } from './errorBands';
+import { BandedErrorPass, errorPass, type BandedPassSpec, type ErrorNorms } from './errorBands';
 import { fitStepSizes, stepFitMetric, type StepFitSummary } from './stepFitting';
 import type {
   AnalysisSettings,
@@ -207,7 +207,11 @@ function bandRows(fmt: NumberFormat): number | null {
   return t[0] * Math.max(1, Math.ceil(64 / t[0]));
 }
 
-function bandedSpec(input: Pick<LayerInput, 'name' | 'out' | 'in' | 'calibration'>, s: AnalysisSettings, band: number) {
+function bandedSpec(
+  input: Pick<LayerInput, 'name' | 'out' | 'in' | 'calibration'>,
+  s: AnalysisSettings,
+  band: number,
+): BandedPassSpec {
   const format = parseFormat(s.weightFormat);
   return {
     out: input.out,
