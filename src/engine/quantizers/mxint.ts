@@ -47,9 +47,9 @@ export interface MxintFormat {
 export type MxintFlavour = 'lqer' | 'qera';
 
 /** torch.isclose(x, 0): |x| ≤ atol + rtol·0 with atol = 1e-8, compared in float32. */
-const CLOSE_TO_ZERO = Math.fround(1e-8);
+export const CLOSE_TO_ZERO = Math.fround(1e-8);
 /** The `+ 1e-9` of `abs(x) + 1e-9`, as the float32 constant torch adds. */
-const NUDGE = Math.fround(1e-9);
+export const NUDGE = Math.fround(1e-9);
 const SIGN_BIT_OF_NEGATIVE_ZERO = 0x80000000;
 
 const scratchF32 = new Float32Array(1);
@@ -77,6 +77,30 @@ function ceilFloat32Log2(m: number): number {
  * LQER `block_fp`. Not idempotent: quantizing an output again can move it (the 1e-9 nudge and the
  * ceil exponent interact), so callers must never re-quantize W_q.
  */
+/**
+ * 2^E of an LQER tile whose largest |x| is `blockMax`; 0 marks a tile whose every element passes
+ * through, ∞ or NaN a tile that becomes NaN.
+ */
+export function lqerTileScale(blockMax: number, minExponent: number, maxExponent: number): number {
+  // A tile whose max is ≤ 1e-8 holds only isclose-to-0 elements, which the reference passes
+  // through unchanged; this also covers the all-zero tiles its "smallest non-zero max" rule
+  // exists for, so that rule never shows in the output.
+  if (blockMax <= CLOSE_TO_ZERO) return 0;
+  let exponent = ceilFloat32Log2(blockMax);
+  if (exponent < minExponent) exponent = minExponent;
+  else if (exponent > maxExponent) exponent = maxExponent;
+  // float32 2^E: 2^128 overflows to Infinity, so a tile with max > 2^127 becomes NaN, as in
+  // the reference (x/∞ = 0, then ∞·0), pass-through elements included. A NaN max (NaN in the
+  // tile) gives a NaN scale and a NaN tile, as torch does.
+  return Math.fround(pow2(exponent));
+}
+
+/** The LQER shared-exponent range of a format: [−bias, 2^e − 1 − bias]. */
+export function lqerExponentRange(format: MxintFormat): { minExponent: number; maxExponent: number } {
+  const bias = 2 ** (format.exponentBits - 1) - 1;
+  return { minExponent: -bias, maxExponent: 2 ** format.exponentBits - 1 - bias };
+}
+
 export function fakeQuantizeMxintLqer(
   data: Float32Array,
   rows: number,
@@ -86,9 +110,7 @@ export function fakeQuantizeMxintLqer(
 ): void {
   const grid = tileGrid(rows, cols, format.tile);
   const bits = bitsView(data);
-  const bias = 2 ** (format.exponentBits - 1) - 1;
-  const minExponent = -bias;
-  const maxExponent = 2 ** format.exponentBits - 1 - bias;
+  const { minExponent, maxExponent } = lqerExponentRange(format);
   const shift = 2 ** (format.bits - 1);
   const maxCode = shift - 1;
   const closeToZero = CLOSE_TO_ZERO;
@@ -105,25 +127,9 @@ export function fakeQuantizeMxintLqer(
     const r1 = Math.min(r0 + grid.tileRows, rows);
     bandAbsMax(bits, grid, r0, r1, amax);
     for (let t = 0; t < grid.tilesAcross; t++) {
-      const blockMax = amax.values[t] as number;
-      // A tile whose max is ≤ 1e-8 holds only isclose-to-0 elements, which the reference passes
-      // through unchanged; this also covers the all-zero tiles its "smallest non-zero max" rule
-      // exists for, so that rule never shows in the output.
-      if (blockMax <= CLOSE_TO_ZERO) {
-        scale[t] = 0;
-        continue;
-      }
-      let exponent = ceilFloat32Log2(blockMax);
-      if (exponent < minExponent) exponent = minExponent;
-      else if (exponent > maxExponent) exponent = maxExponent;
-      // float32 2^E: 2^128 overflows to Infinity, so a tile with max > 2^127 becomes NaN, as in
-      // the reference (x/∞ = 0, then ∞·0), pass-through elements included. A NaN max (NaN in the
-      // tile) gives a NaN scale and a NaN tile, as torch does.
-      const s = Math.fround(pow2(exponent));
+      const s = lqerTileScale(amax.values[t] as number, minExponent, maxExponent);
       scale[t] = s;
-      // 2^E and 2^(w−1) are powers of two, so dividing by 2^E then multiplying by 2^(w−1) is one
-      // exact multiplication by the inverse step (a quotient too small for float32's normal range
-      // would round to code 0 either way).
+      if (s === 0) continue;
       step[t] = s / shift;
       inverseStep[t] = shift / s;
     }
@@ -152,7 +158,9 @@ export function fakeQuantizeMxintLqer(
             continue;
           }
           // round((|x| + 1e-9) / 2^E · 2^(w−1)) with the sum in float32, half to even, then the
-          // clamp to [0, 2^(w−1)−1].
+          // clamp to [0, 2^(w−1)−1]. 2^E and 2^(w−1) are powers of two, so dividing by 2^E then
+          // multiplying by 2^(w−1) is one exact multiplication by the inverse step (a quotient too
+          // small for float32's normal range would round to code 0 either way).
           let code = Math.fround(magnitude + nudge) * tileInverseStep + magic - magic;
           if (code > maxCode) code = maxCode;
           // sign(x + 1e-9) is the sign bit of x here because |x| > 1e-8; sign·2^E·(m/2^(w−1)) is
