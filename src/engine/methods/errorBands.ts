@@ -10,7 +10,7 @@
 import { throwIfCancelled } from '../errors';
 import { fakeQuantize } from '../quantizers/fakeQuantize';
 import type { NumberFormat } from '../quantizers/formats';
-import { CLOSE_TO_ZERO, NUDGE, lqerExponentRange, lqerTileScale, type MxintFormat } from '../quantizers/mxint';
+import { CLOSE_TO_ZERO, NUDGE, lqerRanges, lqerTileScale, type MxintFormat } from '../quantizers/mxint';
 import { ROUND_HALF_EVEN_MAGIC } from '../quantizers/float32';
 import { bitsView, tileGrid } from '../quantizers/tiling';
 
@@ -70,8 +70,8 @@ export function errorPass(
  * errorPass(data, fakeQuantize(data), data, …) for LQER's MXINT with tiles one row high (the
  * default [1, 16]), in one pass: each element is quantized and its error taken at once, with no
  * W_q written and read back (14336×4096 first numbers, alternated 5×: 1.50–1.92 s → 1.38–1.65 s).
- * Bit for bit the same E and
- * norms (every float32 rounding of the two steps kept, sums in the same order).
+ * Bit for bit the same E and norms (every float32 rounding of the two steps kept, sums in the
+ * same order).
  */
 function mxintLqerErrorPass(
   data: Float32Array,
@@ -81,9 +81,7 @@ function mxintLqerErrorPass(
   weightColumns: boolean,
 ): ErrorNorms {
   const { tileCols } = tileGrid(rows, nIn, format.tile);
-  const { minExponent, maxExponent } = lqerExponentRange(format);
-  const shift = 2 ** (format.bits - 1);
-  const maxCode = shift - 1;
+  const { minExponent, maxExponent, shift, maxCode } = lqerRanges(format);
   const closeToZero = CLOSE_TO_ZERO;
   const nudge = NUDGE;
   const magic = ROUND_HALF_EVEN_MAGIC;

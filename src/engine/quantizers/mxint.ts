@@ -95,10 +95,19 @@ export function lqerTileScale(blockMax: number, minExponent: number, maxExponent
   return Math.fround(pow2(exponent));
 }
 
-/** The LQER shared-exponent range of a format: [−bias, 2^e − 1 − bias]. */
-export function lqerExponentRange(format: MxintFormat): { minExponent: number; maxExponent: number } {
+/**
+ * The LQER quantizer's ranges for a format: shared exponents in [−bias, 2^e − 1 − bias], codes in
+ * [0, 2^(w−1) − 1] with 2^(w−1) = shift.
+ */
+export function lqerRanges(format: MxintFormat): {
+  minExponent: number;
+  maxExponent: number;
+  shift: number;
+  maxCode: number;
+} {
   const bias = 2 ** (format.exponentBits - 1) - 1;
-  return { minExponent: -bias, maxExponent: 2 ** format.exponentBits - 1 - bias };
+  const shift = 2 ** (format.bits - 1);
+  return { minExponent: -bias, maxExponent: 2 ** format.exponentBits - 1 - bias, shift, maxCode: shift - 1 };
 }
 
 export function fakeQuantizeMxintLqer(
@@ -110,9 +119,7 @@ export function fakeQuantizeMxintLqer(
 ): void {
   const grid = tileGrid(rows, cols, format.tile);
   const bits = bitsView(data);
-  const { minExponent, maxExponent } = lqerExponentRange(format);
-  const shift = 2 ** (format.bits - 1);
-  const maxCode = shift - 1;
+  const { minExponent, maxExponent, shift, maxCode } = lqerRanges(format);
   const closeToZero = CLOSE_TO_ZERO;
   const nudge = NUDGE;
   const magic = ROUND_HALF_EVEN_MAGIC;
