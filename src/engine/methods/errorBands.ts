@@ -26,6 +26,14 @@ export interface ErrorNorms {
   nonFinite: number;
 }
 
+/** colW[i] += data[row + i]² for one row of W (the per-channel sums a diagonal output metric needs). */
+function addRowSquares(data: Float32Array, row: number, nIn: number, colW: Float64Array): void {
+  for (let i = 0; i < nIn; i++) {
+    const w = data[row + i]!;
+    colW[i]! += w * w;
+  }
+}
+
 /**
  * E = W − W_q into `e` (which may be W's or W_q's own storage) and the norms, in one pass over the
  * weight. Fresh memory costs about as much per byte as this whole pass, so nothing else is
@@ -45,13 +53,8 @@ export function errorPass(
   let weightSq = 0;
   for (let o = 0; o < out; o++) {
     const row = o * nIn;
-    if (colW) {
-      // Before the loop below: E may be written over W.
-      for (let i = 0; i < nIn; i++) {
-        const w = data[row + i]!;
-        colW[i]! += w * w;
-      }
-    }
+    // Before the loop below: E may be written over W.
+    if (colW) addRowSquares(data, row, nIn, colW);
     for (let i = 0; i < nIn; i++) {
       const w = data[row + i]!;
       const d = Math.fround(w - wq[row + i]!);
@@ -94,12 +97,7 @@ function mxintLqerErrorPass(
   let weightSq = 0;
   for (let o = 0; o < rows; o++) {
     const row = o * nIn;
-    if (colW) {
-      for (let i = 0; i < nIn; i++) {
-        const w = data[row + i]!;
-        colW[i]! += w * w;
-      }
-    }
+    if (colW) addRowSquares(data, row, nIn, colW);
     for (let c0 = 0; c0 < nIn; c0 += tileCols) {
       const start = row + c0;
       const end = Math.min(start + tileCols, row + nIn);
