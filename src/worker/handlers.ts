@@ -20,6 +20,7 @@ import type { HandlerTable } from './handlerTypes';
 import { ResultStore } from '../engine/store/resultStore';
 import { LayerResults } from '../engine/store/storedAnalysis';
 import { EigenHelper } from './eigenHelperClient';
+import { withWeightBuffer } from '../engine/readers/weightBuffers';
 
 export type Handlers = HandlerTable<keyof WorkerMethods>;
 
@@ -160,25 +161,29 @@ export function createHandlers(
         fraction = f;
         ctx.progress({ fraction: f, step });
       };
+      const info = ckpt.linearLayers.find((l) => l.name === layer);
+      if (!info)
+        throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
+      const [out, nIn] = info.shape;
+      // The weight is read for this call alone, into the storage of the layer before (weightBuffers.ts).
       if (store) {
         const results = new LayerResults({
           store: await stores.get(store),
           checkpoint: ckpt,
           stats: calibration ? await statsCache.get(calibration) : null,
         });
-        return results.analyze(layer, settings, {
-          signal: ctx.signal,
-          onProgress,
-          ...staged,
-          ...offloadOption(),
-          consumeWeight: true,
-          whileReading: warmUp,
-        });
+        return withWeightBuffer(out * nIn, (weightBuffer) =>
+          results.analyze(layer, settings, {
+            signal: ctx.signal,
+            onProgress,
+            ...staged,
+            ...offloadOption(),
+            consumeWeight: true,
+            whileReading: warmUp,
+            weightBuffer,
+          }),
+        );
       }
-      const info = ckpt.linearLayers.find((l) => l.name === layer);
-      if (!info)
-        throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
-      const [out, nIn] = info.shape;
       const calib = calibration ? await (await statsCache.get(calibration)).layerCalibration(layer, nIn) : undefined;
       ctx.progress({ fraction: 0, step: 'read weight' });
       // The weight is read for this call alone, so E may take its place, and its bands become E as
@@ -187,20 +192,25 @@ export function createHandlers(
       // to report).
       const pass = startErrorPass({ name: layer, out, in: nIn, ...(calib ? { calibration: calib } : {}) }, settings);
       const onRows = pass ? (data: Float32Array, rows: number) => pass.advance(data, rows, ctx.signal) : undefined;
-      const [w] = await Promise.all([ckpt.readWeight(layer, ctx.signal, onRows ? { onRows } : {}), warmUp()]);
-      throwIfCancelled(ctx.signal);
-      return analyzeLayer(
-        { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
-        settings,
-        {
-          signal: ctx.signal,
-          onProgress,
-          ...staged,
-          ...offloadOption(),
-          consumeWeight: true,
-          ...(pass ? { errorPass: pass } : {}),
-        },
-      );
+      return withWeightBuffer(out * nIn, async (into) => {
+        const [w] = await Promise.all([
+          ckpt.readWeight(layer, ctx.signal, { ...(onRows ? { onRows } : {}), into }),
+          warmUp(),
+        ]);
+        throwIfCancelled(ctx.signal);
+        return analyzeLayer(
+          { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
+          settings,
+          {
+            signal: ctx.signal,
+            onProgress,
+            ...staged,
+            ...offloadOption(),
+            consumeWeight: true,
+            ...(pass ? { errorPass: pass } : {}),
+          },
+        );
+      });
     },
     async storedAnalyses(p, ctx) {
       const ckpt = await cache.get(p.checkpoint);

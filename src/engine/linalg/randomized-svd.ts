@@ -336,7 +336,25 @@ function castTo(dtype: DType, a: Float64Array): FloatArray {
   return dtype === 'float64' ? a : Float32Array.from(a);
 }
 
+/** Longest start block drawn so far per dtype and seed (read only: the graphs never write their inputs). */
+const starts = new Map<string, FloatArray>();
+/** Most values a cached start block may hold (64 MB in float64). */
+const START_CACHE_LIMIT = 1 << 23;
+
+/**
+ * n standard normals from `seed`. A shorter draw is a prefix of a longer one, so the longest draw
+ * is kept and shared: a sweep's layers would otherwise draw the same numbers again each time.
+ */
 function gaussian(dtype: DType, n: number, seed: number): FloatArray {
+  const key = `${dtype}:${seed}`;
+  const have = starts.get(key);
+  if (have && have.length >= n) return have.subarray(0, n);
+  const out = drawGaussian(dtype, n, seed);
+  if (n <= START_CACHE_LIMIT) starts.set(key, out);
+  return out;
+}
+
+function drawGaussian(dtype: DType, n: number, seed: number): FloatArray {
   const out = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
   const rand = mulberry32(seed);
   for (let i = 0; i < n; i += 2) {

@@ -66,9 +66,10 @@ class LazySource implements TensorSource {
     count: number,
     signal?: AbortSignal,
     onValues?: ValuesVisitor,
+    into?: Float32Array,
   ): Promise<Float32Array> {
     this.inner ??= this.make();
-    return (await this.inner).readElements(start, count, signal, onValues);
+    return (await this.inner).readElements(start, count, signal, onValues, into);
   }
 }
 

@@ -77,6 +77,11 @@ export interface WeightMatrix {
 
 export interface ReadWeightOptions {
   onRows?: (data: Float32Array, rows: number) => void;
+  /**
+   * Storage for the values, reused from an earlier layer (see weightBuffers.ts): used when it holds
+   * out·in values and the reader decodes in place, so the result may or may not be a view of it.
+   */
+  into?: Float32Array;
 }
 
 export interface CheckpointFile {

@@ -121,10 +121,11 @@ export class TableCheckpoint implements Checkpoint {
     };
     // Counted as the values land (see TensorSource.readElements); a transposed layer is counted
     // in its stored blocks, the same values.
-    if (!layer.storedTransposed) data = await source.readElements(start, n, signal, countAndReport);
+    const into = opts.into && opts.into.length >= n ? opts.into.subarray(0, n) : undefined;
+    if (!layer.storedTransposed) data = await source.readElements(start, n, signal, countAndReport, into);
     else if (source.partial) {
       // Stored [in, out]: transpose a block of rows at a time, so the read holds one full copy.
-      data = new Float32Array(n);
+      data = into ?? new Float32Array(n);
       const rowsPerBlock = Math.max(1, Math.floor(TRANSPOSE_BLOCK / out));
       for (let r = 0; r < inDim; r += rowsPerBlock) {
         const rows = Math.min(rowsPerBlock, inDim - r);

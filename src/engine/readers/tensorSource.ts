@@ -44,8 +44,16 @@ export interface TensorSource {
    * Decodes elements [start, start + count) to float32. `onValues` sees every part of the result
    * once, as it lands (a source reading in one piece passes the whole): a pass over values just
    * read costs a fraction of a pass over memory first touched later (see BlockSource).
+   * `into`, when it holds at least `count` values, is storage the caller reuses: a source that
+   * decodes in place returns a view of it; one that builds its values otherwise ignores it.
    */
-  readElements(start: number, count: number, signal?: AbortSignal, onValues?: ValuesVisitor): Promise<Float32Array>;
+  readElements(
+    start: number,
+    count: number,
+    signal?: AbortSignal,
+    onValues?: ValuesVisitor,
+    into?: Float32Array,
+  ): Promise<Float32Array>;
 }
 
 /**
@@ -76,6 +84,7 @@ export class BlockSource implements TensorSource {
     count: number,
     signal?: AbortSignal,
     onValues?: ValuesVisitor,
+    into?: Float32Array,
   ): Promise<Float32Array> {
     if (start < 0 || count < 0 || start + count > this.count) {
       throw new RangeError(`elements ${start}…${start + count} outside a tensor of ${this.count}`);
@@ -87,7 +96,10 @@ export class BlockSource implements TensorSource {
     // Misaligned requests (a 4-bit tensor with an odd count, a slice inside a GGML block) decode
     // whole blocks into a scratch array and copy the part asked for.
     const blocks = endBlock - firstBlock;
-    const out = new Float32Array(aligned ? count : blocks * be);
+    const out =
+      aligned && into && into.length >= count
+        ? into.subarray(0, count)
+        : new Float32Array(aligned ? count : blocks * be);
     const blocksPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / bb));
     // Every chunk lands in memory touched once: the result itself when the bytes are the values,
     // else one scratch chunk per lane, reused (a fresh one per chunk doubled the memory first touched).

@@ -50,6 +50,8 @@ export interface StoredAnalyzeOptions extends AnalyzeOptions {
   compute?: (input: LayerInput, settings: AnalysisSettings, opts: AnalyzeOptions) => Promise<LayerAnalysis>;
   /** Work to overlap with reading the weight when a result must be computed (starting onnxruntime). */
   whileReading?: () => Promise<void>;
+  /** Storage for the weight when it must be read (ReadWeightOptions.into); free again once the call returns. */
+  weightBuffer?: Float32Array;
 }
 
 interface RecordShape {
@@ -168,6 +170,7 @@ export class LayerResults {
     signal?: AbortSignal,
     warn?: (m: string) => void,
     streamFor?: AnalysisSettings,
+    into?: Float32Array,
   ): Promise<{ input: LayerInput; weight: string; calibration: string | null; pass: BandedErrorPass | null }> {
     const [out, nIn] = layer.shape;
     const calib: LayerCalibration | undefined = this.source.stats
@@ -184,7 +187,10 @@ export class LayerResults {
           pass.advance(data, rows, signal);
         }
       : undefined;
-    const w = await this.source.checkpoint.readWeight(layer.name, signal, onRows ? { onRows } : {});
+    const w = await this.source.checkpoint.readWeight(layer.name, signal, {
+      ...(onRows ? { onRows } : {}),
+      ...(into ? { into } : {}),
+    });
     throwIfCancelled(signal);
     hasher.rows(w.data, w.out);
     const weight = hasher.digest();
@@ -246,7 +252,7 @@ export class LayerResults {
         const toCompute = variants.filter((_, j) => !out[j]);
         const stream = opts.consumeWeight && toCompute.length === 1 ? toCompute[0] : undefined;
         [read] = await Promise.all([
-          this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn, stream),
+          this.readAndHash(layer, ids, this.keysFor(layer, ids), opts.signal, warn, stream, opts.weightBuffer),
           opts.whileReading?.(),
         ]);
       }
@@ -258,7 +264,7 @@ export class LayerResults {
         continue;
       }
       const compute = opts.compute ?? analyzeLayer;
-      const { warn: _w, compute: _c, whileReading: _r, consumeWeight, ...analyzeOptions } = opts;
+      const { warn: _w, compute: _c, whileReading: _r, weightBuffer: _b, consumeWeight, ...analyzeOptions } = opts;
       // The weight read here serves every variant still to compute: only the last may consume it.
       const last = !variants.some((_, j) => j > i && !out[j]);
       const t0 = performance.now();

@@ -76,6 +76,37 @@ test('float64 input, full rank and wide shapes; deterministic for a seed', async
   assert.ok(maxAbsDiff(a.u.data, b.u.data) === 0);
 });
 
+test('a start block shared with a longer draw gives the results of a draw of its own (both dtypes)', async () => {
+  // The random start is kept per seed and handed out as a prefix; a call after one that drew
+  // more must see exactly the numbers it would have drawn alone. Fresh seeds: nothing cached yet.
+  const cases: [Mat, number][] = [
+    [gaussianMatrix(50, 70, 8), 901],
+    [matrixF32('noise_256x192'), 902],
+  ];
+  for (const [m, seed] of cases) {
+    const first = await topSingularTriplets(m, 5, { seed });
+    // A wider matrix of the same dtype and more directions with the same seed: a longer draw
+    // replaces the kept one.
+    const wide: Mat = gaussianMatrix(64, 400, 9);
+    await topSingularTriplets(
+      m.data instanceof Float32Array ? { ...wide, data: Float32Array.from(wide.data) } : wide,
+      40,
+      {
+        seed,
+      },
+    );
+    const again = await topSingularTriplets(m, 5, { seed });
+    assert.deepEqual(again.sigma, first.sigma);
+    assert.ok(maxAbsDiff(again.u.data, first.u.data) === 0);
+    assert.ok(maxAbsDiff(again.vt.data, first.vt.data) === 0);
+    // And an odd-length draw (its last normal without its pair) is a prefix too.
+    const odd = await topSingularTriplets(gaussianMatrix(9, 11, 2), 3, { seed, oversampling: 0 });
+    await topSingularTriplets(gaussianMatrix(30, 500, 3), 20, { seed });
+    const oddAgain = await topSingularTriplets(gaussianMatrix(9, 11, 2), 3, { seed, oversampling: 0 });
+    assert.deepEqual(oddAgain.sigma, odd.sigma);
+  }
+});
+
 test('an exactly rank-deficient matrix still gives an orthonormal U', async () => {
   const left = gaussianMatrix(60, 3, 1);
   const right = gaussianMatrix(3, 50, 2);
