@@ -93,6 +93,9 @@ function mxintLqerErrorPass(
   const colW = weightColumns ? new Float64Array(nIn) : null;
   const amax = new Float32Array(1);
   const amaxBits = new Uint32Array(amax.buffer);
+  const { scales, steps, inverseSteps } = lqerScaleTables(minExponent, maxExponent, shift);
+  amax[0] = closeToZero;
+  const closeToZeroBits = amaxBits[0]!;
   let nonFinite = 0;
   let weightSq = 0;
   for (let o = 0; o < rows; o++) {
@@ -107,10 +110,27 @@ function mxintLqerErrorPass(
         const d = (bits[i]! & 0x7fffffff) - m;
         m += d & ~(d >> 31);
       }
-      amaxBits[0] = m;
-      const s = lqerTileScale(amax[0]!, minExponent, maxExponent);
-      const step = s / shift;
-      const inverseStep = shift / s;
+      // lqerTileScale on the bits of the max, its common case written out: a normal float32 max
+      // whose log2 is an exact or clearly non-integer power (see ceilFloat32Log2), and the step
+      // and its inverse from tables (exact powers of two, as the divisions give them).
+      const field = m >>> 23;
+      const mantissa = m & 0x7fffff;
+      let s: number;
+      let step: number;
+      let inverseStep: number;
+      if (m > closeToZeroBits && field !== 0 && field !== 255 && (mantissa === 0 || mantissa >= 0x2000)) {
+        let e = mantissa === 0 ? field - 127 : field - 126;
+        if (e < minExponent) e = minExponent;
+        else if (e > maxExponent) e = maxExponent;
+        s = scales[e - minExponent]!;
+        step = steps[e - minExponent]!;
+        inverseStep = inverseSteps[e - minExponent]!;
+      } else {
+        amaxBits[0] = m;
+        s = lqerTileScale(amax[0], minExponent, maxExponent);
+        step = s / shift;
+        inverseStep = shift / s;
+      }
       // A pass-through tile (scale 0) and a NaN tile (scale ∞ or NaN) as fakeQuantizeMxintLqer
       // takes them; its element arithmetic is written out here so that it stays in this loop.
       if (s === 0 || !(s < Infinity)) {
@@ -124,6 +144,9 @@ function mxintLqerErrorPass(
         }
         continue;
       }
+      // A max at or past ∞ is the only sign of a non-finite element (∞ still gets a finite scale
+      // where the exponent range clamps it): counted here, out of the loop below.
+      if (m >= INFINITY_BITS) for (let i = start; i < end; i++) if (!Number.isFinite(data[i]!)) nonFinite++;
       for (let i = start; i < end; i++) {
         const w = data[i]!;
         const magnitude = Math.abs(w);
@@ -137,13 +160,34 @@ function mxintLqerErrorPass(
         data[i] = d;
         colE[i - row]! += d * d;
         weightSq += w * w;
-        if (!Number.isFinite(w)) nonFinite++;
       }
     }
   }
   let errorSq = 0;
   for (let i = 0; i < nIn; i++) errorSq += colE[i]!;
   return { errorColumnSq: colE, weightColumnSq: colW, weightSq, errorSq, nonFinite };
+}
+
+/** The bits of float32 +∞: an absolute value at or above them is ∞ or NaN. */
+const INFINITY_BITS = 0x7f800000;
+
+/** Per shared exponent E in [min, max]: the scale 2^E in float32 (∞ past its range), s/shift and shift/s. */
+function lqerScaleTables(
+  minExponent: number,
+  maxExponent: number,
+  shift: number,
+): { scales: Float64Array; steps: Float64Array; inverseSteps: Float64Array } {
+  const n = maxExponent - minExponent + 1;
+  const scales = new Float64Array(n);
+  const steps = new Float64Array(n);
+  const inverseSteps = new Float64Array(n);
+  for (let e = minExponent; e <= maxExponent; e++) {
+    const s = Math.fround(2 ** e);
+    scales[e - minExponent] = s;
+    steps[e - minExponent] = s / shift;
+    inverseSteps[e - minExponent] = shift / s;
+  }
+  return { scales, steps, inverseSteps };
 }
 
 /** Norms of several parts, summed in the order given. */
