@@ -194,12 +194,20 @@ export function createHandlers(
       const onRows = pass ? (data: Float32Array, rows: number) => pass.advance(data, rows, ctx.signal) : undefined;
       return withWeightBuffer(out * nIn, async (into) => {
         const [w] = await Promise.all([
-          ckpt.readWeight(layer, ctx.signal, { ...(onRows ? { onRows } : {}), into }),
+          // analyzeLayer counts non-finite weights in its error pass.
+          ckpt.readWeight(layer, ctx.signal, { ...(onRows ? { onRows } : {}), into, countNonFinite: false }),
           warmUp(),
         ]);
         throwIfCancelled(ctx.signal);
         return analyzeLayer(
-          { name: layer, data: w.data, out: w.out, in: w.in, ...(calib ? { calibration: calib } : {}) },
+          {
+            name: layer,
+            data: w.data,
+            out: w.out,
+            in: w.in,
+            file: info.file,
+            ...(calib ? { calibration: calib } : {}),
+          },
           settings,
           {
             signal: ctx.signal,

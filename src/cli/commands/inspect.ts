@@ -170,7 +170,9 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
           if (values.json) out.write(JSON.stringify(jsonRecord(a, rank, timeMs)) + '\n');
         } catch (e) {
           if (isQuantLensError(e) && e.code === 'cancelled') throw e;
-          failures.push(`${layer.name}: ${errorMessage(e)}`);
+          const message = errorMessage(e);
+          // Named once: many of the engine's messages name the layer themselves.
+          failures.push(message.includes(layer.name) ? message : `${layer.name}: ${message}`);
           if (!isQuantLensError(e)) throw e;
         }
         done++;

@@ -60,6 +60,8 @@ export interface LayerInput {
   out: number;
   in: number;
   calibration?: LayerCalibration;
+  /** The file holding the weight, named in errors about its values. */
+  file?: string;
 }
 
 export interface AnalyzeOptions {
@@ -647,6 +649,14 @@ export async function analyzeLayer(
     ? { consume: true, ...(opts.errorPass ? { streamed: opts.errorPass } : {}) }
     : { into: ws.f32('analysis-error', input.data.length) };
   const p = await time('quantize', () => prepareError(input, s, signal, where));
+  if (p.nonFinite > 0) {
+    // E is NaN wherever W is not finite, and so is every spectrum, factor and curve made from it.
+    throw new QuantLensError(
+      'malformed',
+      `${input.name} holds ${p.nonFinite} NaN or infinite weight${p.nonFinite === 1 ? '' : 's'}: its quantization error cannot be analysed`,
+      input.file,
+    );
+  }
   // A square E's Gram is taken as E·Eᵀ, whose operand is E itself (no transposed copy: 0.25–0.35 s
   // less at 4096²), unless the scaled spectrum reuses it as diag(s)·EᵀE·diag(s).
   const grams = gramCache(p.error, time, signal, scaled && !p.chol ? 'auto' : 'rows-if-square');

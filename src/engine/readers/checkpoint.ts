@@ -82,6 +82,11 @@ export interface ReadWeightOptions {
    * out·in values and the reader decodes in place, so the result may or may not be a view of it.
    */
   into?: Float32Array;
+  /**
+   * Count NaN and ±Inf entries into WeightMatrix.nonFinite (default true). An analysis counts
+   * them in its own pass over W and saves the reader's (a pass over every value as it lands).
+   */
+  countNonFinite?: boolean;
 }
 
 export interface CheckpointFile {

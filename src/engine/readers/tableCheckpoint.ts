@@ -112,13 +112,17 @@ export class TableCheckpoint implements Checkpoint {
     }
     let data: Float32Array;
     const nonFinite = { nan: 0, inf: 0 };
-    const count = (values: Float32Array) => addNonFinite(values, nonFinite);
+    const counting = opts.countNonFinite !== false;
+    const count = counting ? (values: Float32Array) => addNonFinite(values, nonFinite) : undefined;
     // Rows are reported as the landed prefix of the result grows (parts land out of order).
     const rowsDone = opts.onRows ? landedRows(inDim, opts.onRows) : null;
-    const countAndReport: ValuesVisitor = (values, at, result) => {
-      count(values);
-      rowsDone?.(values, at, result);
-    };
+    const countAndReport: ValuesVisitor | undefined =
+      count || rowsDone
+        ? (values, at, result) => {
+            count?.(values);
+            rowsDone?.(values, at, result);
+          }
+        : undefined;
     // Counted as the values land (see TensorSource.readElements); a transposed layer is counted
     // in its stored blocks, the same values.
     const into = opts.into && opts.into.length >= n ? opts.into.subarray(0, n) : undefined;
@@ -134,7 +138,7 @@ export class TableCheckpoint implements Checkpoint {
       }
     } else data = transpose(await source.readElements(start, n, signal, count), inDim, out);
     throwIfCancelled(signal);
-    return { data, out, in: inDim, nonFinite };
+    return { data, out, in: inDim, ...(counting ? { nonFinite } : {}) };
   }
 
   async close(): Promise<void> {

@@ -187,7 +187,9 @@ export class LayerResults {
           pass.advance(data, rows, signal);
         }
       : undefined;
+    // The analysis counts non-finite weights itself.
     const w = await this.source.checkpoint.readWeight(layer.name, signal, {
+      countNonFinite: false,
       ...(onRows ? { onRows } : {}),
       ...(into ? { into } : {}),
     });
@@ -206,6 +208,7 @@ export class LayerResults {
       data: w.data,
       out: w.out,
       in: w.in,
+      file: layer.file,
       ...(calib ? { calibration: calib } : {}),
     };
     return { input, weight, calibration, pass };

@@ -67,6 +67,8 @@ interface Workspace {
   fifo: string;
   folder: string;
   noLinear: string;
+  /** One linear layer with a NaN and an infinite weight. */
+  nanWeights: string;
 }
 
 function f64Tensor(name: string, shape: number[], values: ArrayLike<number>): TestTensor {
@@ -180,6 +182,14 @@ async function makeWorkspace(): Promise<Workspace> {
   mkdirSync(folder);
   const noLinear = join(root, 'no-linear.safetensors');
   writeSafetensors(noLinear, [f32Tensor('model.norm.weight', [4], [1, 1, 1, 1])]);
+  const nanWeights = join(root, 'nan-weights.safetensors');
+  writeSafetensors(nanWeights, [
+    f32Tensor(
+      'model.layers.0.mlp.up_proj.weight',
+      [32, 48],
+      Array.from({ length: 32 * 48 }, (_, i) => (i === 40 ? NaN : i === 900 ? -Infinity : Math.sin(i) * 0.02)),
+    ),
+  ]);
   return {
     root,
     ckpt,
@@ -199,6 +209,7 @@ async function makeWorkspace(): Promise<Workspace> {
     fifo,
     folder,
     noLinear,
+    nanWeights,
   };
 }
 
@@ -519,6 +530,14 @@ const CASES: Case[] = [
     name: 'compare --layer that A lacks',
     args: (w) => ['compare', w.ckpt, w.index, '--layer', 'nope'],
     message: (w) => new RegExp(`${esc(w.ckpt)}: --layer nope: not a linear layer`),
+  },
+  {
+    name: 'inspect a layer with NaN and infinite weights',
+    args: (w) => ['inspect', w.nanWeights, '--method', 'lqer', '--rank', '8'],
+    message: (w) =>
+      new RegExp(
+        `^quant-lens: ${esc(w.nanWeights)}: model\\.layers\\.0\\.mlp\\.up_proj\\.weight holds 2 NaN or infinite weights: its quantization error cannot be analysed\\n$`,
+      ),
   },
   // ---- statistics that no activations produce
   {

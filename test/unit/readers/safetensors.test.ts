@@ -101,6 +101,12 @@ test('NaN and Inf values are allowed and reported per layer', async () => {
   const ckpt = await openCheckpoint(path);
   assert.deepEqual((await ckpt.readWeight('model.layers.0.self_attn.q_proj.weight')).nonFinite, { nan: 2, inf: 2 });
   assert.deepEqual((await ckpt.readWeight('model.layers.0.self_attn.k_proj.weight')).nonFinite, { nan: 0, inf: 0 });
+  // An analysis, which counts them in its own pass, can skip the reader's count.
+  const uncounted = await ckpt.readWeight('model.layers.0.self_attn.q_proj.weight', undefined, {
+    countNonFinite: false,
+  });
+  assert.equal(uncounted.nonFinite, undefined);
+  assert.deepEqual(Array.from(uncounted.data), [1, NaN, 2, Infinity, -Infinity, NaN]);
   await ckpt.close();
 });
 

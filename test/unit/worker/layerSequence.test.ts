@@ -103,3 +103,38 @@ test('layers analysed one after another in reused storage give the results of re
     rmSync(f.dir, { recursive: true, force: true });
   }
 });
+
+test('NaN and infinite weights, counted by the analysis itself (the reader’s count skipped), stop it with a clear error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ql-nonfinite-'));
+  try {
+    const name = 'model.layers.0.mlp.up_proj.weight';
+    const r = rng(5);
+    const w = Float32Array.from({ length: 64 * 96 }, () => r() * 0.05);
+    w[5] = NaN;
+    w[700] = Infinity;
+    w[3000] = -Infinity;
+    writeSafetensors(join(dir, 'model.safetensors'), [f32Tensor(name, [64, 96], w)]);
+    const h = createHandlers();
+    for (const weightFormat of ['mxint4', 'int4:g32']) {
+      for (const spectra of [true, false]) {
+        await assert.rejects(
+          h.analyzeLayer(
+            {
+              checkpoint: join(dir, 'model.safetensors'),
+              layer: name,
+              settings: { ...settings, method: 'lqer', weightFormat, maxRank: 8, spectra },
+            },
+            { signal: new AbortController().signal, progress: () => undefined },
+          ),
+          (e: Error & { code?: string }) =>
+            e.code === 'malformed' &&
+            e.message ===
+              `${join(dir, 'model.safetensors')}: ${name} holds 3 NaN or infinite weights: its quantization error cannot be analysed`,
+          weightFormat,
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
