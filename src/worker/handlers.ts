@@ -172,7 +172,7 @@ export function createHandlers(
           checkpoint: ckpt,
           stats: calibration ? await statsCache.get(calibration) : null,
         });
-        return withWeightBuffer(out * nIn, (weightBuffer) =>
+        return withWeightBuffer((weightBuffer) =>
           results.analyze(layer, settings, {
             signal: ctx.signal,
             onProgress,
@@ -192,10 +192,14 @@ export function createHandlers(
       // to report).
       const pass = startErrorPass({ name: layer, out, in: nIn, ...(calib ? { calibration: calib } : {}) }, settings);
       const onRows = pass ? (data: Float32Array, rows: number) => pass.advance(data, rows, ctx.signal) : undefined;
-      return withWeightBuffer(out * nIn, async (into) => {
+      return withWeightBuffer(async (lease) => {
         const [w] = await Promise.all([
           // analyzeLayer counts non-finite weights in its error pass.
-          ckpt.readWeight(layer, ctx.signal, { ...(onRows ? { onRows } : {}), into, countNonFinite: false }),
+          ckpt.readWeight(layer, ctx.signal, {
+            ...(onRows ? { onRows } : {}),
+            into: lease(out * nIn),
+            countNonFinite: false,
+          }),
           warmUp(),
         ]);
         throwIfCancelled(ctx.signal);

@@ -74,10 +74,6 @@ function ceilFloat32Log2(m: number): number {
 }
 
 /**
- * LQER `block_fp`. Not idempotent: quantizing an output again can move it (the 1e-9 nudge and the
- * ceil exponent interact), so callers must never re-quantize W_q.
- */
-/**
  * 2^E of an LQER tile whose largest |x| is `blockMax`; 0 marks a tile whose every element passes
  * through, ∞ or NaN a tile that becomes NaN.
  */
@@ -110,6 +106,10 @@ export function lqerRanges(format: MxintFormat): {
   return { minExponent: -bias, maxExponent: 2 ** format.exponentBits - 1 - bias, shift, maxCode: shift - 1 };
 }
 
+/**
+ * LQER `block_fp`. Not idempotent: quantizing an output again can move it (the 1e-9 nudge and the
+ * ceil exponent interact), so callers must never re-quantize W_q.
+ */
 export function fakeQuantizeMxintLqer(
   data: Float32Array,
   rows: number,

@@ -6,7 +6,7 @@
  * storage of the last layer is kept and handed to the next read of a layer no larger.
  *
  * A buffer is leased: an analysis that is still running keeps its own, and a second one running
- * beside it (a cancelled job unwinding, `--jobs`) gets a fresh array. A buffer left unused for
+ * beside it on the same thread (a cancelled job still unwinding) gets a fresh array. A buffer left unused for
  * IDLE_MS is dropped, so an idle editor does not hold a layer's worth of memory.
  */
 
@@ -61,15 +61,20 @@ export function sharedWeightBuffers(): WeightBuffers {
 }
 
 /**
- * Runs `f` with a leased buffer of `length` values and returns the buffer afterwards, whatever
- * `f` did; `f` must not let anything that outlives it refer to the buffer.
+ * Runs `f` with `lease(length)`, which leases a buffer of at least `length` values when `f` reads a
+ * weight (a result found in a store reads none), and gives it back afterwards, whatever `f` did;
+ * `f` must not let anything that outlives it refer to the buffer. One lease per call.
  */
-export async function withWeightBuffer<T>(length: number, f: (buffer: Float32Array) => Promise<T>): Promise<T> {
+export async function withWeightBuffer<T>(f: (lease: (length: number) => Float32Array) => Promise<T>): Promise<T> {
   const pool = sharedWeightBuffers();
-  const buffer = pool.acquire(length);
+  let leased: Float32Array | undefined;
   try {
-    return await f(buffer);
+    return await f((length) => {
+      if (leased) throw new Error('withWeightBuffer: one buffer per call');
+      leased = pool.acquire(length);
+      return leased;
+    });
   } finally {
-    pool.release(buffer);
+    if (leased) pool.release(leased);
   }
 }

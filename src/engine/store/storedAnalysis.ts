@@ -50,8 +50,11 @@ export interface StoredAnalyzeOptions extends AnalyzeOptions {
   compute?: (input: LayerInput, settings: AnalysisSettings, opts: AnalyzeOptions) => Promise<LayerAnalysis>;
   /** Work to overlap with reading the weight when a result must be computed (starting onnxruntime). */
   whileReading?: () => Promise<void>;
-  /** Storage for the weight when it must be read (ReadWeightOptions.into); free again once the call returns. */
-  weightBuffer?: Float32Array;
+  /**
+   * Leases storage of at least `length` values for the weight when it must be read
+   * (ReadWeightOptions.into); called at most once, the storage free again once the call returns.
+   */
+  weightBuffer?: (length: number) => Float32Array;
 }
 
 interface RecordShape {
@@ -170,7 +173,7 @@ export class LayerResults {
     signal?: AbortSignal,
     warn?: (m: string) => void,
     streamFor?: AnalysisSettings,
-    into?: Float32Array,
+    into?: (length: number) => Float32Array,
   ): Promise<{ input: LayerInput; weight: string; calibration: string | null; pass: BandedErrorPass | null }> {
     const [out, nIn] = layer.shape;
     const calib: LayerCalibration | undefined = this.source.stats
@@ -191,7 +194,7 @@ export class LayerResults {
     const w = await this.source.checkpoint.readWeight(layer.name, signal, {
       countNonFinite: false,
       ...(onRows ? { onRows } : {}),
-      ...(into ? { into } : {}),
+      ...(into ? { into: into(out * nIn) } : {}),
     });
     throwIfCancelled(signal);
     hasher.rows(w.data, w.out);

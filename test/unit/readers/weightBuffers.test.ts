@@ -90,8 +90,8 @@ test('withWeightBuffer returns the buffer to the pool when the work fails', asyn
   const pool = sharedWeightBuffers();
   let leased: Float32Array | undefined;
   await assert.rejects(
-    withWeightBuffer(4096, async (b) => {
-      leased = b;
+    withWeightBuffer(async (lease) => {
+      leased = lease(4096);
       throw new Error('boom');
     }),
     /boom/,
