@@ -10,7 +10,14 @@
 import { throwIfCancelled } from '../errors';
 import { fakeQuantize } from '../quantizers/fakeQuantize';
 import type { NumberFormat } from '../quantizers/formats';
-import { CLOSE_TO_ZERO, NUDGE, lqerRanges, lqerTileScale, type MxintFormat } from '../quantizers/mxint';
+import {
+  CLOSE_TO_ZERO,
+  NUDGE,
+  lqerRanges,
+  lqerScaleTables,
+  lqerTileScale,
+  type MxintFormat,
+} from '../quantizers/mxint';
 import { ROUND_HALF_EVEN_MAGIC } from '../quantizers/float32';
 import { bitsView, tileGrid } from '../quantizers/tiling';
 
@@ -170,25 +177,6 @@ function mxintLqerErrorPass(
 
 /** The bits of float32 +∞: an absolute value at or above them is ∞ or NaN. */
 const INFINITY_BITS = 0x7f800000;
-
-/** Per shared exponent E in [min, max]: the scale 2^E in float32 (∞ past its range), s/shift and shift/s. */
-function lqerScaleTables(
-  minExponent: number,
-  maxExponent: number,
-  shift: number,
-): { scales: Float64Array; steps: Float64Array; inverseSteps: Float64Array } {
-  const n = maxExponent - minExponent + 1;
-  const scales = new Float64Array(n);
-  const steps = new Float64Array(n);
-  const inverseSteps = new Float64Array(n);
-  for (let e = minExponent; e <= maxExponent; e++) {
-    const s = Math.fround(2 ** e);
-    scales[e - minExponent] = s;
-    steps[e - minExponent] = s / shift;
-    inverseSteps[e - minExponent] = shift / s;
-  }
-  return { scales, steps, inverseSteps };
-}
 
 /** Norms of several parts, summed in the order given. */
 export function mergeNorms(parts: ErrorNorms[], nIn: number): ErrorNorms {

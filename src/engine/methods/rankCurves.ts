@@ -13,6 +13,12 @@
  * [out, in] layout (no transposed or widened copy: fresh memory costs more than the product, see
  * linalg/workspace.ts); the metric weight is applied to its small result.
  *
+ * The product with E is the one step that costs: in float64 (E widened block by block) it took
+ * 0.3–0.6 s for a 14336×4096 layer at R = 64, in float32 35–90 ms. So a float32 E is first
+ * multiplied in float32 (blocks of rows of E, each block's result added up in float64), and the
+ * curves are kept only where an error bound shows every value within CURVE_TOLERANCE of the exact
+ * one (see float32Bounds); otherwise T is formed again in float64 (docs/algorithms.md §8.2).
+ *
  * One subtlety makes it exact rather than approximate: when a factor's quantization tiles run
  * along the rank dimension (the paper's [1,16] blocks on A), the last, partial tile of Ã_k is
  * quantized on its own (zero-padded, its shared exponent taken over only the columns present), so
@@ -23,13 +29,17 @@
 import { kernels, mat, type FloatArray, type Mat } from '../linalg/kernels';
 import { buildModel, OnnxType, type OnnxTypeCode } from '../onnx/builder';
 import { throwIfCancelled } from '../errors';
+import { U32 } from '../linalg/deflated-spectrum';
 
 /** Fake-quantizes a row-major rows×cols matrix (one of the low-rank factors). */
 export type FactorQuantizer = (data: Float32Array, rows: number, cols: number) => Float32Array;
 
 export interface FactorQuantization {
   quantize: FactorQuantizer;
-  /** Tile extent along the rank dimension (1 = tiles never straddle ranks, so no variants). */
+  /**
+   * Tile extent along the rank dimension (1 = tiles never straddle ranks, so no variants). Tiles
+   * that run along the rank are one element wide across it: [1, t] on A, [t, 1] on B.
+   */
   rankTile: number;
 }
 
@@ -48,6 +58,8 @@ export interface CurveInputs {
   /** How A and B are quantized; omit for unquantized factors. */
   aQuant?: FactorQuantization;
   bQuant?: FactorQuantization;
+  /** 'float64' forbids the float32 product (a reference for tests); default: float32 where certified. */
+  product?: 'auto' | 'float64';
   signal?: AbortSignal;
 }
 
@@ -56,21 +68,8 @@ export interface RankCurve {
   base: number;
   /** errSq[k] = ‖E' − C_k‖²_Q for k = 0…R. */
   errSq: Float64Array;
-}
-
-/** Column block [c0, c1) of a row-major matrix, as float32 (the factor quantizers work in float32). */
-function columnsF32(m: Mat<Float64Array>, c0: number, c1: number): Float32Array {
-  const w = c1 - c0;
-  const out = new Float32Array(m.rows * w);
-  for (let i = 0; i < m.rows; i++) {
-    const src = i * m.cols + c0;
-    for (let j = 0; j < w; j++) out[i * w + j] = m.data[src + j]!;
-  }
-  return out;
-}
-
-function rowsF32(m: Mat<Float64Array>, r0: number, r1: number): Float32Array {
-  return Float32Array.from(m.data.subarray(r0 * m.cols, r1 * m.cols));
+  /** Arithmetic of the product with E these values come from (float32 only where certified). */
+  product: 'float32' | 'float64';
 }
 
 /** Transpose of a row-major rows×cols float32 block, widened: [cols, rows]. */
@@ -98,6 +97,85 @@ interface QuantizedFactors {
   variantSource: Int32Array;
 }
 
+interface VariantLayout {
+  prefix: Int32Array;
+  variantOffset: Int32Array;
+  total: number;
+}
+
+/** For each width w of a partial tile, the ranks m = 0, t, 2t, … whose tile has a variant of that width. */
+function tileStarts(R: number, t: number, w: number): number[] {
+  const starts: number[] = [];
+  for (let m = 0; m + w <= R; m += t) starts.push(m);
+  return starts;
+}
+
+/**
+ * A's variants (A [in, R], tiles [1, t] along the rank) as rows [total, in]: for every k that is
+ * not a multiple of t, columns m…k−1 (m = prefix[k]) quantized on their own, column m + j in row
+ * variantOffset[k] + j. The variants of one width are quantized in one call, stacked as rows: a
+ * [1, t] tile never spans two rows, so every row of every variant stays its own partial tile.
+ */
+function aVariantRows(A: Mat<Float64Array>, quantize: FactorQuantizer, t: number, v: VariantLayout): Float64Array {
+  const n = A.rows;
+  const R = A.cols;
+  const out = new Float64Array(v.total * n);
+  for (let w = 1; w < t; w++) {
+    const starts = tileStarts(R, t, w);
+    if (starts.length === 0) break;
+    const stacked = new Float32Array(starts.length * n * w);
+    starts.forEach((m, g) => {
+      for (let i = 0; i < n; i++) {
+        const src = i * R + m;
+        const dst = (g * n + i) * w;
+        for (let j = 0; j < w; j++) stacked[dst + j] = A.data[src + j]!;
+      }
+    });
+    const q = quantize(stacked, starts.length * n, w);
+    starts.forEach((m, g) => {
+      const off = v.variantOffset[m + w]!;
+      for (let j = 0; j < w; j++) {
+        const row = (off + j) * n;
+        for (let i = 0; i < n; i++) out[row + i] = q[(g * n + i) * w + j]!;
+      }
+    });
+  }
+  return out;
+}
+
+/**
+ * B's variants (B [R, out], tiles [t, 1] along the rank) as rows [total, out], laid out as
+ * aVariantRows's. The variants of one width are quantized in one call, side by side: a [t, 1]
+ * tile never spans two columns.
+ */
+function bVariantRows(B: Mat<Float64Array>, quantize: FactorQuantizer, t: number, v: VariantLayout): Float64Array {
+  const n = B.cols;
+  const out = new Float64Array(v.total * n);
+  for (let w = 1; w < t; w++) {
+    const starts = tileStarts(B.rows, t, w);
+    if (starts.length === 0) break;
+    const width = starts.length * n;
+    const stacked = new Float32Array(w * width);
+    starts.forEach((m, g) => {
+      for (let j = 0; j < w; j++) {
+        const src = (m + j) * n;
+        const dst = j * width + g * n;
+        for (let o = 0; o < n; o++) stacked[dst + o] = B.data[src + o]!;
+      }
+    });
+    const q = quantize(stacked, w, width);
+    starts.forEach((m, g) => {
+      const off = v.variantOffset[m + w]!;
+      for (let j = 0; j < w; j++) {
+        const dst = (off + j) * n;
+        const src = j * width + g * n;
+        for (let o = 0; o < n; o++) out[dst + o] = q[src + o]!;
+      }
+    });
+  }
+  return out;
+}
+
 function quantizeFactors(inp: CurveInputs): QuantizedFactors {
   const { A, B, aQuant, bQuant } = inp;
   const R = A.cols;
@@ -107,9 +185,9 @@ function quantizeFactors(inp: CurveInputs): QuantizedFactors {
     throw new Error(`factor tiles along the rank differ (${tA} vs ${tB}); exact curves need them equal`);
   }
   const t = Math.max(tA, tB);
-  const Aq = aQuant ? aQuant.quantize(columnsF32(A, 0, R), A.rows, R) : A.data;
+  const Aq = aQuant ? aQuant.quantize(Float32Array.from(A.data), A.rows, R) : A.data;
   const At = mat(transposedF64(Aq, A.rows, R), R, A.rows);
-  const Bq = bQuant ? mat(Float64Array.from(bQuant.quantize(rowsF32(B, 0, R), R, B.cols)), R, B.cols) : B;
+  const Bq = bQuant ? mat(Float64Array.from(bQuant.quantize(Float32Array.from(B.data), R, B.cols)), R, B.cols) : B;
   const prefix = new Int32Array(R + 1);
   const variantOffset = new Int32Array(R + 1).fill(-1);
   let total = 0;
@@ -126,41 +204,21 @@ function quantizeFactors(inp: CurveInputs): QuantizedFactors {
     const off = variantOffset[k]!;
     for (let j = 0; off >= 0 && j < k - prefix[k]!; j++) variantSource[off + j] = prefix[k]! + j;
   }
-  let aVariantsT: Mat<Float64Array> | null = null;
-  let bVariants: Mat<Float64Array> | null = null;
-  if (total > 0 && tA > 1) {
-    const aV = new Float64Array(total * A.rows);
-    for (let k = 1; k <= R; k++) {
-      const off = variantOffset[k]!;
-      if (off < 0) continue;
-      const m = prefix[k]!;
-      const w = k - m;
-      aV.set(transposedF64(aQuant!.quantize(columnsF32(A, m, k), A.rows, w), A.rows, w), off * A.rows);
-    }
-    aVariantsT = mat(aV, total, A.rows);
-  }
-  if (total > 0 && tB > 1) {
-    const bV = new Float64Array(total * B.cols);
-    for (let k = 1; k <= R; k++) {
-      const off = variantOffset[k]!;
-      if (off < 0) continue;
-      const m = prefix[k]!;
-      bV.set(bQuant!.quantize(rowsF32(B, m, k), k - m, B.cols), off * B.cols);
-    }
-    bVariants = mat(bV, total, B.cols);
-  }
+  const layout = { prefix, variantOffset, total };
+  const aVariantsT = total > 0 && tA > 1 ? mat(aVariantRows(A, aQuant!.quantize, tA, layout), total, A.rows) : null;
+  const bVariants = total > 0 && tB > 1 ? mat(bVariantRows(B, bQuant!.quantize, tB, layout), total, B.cols) : null;
   return { At, B: Bq, aVariantsT, bVariants, prefix, variantOffset, variantSource };
 }
 
-const LEFT_KEY = 'curves:left-product';
-/** Y = X[:, o0:o1]·E_blk in float64, E_blk (float32) widened inside onnxruntime. */
-function leftProductGraph(): Uint8Array {
-  const D = OnnxType.DOUBLE;
+/** Y = X[:, o0:o1]·E_blk; in float64 with E_blk (float32) widened inside onnxruntime. */
+function leftProductGraph(precision: 'float32' | 'float64'): Uint8Array {
+  const elem = precision === 'float32' ? OnnxType.FLOAT : OnnxType.DOUBLE;
   const i64 = (name: string) => ({ name, elemType: OnnxType.INT64, dims: [1] });
+  const widen = precision === 'float64';
   return buildModel({
-    name: 'left_product',
+    name: `left_product_${precision}`,
     inputs: [
-      { name: 'X', elemType: D, dims: ['p', 'o'] },
+      { name: 'X', elemType: elem, dims: ['p', 'o'] },
       { name: 'E', elemType: OnnxType.FLOAT, dims: ['r', 'i'] },
       i64('o0'),
       i64('o1'),
@@ -170,40 +228,56 @@ function leftProductGraph(): Uint8Array {
     ],
     nodes: [
       { op: 'Slice', inputs: ['X', 'o0', 'o1', 'ax1'], outputs: ['Xb'] },
-      { op: 'Cast', inputs: ['E'], outputs: ['Ed'], attributes: { to: { kind: 'int', value: D } } },
-      { op: 'MatMul', inputs: ['Xb', 'Ed'], outputs: ['Y'] },
+      ...(widen
+        ? [{ op: 'Cast', inputs: ['E'], outputs: ['Ed'], attributes: { to: { kind: 'int' as const, value: elem } } }]
+        : []),
+      { op: 'MatMul', inputs: ['Xb', widen ? 'Ed' : 'E'], outputs: ['Y'] },
     ],
-    outputs: [{ name: 'Y', elemType: D, dims: ['p', 'i'] }],
+    outputs: [{ name: 'Y', elemType: elem, dims: ['p', 'i'] }],
   });
 }
 
-/** Rows of a float32 E widened per call: keeps onnxruntime's float64 copy near 8 MB. */
-const LEFT_BLOCK_ELEMENTS = 1 << 20;
+/**
+ * Elements of E per call: in float64 this keeps onnxruntime's widened copy near 8 MB; in float32
+ * it bounds the length of the float32 sums (1024 rows of a 4096-wide E) before they are added up
+ * in float64.
+ */
+const LEFT_BLOCK_ELEMENTS: Record<'float32' | 'float64', number> = { float32: 1 << 22, float64: 1 << 20 };
 
 /**
- * X·E for a thin X [p, out] (float64) and E [out, in], in float64. A float32 E is widened block by
- * block inside onnxruntime: a float32 product would lose ~1e-4 relative on curves that cancel
- * down to a few percent of the error (high ranks, strongly weighted channels).
+ * X·E for a thin X [p, out] (float64) and E [out, in], accumulated in float64 over blocks of rows
+ * of E. 'float64' widens a float32 E block by block inside onnxruntime; 'float32' rounds X to
+ * float32 and multiplies each block in float32 (an error float32Bounds accounts for).
  */
 export async function leftProduct(
   x: Mat<Float64Array>,
   e: Mat<FloatArray>,
   signal?: AbortSignal,
+  precision: 'float32' | 'float64' = 'float64',
 ): Promise<Mat<Float64Array>> {
   if (e.data instanceof Float64Array) return kernels().matmul(x, e as Mat<Float64Array>);
   const acc = new Float64Array(x.rows * e.cols);
   if (x.rows === 0) return mat(acc, 0, e.cols);
-  const block = Math.max(1, Math.floor(LEFT_BLOCK_ELEMENTS / Math.max(1, e.cols)));
+  const f32 = precision === 'float32';
+  const xData = f32 ? Float32Array.from(x.data) : x.data;
+  // float32 blocks are written into one buffer: each call's output would be fresh memory.
+  const into = f32 ? new Float32Array(x.rows * e.cols) : undefined;
+  const block = Math.max(1, Math.floor(LEFT_BLOCK_ELEMENTS[precision] / Math.max(1, e.cols)));
   for (let o0 = 0; o0 < e.rows; o0 += block) {
     throwIfCancelled(signal);
     const o1 = Math.min(e.rows, o0 + block);
-    const out = await kernels().run(LEFT_KEY, leftProductGraph, {
-      X: { data: x.data, dims: [x.rows, x.cols] },
-      E: { data: e.data.subarray(o0 * e.cols, o1 * e.cols), dims: [o1 - o0, e.cols] },
-      o0: { data: BigInt64Array.of(BigInt(o0)), dims: [1] },
-      o1: { data: BigInt64Array.of(BigInt(o1)), dims: [1] },
-    });
-    const y = out.Y!.data as Float64Array;
+    const out = await kernels().run(
+      `curves:left-product:${precision}`,
+      () => leftProductGraph(precision),
+      {
+        X: { data: xData, dims: [x.rows, x.cols] },
+        E: { data: e.data.subarray(o0 * e.cols, o1 * e.cols), dims: [o1 - o0, e.cols] },
+        o0: { data: BigInt64Array.of(BigInt(o0)), dims: [1] },
+        o1: { data: BigInt64Array.of(BigInt(o1)), dims: [1] },
+      },
+      into ? { Y: { data: into, dims: [x.rows, e.cols] } } : undefined,
+    );
+    const y = out.Y!.data as FloatArray;
     if (o0 === 0) acc.set(y);
     else for (let i = 0; i < acc.length; i++) acc[i]! += y[i]!;
   }
@@ -333,21 +407,85 @@ function rowDot(a: Mat<Float64Array>, i: number, b: Mat<Float64Array>, j: number
 }
 
 /**
+ * Bar on the relative error of every float32 curve value (by float32Bounds): the one the spectra
+ * hold their top values to. A curve whose bound exceeds it anywhere is computed in float64.
+ */
+export const CURVE_TOLERANCE = 1e-4;
+/**
+ * The float32 product's error model: each entry of T = B̃·E errs by at most κ·u·‖b̃ⱼ‖·‖E[:, i]‖
+ * (u = 2⁻²⁴; X's rounding to float32 included). Measured over 14336×4096, 4096² and 256×2048
+ * MXINT4 errors against random and SVD factors: at most 0.3 on large blocks and 1.7 on a 256-row
+ * E. Taken at 16, as the spectra's float32 model is (linalg/deflated-spectrum.ts).
+ */
+const PRODUCT_KAPPA = 16;
+/** Multiply-adds of T below which the float64 product is cheap enough to take at once. */
+const FLOAT32_MIN_WORK = 1 << 27;
+
+/**
  * Error curves for several metric weights from one set of factors. The factors are quantized once
  * (with all partial-tile variants) and shared across the weights.
  */
 export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Promise<RankCurve[]> {
+  const q = quantizeFactors(inp);
+  throwIfCancelled(inp.signal);
+  const E = inp.error;
+  const tRows = q.B.rows + (q.bVariants?.rows ?? 0);
+  if (inp.product !== 'float64' && E.data instanceof Float32Array && tRows * E.rows * E.cols >= FLOAT32_MIN_WORK) {
+    const fast = await curvesFrom(q, inp, weights, 'float32');
+    if (fast) return fast;
+  }
+  return (await curvesFrom(q, inp, weights, 'float64'))!;
+}
+
+/** ‖row r‖₂ of a row-major matrix, for every row. */
+function rowNorms(m: Mat<Float64Array>): Float64Array {
+  const out = new Float64Array(m.rows);
+  for (let r = 0; r < m.rows; r++) out[r] = Math.sqrt(rowDot(m, r, m, r));
+  return out;
+}
+
+/** Σᵢ |x[r, i]|·c[i] for every row r of a row-major X. */
+function weightedAbsRows(x: Mat<Float64Array>, c: Float64Array): Float64Array {
+  const out = new Float64Array(x.rows);
+  for (let r = 0; r < x.rows; r++) {
+    const row = r * x.cols;
+    let s = 0;
+    for (let i = 0; i < x.cols; i++) s += Math.abs(x.data[row + i]!) * c[i]!;
+    out[r] = s;
+  }
+  return out;
+}
+
+/**
+ * The curves from T = B̃·E formed in the given arithmetic; null when float32 curves cannot be
+ * shown to meet CURVE_TOLERANCE. With the product's error model, the error of each term
+ * ãⱼᵀ·Q·E'·b̃ⱼ is at most κ·u·‖b̃ⱼ‖·Σᵢ |(Q·ãⱼ)ᵢ|·‖E[:, i]‖, and a curve value's error at most twice
+ * the sum of its terms' (the other terms involve only the factors, in float64).
+ */
+async function curvesFrom(
+  q: QuantizedFactors,
+  inp: CurveInputs,
+  weights: MetricWeight[],
+  precision: 'float32' | 'float64',
+): Promise<RankCurve[] | null> {
   const K = kernels();
   const E = inp.error;
-  const q = quantizeFactors(inp);
   const R = q.At.rows;
-  throwIfCancelled(inp.signal);
   let colSq = inp.columnSq;
 
   // T = B̃·E = (E'·B̃ᵀ)ᵀ, [R, in]; the metric weight acts on it from the right.
-  const T = await leftProduct(q.B, E, inp.signal);
-  const Tv = q.bVariants ? await leftProduct(q.bVariants, E, inp.signal) : null;
+  const T = await leftProduct(q.B, E, inp.signal, precision);
+  const Tv = q.bVariants ? await leftProduct(q.bVariants, E, inp.signal, precision) : null;
   throwIfCancelled(inp.signal);
+  let bounds: { columnNorms: Float64Array; bNorm: Float64Array; bvNorm: Float64Array | null } | null = null;
+  if (precision === 'float32') {
+    colSq ??= columnSquares(E);
+    bounds = {
+      columnNorms: colSq.map((v) => Math.sqrt(v)),
+      bNorm: rowNorms(q.B),
+      bvNorm: q.bVariants ? rowNorms(q.bVariants) : null,
+    };
+  }
   const GB = await K.matmul(q.B, q.B, { transB: true }); // R×R
   const GBv = q.bVariants ? await K.matmul(q.bVariants, q.B, { transB: true }) : null; // V×R
   const bGrams = q.bVariants ? await VariantGrams.of(q, q.bVariants, q.bVariants) : null;
@@ -361,7 +499,7 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
   for (const weight of weights) {
     throwIfCancelled(inp.signal);
     if (weight.kind === 'identity' && identity) {
-      curves.push({ base: identity.base, errSq: identity.errSq.slice() });
+      curves.push({ ...identity, errSq: identity.errSq.slice() });
       continue;
     }
     let base: number;
@@ -380,6 +518,14 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
     const GAv = q.aVariantsT ? await K.matmul(q.aVariantsT, QAt, { transB: true }) : GA; // V×R: variantᵀ·Q·Ã
     const Yv = Tv ? await weightRows(weight, Tv) : Y;
     const GBvar = GBv ?? GB;
+    // Error bounds of the float32 product's terms: full-quantized ranks, then variant rows.
+    const termBound = bounds ? weightedAbsRows(QAt, bounds.columnNorms) : null;
+    const variantBound = bounds && q.aVariantsT ? weightedAbsRows(QAv, bounds.columnNorms) : termBound;
+    const boundF = new Float64Array(R + 1);
+    if (bounds) {
+      for (let m = 0; m < R; m++)
+        boundF[m + 1] = boundF[m]! + 2 * PRODUCT_KAPPA * U32 * bounds.bNorm[m]! * termBound![m]!;
+    }
     throwIfCancelled(inp.signal);
 
     // F[m] = −2 Σ_{j<m} z_j + Σ_{j,l<m} GA_jl·GB_jl with full-quantized columns only.
@@ -395,6 +541,7 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
       const m = q.prefix[k]!;
       const off = q.variantOffset[k]!;
       let e = base + F[m]!;
+      let bound = boundF[m]!;
       if (off >= 0) {
         const w = k - m;
         for (let j = 0; j < w; j++) {
@@ -402,6 +549,7 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
           const ja = aRow(vj);
           const jb = bRow(vj);
           e -= 2 * rowDot(Av, ja, Yv, jb);
+          if (bounds) bound += 2 * PRODUCT_KAPPA * U32 * (bounds.bvNorm ?? bounds.bNorm)[jb]! * variantBound![ja]!;
           let cross = 0;
           for (let l = 0; l < m; l++) cross += GAv.data[ja * R + l]! * GBvar.data[jb * R + l]!;
           e += 2 * cross;
@@ -414,9 +562,11 @@ export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Pro
           }
         }
       }
+      // Uncertified float32 curves are recomputed in float64 (as is a value cancelled to zero).
+      if (bounds && !(bound <= CURVE_TOLERANCE * e)) return null;
       errSq[k] = Math.max(0, e);
     }
-    curves.push({ base, errSq });
+    curves.push({ base, errSq, product: precision });
     if (weight.kind === 'identity') identity = curves[curves.length - 1];
   }
   return curves;

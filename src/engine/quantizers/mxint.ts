@@ -62,7 +62,15 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
  */
 function ceilFloat32Log2(m: number): number {
   scratchF32[0] = m;
-  const bits = scratchU32[0] as number;
+  const e = ceilLog2OfBits(scratchU32[0] as number);
+  return e === e ? e : Math.ceil(Math.fround(Math.log2(m)));
+}
+
+/**
+ * ceilFloat32Log2 of the float32 with these bits where the exponent field settles it (a normal
+ * value that is a power of two or clearly above one); NaN where float32 log2 must be taken.
+ */
+export function ceilLog2OfBits(bits: number): number {
   const field = bits >>> 23;
   const mantissa = bits & 0x7fffff;
   if (field !== 0 && field !== 255) {
@@ -70,7 +78,26 @@ function ceilFloat32Log2(m: number): number {
     // m ≥ 2^e·(1 + 2^−10): log2 m − e > 1.4e-3, far above float32's ulp at |e| ≤ 128 (1.5e-5).
     if (mantissa >= 0x2000) return field - 126;
   }
-  return Math.ceil(Math.fround(Math.log2(m)));
+  return NaN;
+}
+
+/** Per shared exponent E in [min, max]: the scale 2^E in float32 (∞ past its range), s/shift and shift/s. */
+export function lqerScaleTables(
+  minExponent: number,
+  maxExponent: number,
+  shift: number,
+): { scales: Float64Array; steps: Float64Array; inverseSteps: Float64Array } {
+  const n = maxExponent - minExponent + 1;
+  const scales = new Float64Array(n);
+  const steps = new Float64Array(n);
+  const inverseSteps = new Float64Array(n);
+  for (let e = minExponent; e <= maxExponent; e++) {
+    const s = Math.fround(2 ** e);
+    scales[e - minExponent] = s;
+    steps[e - minExponent] = s / shift;
+    inverseSteps[e - minExponent] = shift / s;
+  }
+  return { scales, steps, inverseSteps };
 }
 
 /**
@@ -124,6 +151,9 @@ export function fakeQuantizeMxintLqer(
   const nudge = NUDGE;
   const magic = ROUND_HALF_EVEN_MAGIC;
   const amax = new TileAbsMax(grid.tilesAcross);
+  const tables = lqerScaleTables(minExponent, maxExponent, shift);
+  scratchF32[0] = closeToZero;
+  const closeToZeroBits = scratchU32[0] as number;
   // 2^E per tile; 0 marks a tile whose every element passes through (see below).
   const scale = new Float64Array(grid.tilesAcross);
   // 2^E/2^(w−1) and its inverse, per tile: one band of [16, 1] tiles revisits each tile 16 times.
@@ -134,6 +164,16 @@ export function fakeQuantizeMxintLqer(
     const r1 = Math.min(r0 + grid.tileRows, rows);
     bandAbsMax(bits, grid, r0, r1, amax);
     for (let t = 0; t < grid.tilesAcross; t++) {
+      const m = amax.bits[t] as number;
+      const e = m > closeToZeroBits ? ceilLog2OfBits(m) : NaN;
+      if (e === e) {
+        // lqerTileScale's common case, its step and inverse step from the tables.
+        const i = (e < minExponent ? minExponent : e > maxExponent ? maxExponent : e) - minExponent;
+        scale[t] = tables.scales[i] as number;
+        step[t] = tables.steps[i] as number;
+        inverseStep[t] = tables.inverseSteps[i] as number;
+        continue;
+      }
       const s = lqerTileScale(amax.values[t] as number, minExponent, maxExponent);
       scale[t] = s;
       if (s === 0) continue;

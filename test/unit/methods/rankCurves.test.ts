@@ -1,8 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mat, type Mat } from '../../../src/engine/linalg/kernels';
-import { rankCurves, type FactorQuantizer, type MetricWeight } from '../../../src/engine/methods/rankCurves';
-import { rng } from './helpers';
+import { kernels, mat, type Mat } from '../../../src/engine/linalg/kernels';
+import { topSingularTriplets } from '../../../src/engine/linalg/randomized-svd';
+import {
+  leftProduct,
+  rankCurves,
+  type CurveInputs,
+  type FactorQuantizer,
+  type MetricWeight,
+} from '../../../src/engine/methods/rankCurves';
+import { fakeQuantize, parseFormat, withTile } from '../../../src/engine/quantizers';
+import { activations, rng, weights } from './helpers';
 
 function randMat(rows: number, cols: number, r: () => number): Mat<Float64Array> {
   return mat(Float64Array.from({ length: rows * cols }, r), rows, cols);
@@ -145,4 +153,113 @@ test('with unquantized SVD factors the identity curve is the tail energy of the 
     const tail = sig.slice(k).reduce((a, s) => a + s * s, 0);
     assert.ok(Math.abs(c!.errSq[k]! - tail) < 1e-12, `k=${k}`);
   }
+});
+
+/** A layer-sized float32 error (W − MXINT4(W)) and mxint8 factors tiled as the paper's defaults. */
+async function layerSizedInputs(): Promise<{ inputs: CurveInputs; weights: MetricWeight[] }> {
+  // 2048×1024 at rank 64: 2²⁷ multiply-adds in B̃·E, where the float32 product is tried.
+  const out = 2048;
+  const nIn = 1024;
+  const R = 64;
+  const w = weights(out, nIn, 11);
+  const wq = fakeQuantize(w, out, nIn, parseFormat('mxint4'));
+  const e = Float32Array.from(w, (v, i) => v - wq[i]!);
+  const t = await topSingularTriplets(mat(e, out, nIn), R, { seed: 3 });
+  // E' = Eᵀ = V·Σ·Uᵀ: A = V [in, R], B = Σ·Uᵀ [R, out].
+  const A = new Float64Array(nIn * R);
+  const B = new Float64Array(R * out);
+  for (let j = 0; j < R; j++) {
+    for (let i = 0; i < nIn; i++) A[i * R + j] = t.vt.data[j * nIn + i]!;
+    for (let o = 0; o < out; o++) B[j * out + o] = t.sigma[j]! * t.u.data[o * R + j]!;
+  }
+  const tile = withTile(parseFormat('mxint8'), [1, 16]);
+  const quant = { quantize: (d: Float32Array, r: number, c: number) => fakeQuantize(d, r, c, tile) };
+  const x = activations(256, nIn, 5);
+  const rms = new Float64Array(nIn);
+  const gramR = new Float64Array(nIn * nIn);
+  for (let s = 0; s < 256; s++) {
+    for (let i = 0; i < nIn; i++) {
+      const xi = x[s * nIn + i]!;
+      rms[i]! += (xi * xi) / 256;
+      for (let j = 0; j < nIn; j++) gramR[i * nIn + j]! += (xi * x[s * nIn + j]!) / 256;
+    }
+  }
+  return {
+    inputs: {
+      error: mat(e, out, nIn),
+      A: mat(A, nIn, R),
+      B: mat(B, R, out),
+      aQuant: { ...quant, rankTile: 16 },
+      bQuant: { ...quant, rankTile: 1 },
+    },
+    weights: [{ kind: 'identity' }, { kind: 'diagonal', d: rms }, { kind: 'dense', R: mat(gramR, nIn, nIn) }],
+  };
+}
+
+test('a layer-sized float32 error takes the float32 product, and its curves match float64 ones', async () => {
+  const { inputs, weights: ws } = await layerSizedInputs();
+  const fast = await rankCurves(inputs, ws);
+  const exact = await rankCurves({ ...inputs, product: 'float64' }, ws);
+  for (let wi = 0; wi < ws.length; wi++) {
+    assert.equal(fast[wi]!.product, 'float32', `weight ${ws[wi]!.kind}`);
+    assert.equal(exact[wi]!.product, 'float64');
+    assert.equal(fast[wi]!.base, exact[wi]!.base);
+    for (let k = 0; k < fast[wi]!.errSq.length; k++) {
+      const got = fast[wi]!.errSq[k]!;
+      const want = exact[wi]!.errSq[k]!;
+      // The bound allows CURVE_TOLERANCE; the float32 product errs far less in practice.
+      assert.ok(Math.abs(got - want) <= 1e-7 * want, `weight ${ws[wi]!.kind}, k=${k}: ${got} vs ${want}`);
+    }
+  }
+});
+
+test('curves that cancel below what a float32 product can vouch for come from a float64 product', async () => {
+  // E' = A·B + N with unquantized factors and ‖N‖ ≈ 1e-3·‖E'‖: at rank R the error is ‖N‖², a
+  // millionth of ‖E'‖², below what the float32 product's bound vouches for, so the curves must be
+  // float64 ones (a float32 product would be off by about a tenth there).
+  const nIn = 1024;
+  const out = 2048;
+  const R = 64;
+  const r = rng(21);
+  const A = Float64Array.from({ length: nIn * R }, r);
+  const B = Float64Array.from({ length: R * out }, () => r() * 0.01);
+  const e = new Float32Array(out * nIn);
+  const ab = await kernels().matmul(mat(A, nIn, R), mat(B, R, out));
+  let rms = 0;
+  for (const v of ab.data) rms += (v * v) / ab.data.length;
+  const noise = 1e-3 * Math.sqrt(rms);
+  for (let i = 0; i < nIn; i++) for (let o = 0; o < out; o++) e[o * nIn + i] = ab.data[i * out + o]! + noise * r();
+  const inputs: CurveInputs = { error: mat(e, out, nIn), A: mat(A, nIn, R), B: mat(B, R, out) };
+  const ws: MetricWeight[] = [{ kind: 'identity' }];
+  const [c] = await rankCurves(inputs, ws);
+  const [ref] = await rankCurves({ ...inputs, product: 'float64' }, ws);
+  assert.equal(c!.product, 'float64');
+  assert.deepEqual(c!.errSq, ref!.errSq);
+  const rel = c!.errSq[R]! / c!.base;
+  assert.ok(rel > 1e-8 && rel < 1e-5, `rank-${R} error ${c!.errSq[R]} of ${c!.base}`);
+});
+
+test('the float32 product of blocks of E, added up in float64, equals the float64 product to float32 accuracy', async () => {
+  const r = rng(5);
+  // 3000 rows: blocks of 1024 rows of a 4096-wide E and a ragged last block.
+  const out = 3000;
+  const nIn = 4096;
+  const x = mat(Float64Array.from({ length: 7 * out }, r), 7, out);
+  const e = mat(Float32Array.from({ length: out * nIn }, r), out, nIn);
+  const f32 = await leftProduct(x, e, undefined, 'float32');
+  const f64 = await leftProduct(x, e, undefined, 'float64');
+  let worst = 0;
+  for (let j = 0; j < 7; j++) {
+    let xn = 0;
+    for (let o = 0; o < out; o++) xn += x.data[j * out + o]! ** 2;
+    for (let i = 0; i < nIn; i++) {
+      let en = 0;
+      for (let o = 0; o < out; o += 1) en += e.data[o * nIn + i]! ** 2;
+      worst = Math.max(worst, Math.abs(f32.data[j * nIn + i]! - f64.data[j * nIn + i]!) / Math.sqrt(xn * en));
+      if (i > 64) break;
+    }
+  }
+  // The product's error model (rankCurves.ts): |error| ≤ κ·u·‖xⱼ‖·‖E[:, i]‖ with κ = 16.
+  assert.ok(worst <= 16 * 2 ** -24, `worst error ${worst} of ‖x‖·‖e‖`);
+  assert.ok(worst > 0, 'the float32 product rounds');
 });
