@@ -267,7 +267,7 @@ function rowTilesMxintLqer(
         inverseStep = inverseSteps[k] as number;
       } else {
         scratchU32[0] = m;
-        s = lqerTileScale(scratchF32[0] as number, minExponent, maxExponent);
+        s = lqerTileScale(scratchF32[0], minExponent, maxExponent);
         step = s / shift;
         inverseStep = shift / s;
       }
