@@ -358,6 +358,28 @@ async function weightRows(q: MetricWeight, x: Mat<Float64Array>): Promise<Mat<Fl
  * Σw² dot products in JS. A tile holds t(t−1)/2 variants (120 for t = 16), so the GEMMs cost
  * (R/t)·120²·n multiply-adds: a few milliseconds even at R = 512.
  */
+/** Each tile of ranks with variants: its rank m and its variants' rows [start, end) of the stacked variants. */
+function variantTiles(
+  q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
+): Map<number, { start: number; end: number }> {
+  const tiles = new Map<number, { start: number; end: number }>();
+  for (let k = 1; k < q.prefix.length; k++) {
+    const off = q.variantOffset[k]!;
+    if (off < 0) continue;
+    const m = q.prefix[k]!;
+    const end = off + k - m;
+    const t = tiles.get(m);
+    if (t) t.end = Math.max(t.end, end);
+    else tiles.set(m, { start: off, end });
+  }
+  return tiles;
+}
+
+/** Rows [start, start + size) of a row-major matrix, as a view. */
+function rowBlock(a: Mat<Float64Array>, start: number, size: number): Mat<Float64Array> {
+  return mat(a.data.subarray(start * a.cols, (start + size) * a.cols), size, a.cols);
+}
+
 class VariantGrams {
   private constructor(
     private readonly q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
@@ -369,24 +391,19 @@ class VariantGrams {
     x: Mat<Float64Array>,
     y: Mat<Float64Array>,
   ): Promise<VariantGrams> {
-    const tiles = new Map<number, { start: number; end: number }>();
-    for (let k = 1; k < q.prefix.length; k++) {
-      const off = q.variantOffset[k]!;
-      if (off < 0) continue;
-      const m = q.prefix[k]!;
-      const end = off + k - m;
-      const t = tiles.get(m);
-      if (t) t.end = Math.max(t.end, end);
-      else tiles.set(m, { start: off, end });
-    }
     const grams = new Map<number, { start: number; size: number; g: Float64Array }>();
-    const rows = (a: Mat<Float64Array>, start: number, size: number) =>
-      mat(a.data.subarray(start * a.cols, (start + size) * a.cols), size, a.cols);
-    for (const [m, { start, end }] of tiles) {
+    for (const [m, { start, end }] of variantTiles(q)) {
       const size = end - start;
-      const g = await kernels().matmul(rows(x, start, size), rows(y, start, size), { transB: true });
+      const g = await kernels().matmul(rowBlock(x, start, size), rowBlock(y, start, size), { transB: true });
       grams.set(m, { start, size, g: g.data });
     }
+    return new VariantGrams(q, grams);
+  }
+
+  static fromGrams(
+    q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
+    grams: Map<number, { start: number; size: number; g: Float64Array }>,
+  ): VariantGrams {
     return new VariantGrams(q, grams);
   }
 
@@ -395,6 +412,57 @@ class VariantGrams {
     const t = this.grams.get(this.q.prefix[k]!)!;
     return t.g[(vj - t.start) * t.size + (vi - t.start)]!;
   }
+}
+
+/** What A's partial-tile variants contribute to the curves of one metric weight. */
+interface AVariantTerms {
+  /** ãᵥᵀ·Q·ãᵤ among the variants of one tile of ranks. */
+  grams: VariantGrams;
+  /** cross[v] = Σ_{l<m} (ãᵥᵀQãₗ)(b̃ⱼᵀb̃ₗ) for variant v of a rank above m, j its row of B̃ (or of B̃'s variants). */
+  cross: Float64Array;
+  /** Σᵢ |(Q·ãᵥ)ᵢ|·‖E[:, i]‖ per variant, for the float32 product's bound (null when not asked). */
+  bound: Float64Array | null;
+}
+
+/**
+ * A's variant terms, one tile of ranks at a time, with Q·ãᵥ formed for one tile's variants only.
+ * The cross terms come as (Q·ãᵥ)·uⱼ with uⱼ = Σ_{l<m} ãₗ·(b̃ⱼᵀb̃ₗ), one product per tile for its
+ * few distinct j, instead of the V×R matrix of all ãᵥᵀQãₗ: V ≈ R(t−1)/2 variant rows make that
+ * product ~7.5·R²·in multiply-adds per weight (22 GFLOP at R = 512 on a 5632-wide layer), this
+ * one about R²·in/2.
+ */
+async function aVariantTerms(
+  q: QuantizedFactors,
+  weight: MetricWeight,
+  GBvar: Mat<Float64Array>,
+  bRow: (v: number) => number,
+  columnNorms: Float64Array | null,
+): Promise<AVariantTerms> {
+  const aV = q.aVariantsT!;
+  const R = q.At.rows;
+  const nIn = q.At.cols;
+  const cross = new Float64Array(aV.rows);
+  const bound = columnNorms ? new Float64Array(aV.rows) : null;
+  const grams = new Map<number, { start: number; size: number; g: Float64Array }>();
+  for (const [m, { start, end }] of variantTiles(q)) {
+    const size = end - start;
+    const x = rowBlock(aV, start, size);
+    const qx = await weightRows(weight, x);
+    grams.set(m, { start, size, g: (await kernels().matmul(x, qx, { transB: true })).data });
+    if (bound) {
+      const rows = weightedAbsRows(qx, columnNorms!);
+      bound.set(rows, start);
+    }
+    if (m === 0) continue;
+    // The rows j of B̃'s Gram (or of its variants' products with B̃) this tile's variants use.
+    const index = new Map<number, number>();
+    for (let v = start; v < end; v++) if (!index.has(bRow(v))) index.set(bRow(v), index.size);
+    const sel = new Float64Array(index.size * m);
+    for (const [j, r] of index) sel.set(GBvar.data.subarray(j * R, j * R + m), r * m);
+    const u = await kernels().matmul(mat(sel, index.size, m), mat(q.At.data.subarray(0, m * nIn), m, nIn));
+    for (let v = start; v < end; v++) cross[v] = rowDot(qx, v - start, u, index.get(bRow(v))!);
+  }
+  return { grams: VariantGrams.fromGrams(q, grams), cross, bound };
 }
 
 function rowDot(a: Mat<Float64Array>, i: number, b: Mat<Float64Array>, j: number): number {
@@ -513,14 +581,14 @@ async function curvesFrom(
     const QAt = await weightRows(weight, q.At); // (Q·Ã)ᵀ [R, in]
     const GA = await K.matmul(q.At, QAt, { transB: true }); // R×R
     const Av = q.aVariantsT ?? q.At;
-    const QAv = q.aVariantsT ? await weightRows(weight, q.aVariantsT) : QAt;
-    const aGrams = q.aVariantsT ? await VariantGrams.of(q, q.aVariantsT, QAv) : null;
-    const GAv = q.aVariantsT ? await K.matmul(q.aVariantsT, QAt, { transB: true }) : GA; // V×R: variantᵀ·Q·Ã
     const Yv = Tv ? await weightRows(weight, Tv) : Y;
     const GBvar = GBv ?? GB;
+    const aTerms = q.aVariantsT
+      ? await aVariantTerms(q, weight, GBvar, bRow, bounds ? bounds.columnNorms : null)
+      : null;
     // Error bounds of the float32 product's terms: full-quantized ranks, then variant rows.
     const termBound = bounds ? weightedAbsRows(QAt, bounds.columnNorms) : null;
-    const variantBound = bounds && q.aVariantsT ? weightedAbsRows(QAv, bounds.columnNorms) : termBound;
+    const variantBound = aTerms ? aTerms.bound : termBound;
     const boundF = new Float64Array(R + 1);
     if (bounds) {
       for (let m = 0; m < R; m++)
@@ -551,12 +619,13 @@ async function curvesFrom(
           e -= 2 * rowDot(Av, ja, Yv, jb);
           if (bounds) bound += 2 * PRODUCT_KAPPA * U32 * (bounds.bvNorm ?? bounds.bNorm)[jb]! * variantBound![ja]!;
           let cross = 0;
-          for (let l = 0; l < m; l++) cross += GAv.data[ja * R + l]! * GBvar.data[jb * R + l]!;
+          if (aTerms) cross = aTerms.cross[vj]!;
+          else for (let l = 0; l < m; l++) cross += GA.data[ja * R + l]! * GBvar.data[jb * R + l]!;
           e += 2 * cross;
           for (let i = 0; i < w; i++) {
             const vi = off + i;
             // A factor without variants has these products in its Gram already.
-            const ga = aGrams ? aGrams.get(k, vj, vi) : GA.data[ja * R + aRow(vi)]!;
+            const ga = aTerms ? aTerms.grams.get(k, vj, vi) : GA.data[ja * R + aRow(vi)]!;
             const gb = bGrams ? bGrams.get(k, vj, vi) : GB.data[jb * R + bRow(vi)]!;
             e += ga * gb;
           }
