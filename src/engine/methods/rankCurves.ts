@@ -17,7 +17,7 @@
  * 0.3–0.6 s for a 14336×4096 layer at R = 64, in float32 35–90 ms. So a float32 E is first
  * multiplied in float32 (blocks of rows of E, each block's result added up in float64), and the
  * curves are kept only where an error bound shows every value within CURVE_TOLERANCE of the exact
- * one (see float32Bounds); otherwise T is formed again in float64 (docs/algorithms.md §8.2).
+ * one (see curvesFrom); otherwise T is formed again in float64 (docs/algorithms.md §8.2).
  *
  * One subtlety makes it exact rather than approximate: when a factor's quantization tiles run
  * along the rank dimension (the paper's [1,16] blocks on A), the last, partial tile of Ã_k is
@@ -247,7 +247,7 @@ const LEFT_BLOCK_ELEMENTS: Record<'float32' | 'float64', number> = { float32: 1 
 /**
  * X·E for a thin X [p, out] (float64) and E [out, in], accumulated in float64 over blocks of rows
  * of E. 'float64' widens a float32 E block by block inside onnxruntime; 'float32' rounds X to
- * float32 and multiplies each block in float32 (an error float32Bounds accounts for).
+ * float32 and multiplies each block in float32 (an error curvesFrom's bound accounts for).
  */
 export async function leftProduct(
   x: Mat<Float64Array>,
@@ -351,13 +351,6 @@ async function weightRows(q: MetricWeight, x: Mat<Float64Array>): Promise<Mat<Fl
   return mat(out, x.rows, x.cols);
 }
 
-/**
- * The products a partial tile's variants need among themselves (variant j of rank k against
- * variant i of the same k, for the tiled factor): every variant of one tile of ranks (the ranks
- * m+1…m+t−1 above a multiple m of the tile) in one GEMM, X_g·Y_gᵀ over the tile's rows, instead of
- * Σw² dot products in JS. A tile holds t(t−1)/2 variants (120 for t = 16), so the GEMMs cost
- * (R/t)·120²·n multiply-adds: a few milliseconds even at R = 512.
- */
 /** Each tile of ranks with variants: its rank m and its variants' rows [start, end) of the stacked variants. */
 function variantTiles(
   q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
@@ -380,6 +373,13 @@ function rowBlock(a: Mat<Float64Array>, start: number, size: number): Mat<Float6
   return mat(a.data.subarray(start * a.cols, (start + size) * a.cols), size, a.cols);
 }
 
+/**
+ * The products a partial tile's variants need among themselves (variant j of rank k against
+ * variant i of the same k, for the tiled factor): every variant of one tile of ranks (the ranks
+ * m+1…m+t−1 above a multiple m of the tile) in one GEMM, X_g·Y_gᵀ over the tile's rows, instead of
+ * Σw² dot products in JS. A tile holds t(t−1)/2 variants (120 for t = 16), so the GEMMs cost
+ * (R/t)·120²·n multiply-adds: a few milliseconds even at R = 512.
+ */
 class VariantGrams {
   private constructor(
     private readonly q: Pick<QuantizedFactors, 'prefix' | 'variantOffset'>,
@@ -475,7 +475,7 @@ function rowDot(a: Mat<Float64Array>, i: number, b: Mat<Float64Array>, j: number
 }
 
 /**
- * Bar on the relative error of every float32 curve value (by float32Bounds): the one the spectra
+ * Bar on the relative error of every float32 curve value (by curvesFrom's bound): the one the spectra
  * hold their top values to. A curve whose bound exceeds it anywhere is computed in float64.
  */
 export const CURVE_TOLERANCE = 1e-4;

@@ -81,6 +81,18 @@ export function ceilLog2OfBits(bits: number): number {
   return NaN;
 }
 
+/**
+ * Where lqerTileScale's common case answers for a tile whose max has these bits (a max above
+ * CLOSE_TO_ZERO whose bits settle its exponent): the index of its clamped exponent in
+ * lqerScaleTables; −1 where lqerTileScale itself must be asked.
+ */
+function lqerTableIndex(maxBits: number, closeToZeroBits: number, minExponent: number, maxExponent: number): number {
+  if (!(maxBits > closeToZeroBits)) return -1;
+  const e = ceilLog2OfBits(maxBits);
+  if (e !== e) return -1;
+  return (e < minExponent ? minExponent : e > maxExponent ? maxExponent : e) - minExponent;
+}
+
 /** Per shared exponent E in [min, max]: the scale 2^E in float32 (∞ past its range), s/shift and shift/s. */
 export function lqerScaleTables(
   minExponent: number,
@@ -168,11 +180,8 @@ export function fakeQuantizeMxintLqer(
     const r1 = Math.min(r0 + grid.tileRows, rows);
     bandAbsMax(bits, grid, r0, r1, amax);
     for (let t = 0; t < grid.tilesAcross; t++) {
-      const m = amax.bits[t] as number;
-      const e = m > closeToZeroBits ? ceilLog2OfBits(m) : NaN;
-      if (e === e) {
-        // lqerTileScale's common case, its step and inverse step from the tables.
-        const i = (e < minExponent ? minExponent : e > maxExponent ? maxExponent : e) - minExponent;
+      const i = lqerTableIndex(amax.bits[t] as number, closeToZeroBits, minExponent, maxExponent);
+      if (i >= 0) {
         scale[t] = tables.scales[i] as number;
         step[t] = tables.steps[i] as number;
         inverseStep[t] = tables.inverseSteps[i] as number;
@@ -256,12 +265,11 @@ function rowTilesMxintLqer(
         const d = ((bits[i] as number) & 0x7fffffff) - m;
         m += d & ~(d >> 31);
       }
-      const e = m > closeToZeroBits ? ceilLog2OfBits(m) : NaN;
+      const k = lqerTableIndex(m, closeToZeroBits, minExponent, maxExponent);
       let s: number;
       let step: number;
       let inverseStep: number;
-      if (e === e) {
-        const k = (e < minExponent ? minExponent : e > maxExponent ? maxExponent : e) - minExponent;
+      if (k >= 0) {
         s = scales[k] as number;
         step = steps[k] as number;
         inverseStep = inverseSteps[k] as number;
