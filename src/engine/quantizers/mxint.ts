@@ -146,6 +146,47 @@ export function lqerRanges(format: MxintFormat): {
 }
 
 /**
+ * One tile's elements [start, end) of a row, given the tile's scale 2^E, its step 2^E/2^(w−1) and
+ * inverse step: a scale of 0 passes the elements through, ∞ or NaN makes them NaN.
+ */
+function quantizeRun(
+  data: Float32Array,
+  bits: Uint32Array,
+  out: Float32Array,
+  start: number,
+  end: number,
+  s: number,
+  step: number,
+  inverseStep: number,
+  maxCode: number,
+): void {
+  if (s === 0) {
+    for (let i = start; i < end; i++) out[i] = (data[i] as number) + 0;
+    return;
+  }
+  if (!(s < Infinity)) {
+    out.fill(NaN, start, end);
+    return;
+  }
+  for (let i = start; i < end; i++) {
+    const x = data[i] as number;
+    const magnitude = Math.abs(x);
+    if (magnitude <= CLOSE_TO_ZERO) {
+      out[i] = x + 0;
+      continue;
+    }
+    // round((|x| + 1e-9) / 2^E · 2^(w−1)) with the sum in float32, half to even, then the clamp to
+    // [0, 2^(w−1)−1]. 2^E and 2^(w−1) are powers of two, so dividing by 2^E then multiplying by
+    // 2^(w−1) is one exact multiplication by the inverse step (a quotient too small for float32's
+    // normal range would round to code 0 either way).
+    let code = Math.fround(magnitude + NUDGE) * inverseStep + ROUND_HALF_EVEN_MAGIC - ROUND_HALF_EVEN_MAGIC;
+    if (code > maxCode) code = maxCode;
+    // sign(x + 1e-9) is the sign bit of x here because |x| > 1e-8; sign·2^E·(m/2^(w−1)) is exact.
+    out[i] = step * code * (1 - 2 * ((bits[i] as number) >>> 31)) + 0;
+  }
+}
+
+/**
  * LQER `block_fp`. Not idempotent: quantizing an output again can move it (the 1e-9 nudge and the
  * ceil exponent interact), so callers must never re-quantize W_q.
  */
@@ -164,8 +205,6 @@ export function fakeQuantizeMxintLqer(
   const bits = bitsView(data);
   const { minExponent, maxExponent, shift, maxCode } = lqerRanges(format);
   const closeToZero = CLOSE_TO_ZERO;
-  const nudge = NUDGE;
-  const magic = ROUND_HALF_EVEN_MAGIC;
   const amax = new TileAbsMax(grid.tilesAcross);
   const tables = lqerScaleTables(minExponent, maxExponent, shift);
   scratchF32[0] = closeToZero;
@@ -199,34 +238,17 @@ export function fakeQuantizeMxintLqer(
       for (let t = 0; t < grid.tilesAcross; t++) {
         const start = rowStart + t * grid.tileCols;
         const end = Math.min(start + grid.tileCols, rowStart + cols);
-        const s = scale[t] as number;
-        if (s === 0) {
-          for (let i = start; i < end; i++) out[i] = (data[i] as number) + 0;
-          continue;
-        }
-        if (!(s < Infinity)) {
-          out.fill(NaN, start, end);
-          continue;
-        }
-        const tileStep = step[t] as number;
-        const tileInverseStep = inverseStep[t] as number;
-        for (let i = start; i < end; i++) {
-          const x = data[i] as number;
-          const magnitude = Math.abs(x);
-          if (magnitude <= closeToZero) {
-            out[i] = x + 0;
-            continue;
-          }
-          // round((|x| + 1e-9) / 2^E · 2^(w−1)) with the sum in float32, half to even, then the
-          // clamp to [0, 2^(w−1)−1]. 2^E and 2^(w−1) are powers of two, so dividing by 2^E then
-          // multiplying by 2^(w−1) is one exact multiplication by the inverse step (a quotient too
-          // small for float32's normal range would round to code 0 either way).
-          let code = Math.fround(magnitude + nudge) * tileInverseStep + magic - magic;
-          if (code > maxCode) code = maxCode;
-          // sign(x + 1e-9) is the sign bit of x here because |x| > 1e-8; sign·2^E·(m/2^(w−1)) is
-          // exact.
-          out[i] = tileStep * code * (1 - 2 * ((bits[i] as number) >>> 31)) + 0;
-        }
+        quantizeRun(
+          data,
+          bits,
+          out,
+          start,
+          end,
+          scale[t] as number,
+          step[t] as number,
+          inverseStep[t] as number,
+          maxCode,
+        );
       }
     }
   }
@@ -251,8 +273,6 @@ function rowTilesMxintLqer(
   const { minExponent, maxExponent, shift, maxCode } = lqerRanges(format);
   const { scales, steps, inverseSteps } = lqerScaleTables(minExponent, maxExponent, shift);
   const closeToZero = CLOSE_TO_ZERO;
-  const nudge = NUDGE;
-  const magic = ROUND_HALF_EVEN_MAGIC;
   scratchF32[0] = closeToZero;
   const closeToZeroBits = scratchU32[0] as number;
   for (let r = 0; r < rows; r++) {
@@ -279,25 +299,7 @@ function rowTilesMxintLqer(
         step = s / shift;
         inverseStep = shift / s;
       }
-      if (s === 0) {
-        for (let i = start; i < end; i++) out[i] = (data[i] as number) + 0;
-        continue;
-      }
-      if (!(s < Infinity)) {
-        out.fill(NaN, start, end);
-        continue;
-      }
-      for (let i = start; i < end; i++) {
-        const x = data[i] as number;
-        const magnitude = Math.abs(x);
-        if (magnitude <= closeToZero) {
-          out[i] = x + 0;
-          continue;
-        }
-        let code = Math.fround(magnitude + nudge) * inverseStep + magic - magic;
-        if (code > maxCode) code = maxCode;
-        out[i] = step * code * (1 - 2 * ((bits[i] as number) >>> 31)) + 0;
-      }
+      quantizeRun(data, bits, out, start, end, s, step, inverseStep, maxCode);
     }
   }
 }
