@@ -496,13 +496,32 @@ const FLOAT32_MIN_WORK = 1 << 27;
 export async function rankCurves(inp: CurveInputs, weights: MetricWeight[]): Promise<RankCurve[]> {
   const q = quantizeFactors(inp);
   throwIfCancelled(inp.signal);
+  const bProducts = await factorProducts(q);
   const E = inp.error;
   const tRows = q.B.rows + (q.bVariants?.rows ?? 0);
   if (inp.product !== 'float64' && E.data instanceof Float32Array && tRows * E.rows * E.cols >= FLOAT32_MIN_WORK) {
-    const fast = await curvesFrom(q, inp, weights, 'float32');
+    const fast = await curvesFrom(q, bProducts, inp, weights, 'float32');
     if (fast) return fast;
   }
-  return (await curvesFrom(q, inp, weights, 'float64'))!;
+  return (await curvesFrom(q, bProducts, inp, weights, 'float64'))!;
+}
+
+/** The products among B̃'s rows and its variants: the same whichever arithmetic forms B̃·E. */
+interface FactorProducts {
+  /** B̃·B̃ᵀ, R×R. */
+  GB: Mat<Float64Array>;
+  /** B̃'s variants times B̃ᵀ, V×R (null without variants). */
+  GBv: Mat<Float64Array> | null;
+  bGrams: VariantGrams | null;
+}
+
+async function factorProducts(q: QuantizedFactors): Promise<FactorProducts> {
+  const K = kernels();
+  return {
+    GB: await K.matmul(q.B, q.B, { transB: true }),
+    GBv: q.bVariants ? await K.matmul(q.bVariants, q.B, { transB: true }) : null,
+    bGrams: q.bVariants ? await VariantGrams.of(q, q.bVariants, q.bVariants) : null,
+  };
 }
 
 /** ‖row r‖₂ of a row-major matrix, for every row. */
@@ -532,6 +551,7 @@ function weightedAbsRows(x: Mat<Float64Array>, c: Float64Array): Float64Array {
  */
 async function curvesFrom(
   q: QuantizedFactors,
+  bProducts: FactorProducts,
   inp: CurveInputs,
   weights: MetricWeight[],
   precision: 'float32' | 'float64',
@@ -554,9 +574,7 @@ async function curvesFrom(
       bvNorm: q.bVariants ? rowNorms(q.bVariants) : null,
     };
   }
-  const GB = await K.matmul(q.B, q.B, { transB: true }); // R×R
-  const GBv = q.bVariants ? await K.matmul(q.bVariants, q.B, { transB: true }) : null; // V×R
-  const bGrams = q.bVariants ? await VariantGrams.of(q, q.bVariants, q.bVariants) : null;
+  const { GB, GBv, bGrams } = bProducts;
   // Row of each variant in the matrices that hold it: its own row when that factor has variants,
   // otherwise the row of the rank it stands for.
   const aRow = (v: number) => (q.aVariantsT ? v : q.variantSource[v]!);
