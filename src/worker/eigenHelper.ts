@@ -4,13 +4,15 @@
  * error's spectrum meanwhile: on two cores the two reductions take about 1.5× the time of one
  * instead of 2× (measured at n = 2048, each with one onnxruntime thread), because much of a
  * reduction is single-threaded JS (the bulge chase, the tridiagonal eigenvalues) or memory-bound.
+ * It also takes a band's chase and tridiagonal eigenvalues from that thread when the thread has
+ * another layer to start on meanwhile (AnalyzeOptions.turn).
  *
  * Jobs run one at a time, in order. Native calls are counted in the starting thread's shared state
  * (engine/ort.ts), so a pool that retires that thread also waits for this one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage, isQuantLensError } from '../engine/errors';
-import { eigenvaluesInPlace, Kernels, Workspace } from '../engine/linalg';
+import { bandEigenvalues, eigenvaluesInPlace, Kernels, Workspace } from '../engine/linalg';
 import { shareNativeCallState } from '../engine/ort';
 import type { EigenReply, EigenRequest } from './eigenHelperProtocol';
 
@@ -40,13 +42,23 @@ port.on('message', (msg: EigenRequest) => {
   cancelled.set(msg.id, controller);
   queue = queue.then(async () => {
     try {
-      const a = new Float32Array(msg.matrix, 0, msg.n * msg.n);
-      const values = await eigenvaluesInPlace(a, msg.n, {
-        signal: controller.signal,
-        kernels,
-        workspace,
-        chaseThreads: 1,
-      });
+      const values =
+        msg.kind === 'band'
+          ? await bandEigenvalues(
+              {
+                n: msg.n,
+                bandwidth: msg.bandwidth,
+                ld: msg.ld,
+                data: new Float64Array(msg.matrix, 0, msg.n * msg.ld),
+              },
+              { signal: controller.signal, threads: 1 },
+            )
+          : await eigenvaluesInPlace(new Float32Array(msg.matrix, 0, msg.n * msg.n), msg.n, {
+              signal: controller.signal,
+              kernels,
+              workspace,
+              chaseThreads: 1,
+            });
       reply({ id: msg.id, matrix: msg.matrix, values });
     } catch (e) {
       const error = isQuantLensError(e)

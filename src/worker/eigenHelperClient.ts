@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { QuantLensError } from '../engine/errors';
 import type { EigenvalueOffload } from '../engine/methods/analyzeLayer';
 import { sharedNativeCallState } from '../engine/ort';
-import type { EigenReply, EigenRequest } from './eigenHelperProtocol';
+import type { SymmetricBand } from '../engine/linalg';
+import type { EigenBandJobMessage, EigenJobMessage, EigenReply, EigenRequest } from './eigenHelperProtocol';
 
 export interface HelperScript {
   path: string;
@@ -44,7 +45,25 @@ export class EigenHelper {
     return availableParallelism() >= 2;
   }
 
-  readonly eigenvalues: EigenvalueOffload = (matrix, n, signal) => {
+  readonly eigenvalues: EigenvalueOffload = (matrix, n, signal) =>
+    this.submit(n * n * 4, signal, (buffer, id) => {
+      new Float32Array(buffer, 0, n * n).set(matrix.subarray(0, n * n));
+      return { kind: 'job', id, matrix: buffer, n };
+    });
+
+  /** The eigenvalues of a symmetric band (its chase and tridiagonal QL), copied before this returns. */
+  readonly bandEigenvalues = (band: SymmetricBand, signal?: AbortSignal): Promise<Float64Array> =>
+    this.submit(band.n * band.ld * 8, signal, (buffer, id) => {
+      new Float64Array(buffer, 0, band.n * band.ld).set(band.data.subarray(0, band.n * band.ld));
+      return { kind: 'band', id, matrix: buffer, n: band.n, bandwidth: band.bandwidth, ld: band.ld };
+    });
+
+  /** Sends a job whose data `fill` copies into a transferable buffer of `bytes`. */
+  private submit(
+    bytes: number,
+    signal: AbortSignal | undefined,
+    fill: (buffer: ArrayBuffer, id: number) => EigenJobMessage | EigenBandJobMessage,
+  ): Promise<Float64Array> {
     if (signal?.aborted) return Promise.reject(new QuantLensError('cancelled', 'cancelled'));
     let w: Worker;
     try {
@@ -52,11 +71,10 @@ export class EigenHelper {
     } catch (e) {
       return Promise.reject(e);
     }
-    const bytes = n * n * 4;
     const buffer = this.spare && this.spare.byteLength >= bytes ? this.spare : new ArrayBuffer(bytes);
     this.spare = undefined;
-    new Float32Array(buffer, 0, n * n).set(matrix.subarray(0, n * n));
     const id = this.nextId++;
+    const job = fill(buffer, id);
     return new Promise<Float64Array>((resolve, reject) => {
       const onAbort = () => {
         if (!this.pending.delete(id)) return;
@@ -79,9 +97,9 @@ export class EigenHelper {
       // Held while a job is out: an unreferenced helper would let the process exit under a caller
       // that is only waiting for it.
       w.ref();
-      w.postMessage({ kind: 'job', id, matrix: buffer, n } satisfies EigenRequest, [buffer]);
+      w.postMessage(job satisfies EigenRequest, [buffer]);
     });
-  };
+  }
 
   async dispose(): Promise<void> {
     const w = this.worker;

@@ -16,13 +16,15 @@ import type { CheckpointSummary } from '../shared/checkpointSummary';
 import type { WorkerMethods } from '../shared/workerProtocol';
 import { calibrateToFile } from '../engine/calibration/calibrateOnnx';
 import { analysisHandlers } from './analysisHandlers';
-import type { HandlerTable } from './handlerTypes';
+import type { HandlerContext, HandlerTable } from './handlerTypes';
 import { ResultStore } from '../engine/store/resultStore';
 import { LayerResults } from '../engine/store/storedAnalysis';
 import { EigenHelper } from './eigenHelperClient';
 import { withWeightBuffer } from '../engine/readers/weightBuffers';
+import { ThreadTurns, type HeldTurn } from './threadTurns';
 
 export type Handlers = HandlerTable<keyof WorkerMethods>;
+type AnalyzeMethod = WorkerMethods['analyzeLayer'];
 
 export function summarize(ckpt: Checkpoint): CheckpointSummary {
   let parameterCount = 0;
@@ -133,96 +135,113 @@ function warmUp(): Promise<void> {
   return warmedUp;
 }
 
-function offloadOption(): Pick<AnalyzeOptions, 'offload'> {
+function offloadOption(): Pick<AnalyzeOptions, 'offload' | 'offloadBand'> {
   if (!EigenHelper.worthwhile()) return {};
   eigenHelper ??= new EigenHelper();
-  return { offload: eigenHelper.eigenvalues };
+  return { offload: eigenHelper.eigenvalues, offloadBand: eigenHelper.bandEigenvalues };
 }
+
+/** Analyses called beside each other take turns on this thread (threadTurns.ts). */
+const turns = new ThreadTurns();
 
 export function createHandlers(
   cache = new CheckpointCache(),
   statsCache = new StatsCache(),
   stores = new StoreCache(),
 ): Handlers {
+  /** One layer's analysis, run while `turn` holds this thread. */
+  const analyzeOneLayer = async (
+    { checkpoint, layer, settings, calibration, store, progressive, firstRank }: AnalyzeMethod['params'],
+    ctx: HandlerContext<AnalyzeMethod['progress']>,
+    turn: HeldTurn,
+  ): Promise<AnalyzeMethod['result']> => {
+    const ckpt = await cache.get(checkpoint);
+    const shared = { turn, workspace: turn.workspace, ...offloadOption() };
+    let fraction = 0;
+    const staged: Pick<AnalyzeOptions, 'onPartial' | 'firstRank'> = progressive
+      ? {
+          onPartial: (partial) => ctx.progress({ fraction, step: 'partial result', partial }),
+          ...(firstRank !== undefined ? { firstRank } : {}),
+        }
+      : {};
+    const onProgress = (f: number, step: string) => {
+      fraction = f;
+      ctx.progress({ fraction: f, step });
+    };
+    const info = ckpt.linearLayers.find((l) => l.name === layer);
+    if (!info)
+      throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
+    const [out, nIn] = info.shape;
+    // The weight is read for this call alone, into the storage of the layer before (weightBuffers.ts).
+    if (store) {
+      const results = new LayerResults({
+        store: await stores.get(store),
+        checkpoint: ckpt,
+        stats: calibration ? await statsCache.get(calibration) : null,
+      });
+      return withWeightBuffer((weightBuffer) =>
+        results.analyze(layer, settings, {
+          signal: ctx.signal,
+          onProgress,
+          ...staged,
+          ...shared,
+          consumeWeight: true,
+          whileReading: warmUp,
+          weightBuffer,
+        }),
+      );
+    }
+    const calib = calibration ? await (await statsCache.get(calibration)).layerCalibration(layer, nIn) : undefined;
+    ctx.progress({ fraction: 0, step: 'read weight' });
+    // The weight is read for this call alone, so E may take its place, and its bands become E as
+    // their rows land, beside the read of the rest (0.2–0.3 s of a 14336×4096 layer's read).
+    // onnxruntime's first session starts meanwhile too (a failed warm-up is left to the analysis
+    // to report).
+    const pass = startErrorPass({ name: layer, out, in: nIn, ...(calib ? { calibration: calib } : {}) }, settings);
+    const onRows = pass ? (data: Float32Array, rows: number) => pass.advance(data, rows, ctx.signal) : undefined;
+    return withWeightBuffer(async (lease) => {
+      const [w] = await Promise.all([
+        // analyzeLayer counts non-finite weights in its error pass.
+        ckpt.readWeight(layer, ctx.signal, {
+          ...(onRows ? { onRows } : {}),
+          into: lease(out * nIn),
+          countNonFinite: false,
+        }),
+        warmUp(),
+      ]);
+      throwIfCancelled(ctx.signal);
+      return analyzeLayer(
+        {
+          name: layer,
+          data: w.data,
+          out: w.out,
+          in: w.in,
+          file: info.file,
+          ...(calib ? { calibration: calib } : {}),
+        },
+        settings,
+        {
+          signal: ctx.signal,
+          onProgress,
+          ...staged,
+          ...shared,
+          consumeWeight: true,
+          ...(pass ? { errorPass: pass } : {}),
+        },
+      );
+    });
+  };
   return {
     async openCheckpoint({ path }) {
       return summarize(await cache.get(path));
     },
-    async analyzeLayer({ checkpoint, layer, settings, calibration, store, progressive, firstRank }, ctx) {
-      const ckpt = await cache.get(checkpoint);
-      let fraction = 0;
-      const staged: Pick<AnalyzeOptions, 'onPartial' | 'firstRank'> = progressive
-        ? {
-            onPartial: (partial) => ctx.progress({ fraction, step: 'partial result', partial }),
-            ...(firstRank !== undefined ? { firstRank } : {}),
-          }
-        : {};
-      const onProgress = (f: number, step: string) => {
-        fraction = f;
-        ctx.progress({ fraction: f, step });
-      };
-      const info = ckpt.linearLayers.find((l) => l.name === layer);
-      if (!info)
-        throw new QuantLensError('bad-argument', `"${layer}" is not a linear layer of this checkpoint`, checkpoint);
-      const [out, nIn] = info.shape;
-      // The weight is read for this call alone, into the storage of the layer before (weightBuffers.ts).
-      if (store) {
-        const results = new LayerResults({
-          store: await stores.get(store),
-          checkpoint: ckpt,
-          stats: calibration ? await statsCache.get(calibration) : null,
-        });
-        return withWeightBuffer((weightBuffer) =>
-          results.analyze(layer, settings, {
-            signal: ctx.signal,
-            onProgress,
-            ...staged,
-            ...offloadOption(),
-            consumeWeight: true,
-            whileReading: warmUp,
-            weightBuffer,
-          }),
-        );
+    async analyzeLayer(params, ctx) {
+      const turn = await turns.take();
+      try {
+        return await analyzeOneLayer(params, ctx, turn);
+      } finally {
+        turn.end();
       }
-      const calib = calibration ? await (await statsCache.get(calibration)).layerCalibration(layer, nIn) : undefined;
-      ctx.progress({ fraction: 0, step: 'read weight' });
-      // The weight is read for this call alone, so E may take its place, and its bands become E as
-      // their rows land, beside the read of the rest (0.2–0.3 s of a 14336×4096 layer's read).
-      // onnxruntime's first session starts meanwhile too (a failed warm-up is left to the analysis
-      // to report).
-      const pass = startErrorPass({ name: layer, out, in: nIn, ...(calib ? { calibration: calib } : {}) }, settings);
-      const onRows = pass ? (data: Float32Array, rows: number) => pass.advance(data, rows, ctx.signal) : undefined;
-      return withWeightBuffer(async (lease) => {
-        const [w] = await Promise.all([
-          // analyzeLayer counts non-finite weights in its error pass.
-          ckpt.readWeight(layer, ctx.signal, {
-            ...(onRows ? { onRows } : {}),
-            into: lease(out * nIn),
-            countNonFinite: false,
-          }),
-          warmUp(),
-        ]);
-        throwIfCancelled(ctx.signal);
-        return analyzeLayer(
-          {
-            name: layer,
-            data: w.data,
-            out: w.out,
-            in: w.in,
-            file: info.file,
-            ...(calib ? { calibration: calib } : {}),
-          },
-          settings,
-          {
-            signal: ctx.signal,
-            onProgress,
-            ...staged,
-            ...offloadOption(),
-            consumeWeight: true,
-            ...(pass ? { errorPass: pass } : {}),
-          },
-        );
-      });
     },
     async storedAnalyses(p, ctx) {
       const ckpt = await cache.get(p.checkpoint);

@@ -354,12 +354,13 @@ async function sweep(blocks: number): Promise<void> {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { timeMs: number });
     if (records.length !== n) throw new Error(`inspect answered ${records.length} of ${n} layers`);
-    const compute = records.reduce((s, x) => s + x.timeMs, 0) / 1000;
+    const compute = Number(/LOOP_MS=([\d.]+)/.exec(r.stdout)?.[1]) / 1000;
+    if (!Number.isFinite(compute)) throw new Error('inspect printed no LOOP_MS');
     const rss = Number(/PEAK_RSS_KB=(\d+)/.exec(r.stdout)?.[1]) / 1024;
     ours.compute.push(compute);
     ours.wall.push(r.seconds);
     ours.rss.push(rss);
-    console.log(`    ${fmt(compute)} in its layers (process ${fmt(r.seconds)}), peak RSS ${rss.toFixed(0)} MB`);
+    console.log(`    ${fmt(compute)} in its layer loop (process ${fmt(r.seconds)}), peak RSS ${rss.toFixed(0)} MB`);
   };
   for (let i = 0; i < pairs; i++) {
     if (i % 2 === 0) await reference();

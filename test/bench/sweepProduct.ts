@@ -23,13 +23,33 @@ export function productEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Writes the wrapper into `dir` (a file, not `node -e`: node takes a leading `inspect` as its debugger). */
+/**
+ * Writes the wrapper into `dir` (a file, not `node -e`: node takes a leading `inspect` as its debugger).
+ * Besides the peak RSS it prints LOOP_MS, the span of the layer loop: from the first layer's start
+ * (its JSON line's time less its timeMs) to the last line. The loop keeps two layers in flight,
+ * so the per-layer times overlap and their sum is not the loop's time; the lines come out in the
+ * layers' order, so the first is the layer that started first.
+ */
 export function peakRssWrapper(dir: string): string {
   const file = join(dir, 'peak-rss-wrapper.cjs');
   writeFileSync(
     file,
     `const { main } = require(${JSON.stringify(join(root, 'dist/cli.js'))});
-main(process.argv.slice(2)).then((code) => { process.stdout.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'); process.exitCode = code; });`,
+let start, last;
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = (chunk, ...rest) => {
+  const text = String(chunk);
+  if (text.startsWith('{')) {
+    last = performance.now();
+    if (start === undefined) start = last - JSON.parse(text.split('\\n')[0]).timeMs;
+  }
+  return write(chunk, ...rest);
+};
+main(process.argv.slice(2)).then((code) => {
+  if (start !== undefined) write('LOOP_MS=' + (last - start) + '\\n');
+  write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n');
+  process.exitCode = code;
+});`,
   );
   return file;
 }

@@ -25,7 +25,7 @@ import {
   resolveSettings,
   selectLayers,
 } from '../analysisOptions';
-import { createEngine } from '../engine';
+import { analysesInFlight, createEngine } from '../engine';
 import { ProgressBar } from '../progress';
 import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
 import { estimatedCost, shardOf } from '../../engine/store/shard';
@@ -140,6 +140,17 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
     const bar = new ProgressBar(layers.length);
     const results: (LayerAnalysis | null)[] = new Array(layers.length).fill(null);
     const failures: string[] = [];
+    // JSON lines go out in the layers' order, whichever of the analyses in flight ends first.
+    const lines: (string | null | undefined)[] = new Array(layers.length);
+    let written = 0;
+    const settle = (i: number, line: string | null) => {
+      lines[i] = line;
+      for (; written < layers.length && lines[written] !== undefined; written++) {
+        const l = lines[written];
+        if (l) out.write(l);
+        lines[written] = null;
+      }
+    };
     let done = 0;
     let next = 0;
     const worker = async () => {
@@ -167,8 +178,9 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
           // With a store, the time the analysis itself took (when it was computed, for stored layers),
           // so that a run answered from the store prints what the run that computed it printed.
           const timeMs = a.stored ? a.stored.computeMs : performance.now() - t0;
-          if (values.json) out.write(JSON.stringify(jsonRecord(a, rank, timeMs)) + '\n');
+          settle(i, values.json ? JSON.stringify(jsonRecord(a, rank, timeMs)) + '\n' : null);
         } catch (e) {
+          settle(i, null);
           if (isQuantLensError(e) && e.code === 'cancelled') throw e;
           const message = errorMessage(e);
           // Named once: many of the engine's messages name the layer themselves.
@@ -179,7 +191,8 @@ export async function inspectCommand(argv: string[], out: NodeJS.WritableStream)
         bar.update(done, layer.name);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(jobs, layers.length) }, worker));
+    const inFlight = analysesInFlight(jobs, layers);
+    await Promise.all(Array.from({ length: Math.min(inFlight, layers.length) }, worker));
     bar.done();
     if (store) {
       process.stderr.write(`store ${store.dir}: ${counts.store} layers from the store, ${counts.computed} computed\n`);

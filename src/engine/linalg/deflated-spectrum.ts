@@ -27,7 +27,7 @@ import { orthonormalize } from './orthonormalize';
 import { StepClock, subProgress, type LinalgOptions } from './progress';
 import { topSingularTriplets } from './randomized-svd';
 import { symmetricEigen } from './symmetric-eigen';
-import { eigenvaluesInPlace } from './symmetric-eigenvalues';
+import { eigenvaluesInPlace, type BandOffload } from './symmetric-eigenvalues';
 import { sharedWorkspace, type Workspace } from './workspace';
 
 /** Unit roundoff of float32. */
@@ -46,6 +46,8 @@ export interface DeflationOptions extends LinalgOptions {
    * their own. Their accuracy enters the bounds like that of any subspace.
    */
   subspace?: TopVectors;
+  /** Where the remainder's band may be reduced (EigenvalueOptions.bandElsewhere). */
+  bandElsewhere?: BandOffload;
   kernels?: Kernels;
   workspace?: Workspace;
 }
@@ -174,6 +176,7 @@ export async function deflatedSingularValues(
     precision: 'float32',
     kernels: kern,
     workspace: ws,
+    ...(opts.bandElsewhere ? { bandElsewhere: opts.bandElsewhere } : {}),
   });
 
   // 4. The values and their bounds.

@@ -7,7 +7,13 @@ export { Kernels, kernels, mat, type FloatArray, type Mat, type DType } from './
 export type { LinalgOptions } from './progress';
 export { Workspace, sharedWorkspace, releaseSharedWorkspace } from './workspace';
 export { gram, gramInto, resolveSide, type Gram, type GramOptions, type GramSide } from './gram';
-export { symmetricEigenvalues, eigenvaluesInPlace, type EigenvalueOptions } from './symmetric-eigenvalues';
+export {
+  symmetricEigenvalues,
+  eigenvaluesInPlace,
+  bandEigenvalues,
+  type BandOffload,
+  type EigenvalueOptions,
+} from './symmetric-eigenvalues';
 export { singularValues, singularValuesFromGram, squareRoots, type SingularValueOptions } from './singular-values';
 export {
   topSingularTriplets,
@@ -31,6 +37,7 @@ export { tridiagonalEigenvalues } from './tridiagonal-eigenvalues';
 export { tridiagonalEigenvectors } from './tridiagonal-eigenvectors';
 export { orthonormalize, householderQr, type QrResult } from './orthonormalize';
 export { disposeChaseWorker } from './band-chase-worker';
+export type { SymmetricBand } from './band-to-tridiagonal';
 export {
   deflatedSingularValues,
   findCliff,

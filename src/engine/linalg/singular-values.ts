@@ -6,7 +6,12 @@
 import { gramInto, resolveSide, type Gram, type GramSide } from './gram';
 import type { Kernels, Mat } from './kernels';
 import { subProgress, type LinalgOptions } from './progress';
-import { eigenvaluesInPlace, symmetricEigenvalues, type EigenvalueOptions } from './symmetric-eigenvalues';
+import {
+  eigenvaluesInPlace,
+  symmetricEigenvalues,
+  type BandOffload,
+  type EigenvalueOptions,
+} from './symmetric-eigenvalues';
 import { sharedWorkspace, type Workspace } from './workspace';
 
 export interface SingularValueOptions extends LinalgOptions {
@@ -18,6 +23,8 @@ export interface SingularValueOptions extends LinalgOptions {
   precision?: 'float64' | 'float32';
   /** Arithmetic of the dense → band reduction (see symmetric-eigenvalues.ts); default float64. */
   reduction?: 'float64' | 'float32';
+  /** See EigenvalueOptions.bandElsewhere. */
+  bandElsewhere?: BandOffload;
   kernels?: Kernels;
   workspace?: Workspace;
 }
@@ -38,7 +45,11 @@ export async function singularValues(m: Mat, opts: SingularValueOptions = {}): P
     ...(opts.columnScale ? { columnScale: opts.columnScale } : {}),
     ...(opts.precision ? { precision: opts.precision } : {}),
   });
-  const ev = await eigenvaluesInPlace(a, n, { ...subProgress(opts, GRAM_SHARE, 1), ...shared });
+  const ev = await eigenvaluesInPlace(a, n, {
+    ...subProgress(opts, GRAM_SHARE, 1),
+    ...shared,
+    ...(opts.bandElsewhere ? { bandElsewhere: opts.bandElsewhere } : {}),
+  });
   return squareRoots(ev, Math.min(m.rows, m.cols));
 }
 

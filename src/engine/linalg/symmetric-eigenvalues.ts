@@ -3,7 +3,7 @@
  * or float32), band → tridiagonal (bulge chasing in JS, float64), tridiagonal → eigenvalues
  * (root-free QL, float64).
  */
-import { bandFromDense, bandToTridiagonal } from './band-to-tridiagonal';
+import { bandFromDense, bandToTridiagonal, type SymmetricBand } from './band-to-tridiagonal';
 import { denseToBand } from './dense-to-band';
 import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
 import { ProgressReporter, StepClock, type LinalgOptions } from './progress';
@@ -29,9 +29,20 @@ export interface EigenvalueOptions extends LinalgOptions {
   refreshColumns?: number;
   /** Threads for the JS bulge chase: 1, or 2 (default on machines with two or more cores). */
   chaseThreads?: number;
+  /**
+   * Where the band's eigenvalues may be computed instead of here (another thread); returns null
+   * to have them computed here after all.
+   */
+  bandElsewhere?: BandOffload;
   kernels?: Kernels;
   workspace?: Workspace;
 }
+
+/**
+ * Eigenvalues (descending) of a symmetric band computed elsewhere. Implementations copy the band
+ * before they return, so that its storage may be reused at once.
+ */
+export type BandOffload = (band: SymmetricBand, signal?: AbortSignal) => Promise<Float64Array> | null;
 
 /** Below this order the whole matrix is treated as a band and chased in JS. */
 const DIRECT_LIMIT = 96;
@@ -107,15 +118,26 @@ export async function eigenvaluesInPlace(
     clock,
     onColumns: (done) => progress.set((stage1 * done) / n),
   });
-  const t = await bandToTridiagonal(
-    band,
-    clock,
-    (done) => progress.set(stage1 + (stage2 * done) / n),
-    opts.chaseThreads,
-  );
-  const ev = await tridiagonalEigenvalues(t.d, t.e, clock);
+  const elsewhere = opts.bandElsewhere?.(band, opts.signal);
+  const ev = elsewhere
+    ? await elsewhere
+    : await bandEigenvalues(band, {
+        clock,
+        onSweeps: (done) => progress.set(stage1 + (stage2 * done) / n),
+        ...(opts.chaseThreads !== undefined ? { threads: opts.chaseThreads } : {}),
+      });
   progress.set(1, true);
   return ev;
+}
+
+/** Eigenvalues (descending) of a symmetric band, which is destroyed: bulge chase, then QL. */
+export async function bandEigenvalues(
+  band: SymmetricBand,
+  opts: { signal?: AbortSignal; clock?: StepClock; onSweeps?: (done: number) => void; threads?: number } = {},
+): Promise<Float64Array> {
+  const clock = opts.clock ?? new StepClock(opts.signal);
+  const t = await bandToTridiagonal(band, clock, opts.onSweeps, opts.threads);
+  return tridiagonalEigenvalues(t.d, t.e, clock);
 }
 
 /** dst = diag(s)·G·diag(s) (or G), symmetrised from G's lower triangle. */

@@ -23,9 +23,12 @@ import {
   findCliff,
   FLOAT32_KAPPA,
   U32,
+  type BandOffload,
   type DeflatedSpectrum,
   type Mat,
+  type SymmetricBand,
   type TopVectors,
+  type Workspace,
 } from '../linalg';
 import {
   fakeQuantize,
@@ -88,6 +91,18 @@ export interface AnalyzeOptions {
    */
   offload?: EigenvalueOffload;
   /**
+   * The helper thread's band reduction (chase and tridiagonal eigenvalues), which the scaled
+   * spectrum hands over when `turn` says another analysis waits for this thread.
+   */
+  offloadBand?: BandEigenvalueOffload;
+  /** This thread, shared with other analyses (a pipelined layer loop); see ThreadTurn. */
+  turn?: ThreadTurn;
+  /**
+   * Scratch memory of this analysis (default: the thread's shared workspace). Analyses that run
+   * beside each other on one thread (see `turn`) each need their own.
+   */
+  workspace?: Workspace;
+  /**
    * The error pass begun while W was read (startErrorPass, with the same settings and calibration):
    * the bands it has done already hold E. Needs `consumeWeight`.
    */
@@ -101,6 +116,22 @@ export interface AnalyzeOptions {
  * the signal fires.
  */
 export type EigenvalueOffload = (matrix: Float32Array, n: number, signal?: AbortSignal) => Promise<Float64Array>;
+
+/** Eigenvalues (descending) of a symmetric band, on another thread; the band is copied before this returns. */
+export type BandEigenvalueOffload = (band: SymmetricBand, signal?: AbortSignal) => Promise<Float64Array>;
+
+/**
+ * A thread shared by analyses that run beside each other (a layer loop with the next layer started
+ * while this one waits): one runs at a time, and it lets another run only while it waits for the
+ * helper thread. That is where the wait pays: the helper reduces this layer's band while the next
+ * layer is read and quantized here.
+ */
+export interface ThreadTurn {
+  /** Whether another analysis is waiting to run on this thread. */
+  readonly contended: boolean;
+  /** Awaits `p` with the thread given to whoever waits, and takes it back before returning or throwing. */
+  away<T>(p: Promise<T>): Promise<T>;
+}
 
 /** An offloaded reduction's outcome; never rejects, so that an abandoned one cannot go unhandled. */
 type Offloaded = Promise<{ values?: Float64Array; error?: unknown }>;
@@ -633,7 +664,7 @@ export async function analyzeLayer(
   const decompositionRank = (r: number) => Math.min(minDim, Math.ceil(r / rankTile) * rankTile);
   const spectra = s.spectra !== false;
   const scaled = isScaled(s.method);
-  const ws = sharedWorkspace();
+  const ws = opts.workspace ?? sharedWorkspace();
 
   report(0, 'quantize');
   const out = outputWeight(input);
@@ -659,7 +690,7 @@ export async function analyzeLayer(
   }
   // A square E's Gram is taken as E·Eᵀ, whose operand is E itself (no transposed copy: 0.25–0.35 s
   // less at 4096²), unless the scaled spectrum reuses it as diag(s)·EᵀE·diag(s).
-  const grams = gramCache(p.error, time, signal, scaled && !p.chol ? 'auto' : 'rows-if-square');
+  const grams = gramCache(p.error, time, signal, scaled && !p.chol ? 'auto' : 'rows-if-square', ws);
   // With two spectra to compute and no partial results to hurry, the reduction of E's spectrum
   // starts on the helper thread now and runs beside the factors, the curves and the scaled
   // spectrum. A lone spectrum stays here: the helper's reduction beside the factors and curves took
@@ -813,7 +844,10 @@ export async function analyzeLayer(
   const { sigmaPlain, sigmaScaled } = await layerSpectra(p, scaled, grams, {
     signal,
     time,
+    workspace: ws,
     ...(opts.offload ? { offload: opts.offload } : {}),
+    ...(opts.turn ? { turn: opts.turn } : {}),
+    ...(opts.offloadBand ? { offloadBand: opts.offloadBand } : {}),
     ...(plainEarly ? { plainEarly } : {}),
     onProgress: (f, step) => report(0.45 + 0.55 * f, step),
     hints: scaled ? { scaled: methodRitz, ...(plainRitz ? { plain: plainRitz } : {}) } : { plain: methodRitz },
@@ -840,6 +874,9 @@ interface SpectraOptions {
   hints: { plain?: Float64Array; scaled?: Float64Array };
   onRoute?: AnalyzeOptions['onSpectrumRoute'];
   offload?: EigenvalueOffload;
+  offloadBand?: BandEigenvalueOffload;
+  turn?: ThreadTurn;
+  workspace: Workspace;
   /** E's spectrum, already being reduced on the helper thread. */
   plainEarly?: Offloaded;
   /**
@@ -861,6 +898,7 @@ function gramCache(
   time: <T>(label: string, f: () => Promise<T> | T) => Promise<T>,
   signal: AbortSignal | undefined,
   sides: 'auto' | 'rows-if-square',
+  ws: Workspace,
 ): GramCache {
   const n = Math.min(E.rows, E.cols);
   const side = sides === 'rows-if-square' && E.rows === E.cols ? 'rows' : 'auto';
@@ -869,9 +907,8 @@ function gramCache(
     async get(precision) {
       const have = grams[precision];
       if (have) return have;
-      const ws = sharedWorkspace();
       const out = precision === 'float32' ? ws.f32('analysis-gram32', n * n) : ws.f64('analysis-gram', n * n);
-      const g = await time('gram', () => gram(E, { signal, out, precision, side }));
+      const g = await time('gram', () => gram(E, { signal, out, precision, side, workspace: ws }));
       grams[precision] = g;
       return g;
     },
@@ -913,9 +950,15 @@ async function layerSpectra(
   grams: GramCache,
   o: SpectraOptions,
 ): Promise<{ sigmaPlain: Float64Array; sigmaScaled: Float64Array }> {
-  const { signal, time } = o;
+  const { signal, time, workspace } = o;
   const E = p.error;
   const n = Math.min(E.rows, E.cols);
+  // The scaled reduction's band goes to the helper when another analysis waits for this thread.
+  const turn = o.turn;
+  const offloadBand = o.offloadBand;
+  const bandElsewhere: BandOffload | undefined =
+    turn && offloadBand ? (band, sig) => (turn.contended ? turn.away(offloadBand(band, sig)) : null) : undefined;
+  const scaledBand = bandElsewhere ? { bandElsewhere } : {};
   const gramOf = (precision: 'float32' | 'float64') => grams.get(precision);
   let whitened: Mat<Float32Array> | undefined;
   /**
@@ -972,6 +1015,7 @@ async function layerSpectra(
         if (overwrite) grams.drop(route.gram);
         return singularValuesFromGram(g, {
           signal,
+          workspace,
           precision: route.reduction,
           overwrite,
           onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
@@ -980,6 +1024,7 @@ async function layerSpectra(
       (cliff) =>
         deflatedSingularValues(E, cliff.rank, {
           signal,
+          workspace,
           drop: cliff.drop,
           onProgress: (f) => o.onProgress(0.05 + 0.45 * f, 'spectrum of E'),
           ...(!scaled && o.methodVectors ? { subspace: o.methodVectors } : {}),
@@ -988,7 +1033,7 @@ async function layerSpectra(
     );
   /** E's spectrum from the helper thread, checked like any route's (and recomputed here if it fails). */
   const plainOffloaded = async (pending: Offloaded): Promise<Float64Array> => {
-    const r = await time('spectrum', () => pending);
+    const r = await time('spectrum', () => (turn ? turn.away(pending) : pending));
     if (!r.values) {
       throwIfCancelled(signal);
       if (isQuantLensError(r.error) && r.error.code === 'cancelled') throw r.error;
@@ -1016,20 +1061,31 @@ async function layerSpectra(
     async (route) => {
       if (p.chol) {
         whitened ??= await whitenedError(p);
-        return singularValues(whitened, { signal, onProgress, precision: route.gram, reduction: route.reduction });
+        return singularValues(whitened, {
+          signal,
+          workspace,
+          onProgress,
+          precision: route.gram,
+          reduction: route.reduction,
+          ...scaledBand,
+        });
       }
       // On the input side the scaled Gram is diag(s)·EᵀE·diag(s): no second product needed.
       if (gramKept) {
         return singularValuesFromGram(await gramOf(route.gram), {
           scale: p.scale!,
           signal,
+          workspace,
           onProgress,
           precision: route.reduction,
+          ...scaledBand,
         });
       }
       return singularValues(E, {
         signal,
+        workspace,
         onProgress,
+        ...scaledBand,
         columnScale: p.scale!,
         precision: route.gram,
         reduction: route.reduction,
@@ -1038,7 +1094,9 @@ async function layerSpectra(
     async (cliff) => {
       const shared = {
         signal,
+        workspace,
         onProgress,
+        ...scaledBand,
         drop: cliff.drop,
         ...(o.methodVectors ? { subspace: o.methodVectors } : {}),
       };

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eigenvaluesInPlace, gram, type Mat } from '../../../src/engine/linalg';
+import { bandEigenvalues, eigenvaluesInPlace, gram, type Mat } from '../../../src/engine/linalg';
+import { bandFromDense } from '../../../src/engine/linalg/band-to-tridiagonal';
 import { analyzeLayer, type LayerInput } from '../../../src/engine/methods/analyzeLayer';
 import { mulberry32 } from '../../../src/engine/random';
 import { EigenHelper } from '../../../src/worker/eigenHelperClient';
@@ -36,6 +37,25 @@ test('eigenvalue helper: the same eigenvalues as this thread, the caller’s mat
     // A third job of the same size runs in the buffer that came back.
     const again = await helper.eigenvalues(a, n);
     assert.deepEqual(again, ea);
+  } finally {
+    await helper.dispose();
+  }
+});
+
+test('eigenvalue helper: a band’s eigenvalues are the ones this thread gets, the caller’s band untouched', async () => {
+  const helper = new EigenHelper();
+  try {
+    const n = 500;
+    const g = await gram32({ data: noise(520, n, 5), rows: 520, cols: n });
+    const band = bandFromDense(g, n, 8);
+    const copy = Float64Array.from(band.data);
+    const there = await helper.bandEigenvalues(band);
+    assert.deepEqual(band.data, copy, 'the band was copied, not chased in place');
+    const here = await bandEigenvalues({ ...band, data: Float64Array.from(band.data) }, { threads: 1 });
+    assert.deepEqual(there, here, 'the same chase and QL, bit for bit');
+    // A dense job after it reuses the buffer that came back.
+    const e = await helper.eigenvalues(g, n);
+    assert.equal(e.length, n);
   } finally {
     await helper.dispose();
   }
