@@ -7,12 +7,14 @@
 export class Workspace {
   private readonly buffers = new Map<string, Float64Array>();
   private readonly buffers32 = new Map<string, Float32Array>();
+  private readonly tags = new Map<string, unknown>();
 
   /**
    * A view of `length` doubles under `name`, growing the buffer when needed. The contents are
    * whatever the previous user left; callers that need zeros fill them.
    */
   f64(name: string, length: number): Float64Array {
+    this.tags.delete(name);
     let buf = this.buffers.get(name);
     if (!buf || buf.length < length) {
       buf = new Float64Array(Math.max(length, 1));
@@ -23,12 +25,32 @@ export class Workspace {
 
   /** As {@link f64}, for float32 buffers. */
   f32(name: string, length: number): Float32Array {
+    this.tags.delete(name);
     let buf = this.buffers32.get(name);
     if (!buf || buf.length < length) {
       buf = new Float32Array(Math.max(length, 1));
       this.buffers32.set(name, buf);
     }
     return buf.subarray(0, length);
+  }
+
+  /**
+   * What the buffer `name` holds, as its last user described it (see gramOperand); cleared
+   * whenever the buffer is handed out again.
+   */
+  tag(name: string): unknown {
+    return this.tags.get(name);
+  }
+
+  /** Records what the buffer `name` now holds, for a later user that could reuse it. */
+  setTag(name: string, what: unknown): void {
+    this.tags.set(name, what);
+  }
+
+  /** The buffer `name` as it is, with its contents (undefined if it has fewer than `length` values). */
+  peek32(name: string, length: number): Float32Array | undefined {
+    const buf = this.buffers32.get(name);
+    return buf && buf.length >= length ? buf.subarray(0, length) : undefined;
   }
 
   /** Bytes currently held. */
@@ -42,6 +64,7 @@ export class Workspace {
   release(): void {
     this.buffers.clear();
     this.buffers32.clear();
+    this.tags.clear();
   }
 }
 
