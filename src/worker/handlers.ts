@@ -236,7 +236,7 @@ export function createHandlers(
       return summarize(await cache.get(path));
     },
     async analyzeLayer(params, ctx) {
-      const turn = await turns.take();
+      const turn = await turns.take(ctx.signal);
       try {
         return await analyzeOneLayer(params, ctx, turn);
       } finally {

@@ -5,6 +5,7 @@
  * Each analysis that holds a turn also holds its own workspace, since the one that is away still
  * owns what its buffers hold (a Gram a fallback route would reuse).
  */
+import { QuantLensError } from '../engine/errors';
 import { sharedWorkspace, Workspace } from '../engine/linalg';
 import type { ThreadTurn } from '../engine/methods/analyzeLayer';
 
@@ -21,9 +22,9 @@ export class ThreadTurns {
   private sharedOut = false;
   private readonly spareWorkspaces: Workspace[] = [];
 
-  /** Resolves when the thread is this caller's. */
-  async take(): Promise<HeldTurn> {
-    await this.acquire();
+  /** Resolves when the thread is this caller's; a call cancelled while it waits leaves the queue. */
+  async take(signal?: AbortSignal): Promise<HeldTurn> {
+    await this.acquire(signal);
     const workspace = this.leaseWorkspace();
     const waiting = this.waiting;
     let ended = false;
@@ -50,12 +51,26 @@ export class ThreadTurns {
     };
   }
 
-  private acquire(): Promise<void> {
+  private acquire(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new QuantLensError('cancelled', 'cancelled'));
     if (!this.busy) {
       this.busy = true;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiting.indexOf(granted);
+        if (i < 0) return;
+        this.waiting.splice(i, 1);
+        reject(new QuantLensError('cancelled', 'cancelled'));
+      };
+      const granted = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(granted);
+    });
   }
 
   private release(): void {

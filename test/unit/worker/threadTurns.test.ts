@@ -51,6 +51,18 @@ test('thread turns: one holder at a time, the thread passed on only while away, 
   await assert.rejects(failed, /helper failed/);
   a.end();
 
+  // A caller cancelled while it waits leaves the queue; the next in line gets the thread.
+  const holder = await turns.take();
+  const controller = new AbortController();
+  const cancelled = turns.take(controller.signal);
+  const patient = turns.take();
+  controller.abort();
+  await assert.rejects(cancelled, (e: Error & { code?: string }) => e.code === 'cancelled');
+  assert.equal(holder.contended, true, 'the patient caller still waits');
+  holder.end();
+  (await patient).end();
+  await assert.rejects(turns.take(AbortSignal.abort()), /cancelled/);
+
   // Alone again: the thread's shared workspace, and nothing waits.
   const c = await turns.take();
   assert.equal(c.workspace, sharedWorkspace());
