@@ -8,13 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
-import { writeStatsFile } from '../../../src/engine/calibration/statsFile';
 import type { LayerAnalysis } from '../../../src/engine/methods/analyzeLayer';
 import { sharedWeightBuffers } from '../../../src/engine/readers/weightBuffers';
 import { createHandlers } from '../../../src/worker/handlers';
 import { bf16Tensor, f32Tensor, writeSafetensors } from '../../helpers/safetensorsWriter';
-import { scratchOutput } from '../../helpers/output';
+import { writeOutlierStats } from '../../helpers/outlierStats';
 import { rng } from '../methods/helpers';
 
 const LAYERS = [
@@ -42,17 +40,7 @@ async function fixture(): Promise<{ dir: string; ckpt: string; stats: string }> 
       return l.dtype === 'f32' ? f32Tensor(l.name, [...l.shape], v) : bf16Tensor(l.name, [...l.shape], v);
     }),
   );
-  const stats = new Map();
-  for (const l of LAYERS) {
-    const nIn = l.shape[1];
-    const acc = new ActivationAccumulator(nIn);
-    acc.addBatch(
-      Float32Array.from({ length: 8 * nIn }, (_, i) => r() * (i % nIn < 3 ? 15 : 1)),
-      8,
-    );
-    stats.set(l.name, acc.finish());
-  }
-  await writeStatsFile(await scratchOutput(join(dir, 'stats.safetensors')), stats);
+  await writeOutlierStats(join(dir, 'stats.safetensors'), LAYERS, { tokens: 8, outliers: 3, big: 15, random: r });
   return { dir, ckpt: join(dir, 'model.safetensors'), stats: join(dir, 'stats.safetensors') };
 }
 

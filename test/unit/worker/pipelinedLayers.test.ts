@@ -8,12 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ActivationAccumulator } from '../../../src/engine/calibration/accumulator';
-import { writeStatsFile } from '../../../src/engine/calibration/statsFile';
 import type { LayerAnalysis } from '../../../src/engine/methods/analyzeLayer';
 import { CheckpointCache, StatsCache, createHandlers } from '../../../src/worker/handlers';
 import { f32Tensor, writeSafetensors } from '../../helpers/safetensorsWriter';
-import { scratchOutput } from '../../helpers/output';
+import { writeOutlierStats } from '../../helpers/outlierStats';
 import { rng } from '../methods/helpers';
 
 // From 512 wide the spectra take the float32 routes, and E's goes to the helper thread.
@@ -50,18 +48,8 @@ async function fixture(): Promise<{ dir: string; ckpt: string; stats: string }> 
       );
     }),
   );
-  const stats = new Map();
-  for (const l of LAYERS) {
-    const nIn = l.shape[1];
-    const acc = new ActivationAccumulator(nIn);
-    // A few outlier channels: the scaled spectrum gets a cliff and takes the deflated route.
-    acc.addBatch(
-      Float32Array.from({ length: 16 * nIn }, (_, i) => r() * (i % nIn < 6 ? 40 : 1)),
-      16,
-    );
-    stats.set(l.name, acc.finish());
-  }
-  await writeStatsFile(await scratchOutput(join(dir, 'stats.safetensors')), stats);
+  // A few outlier channels: the scaled spectrum gets a cliff and takes the deflated route.
+  await writeOutlierStats(join(dir, 'stats.safetensors'), LAYERS, { tokens: 16, outliers: 6, big: 40, random: r });
   return { dir, ckpt: join(dir, 'model.safetensors'), stats: join(dir, 'stats.safetensors') };
 }
 
