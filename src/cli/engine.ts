@@ -56,6 +56,13 @@ export const PIPELINE_MAX_WEIGHTS = 1 << 25;
  */
 export function analysesInFlight(jobs: number, layers: readonly { shape: readonly number[] }[]): number {
   if (jobs > 1) return jobs;
-  const largest = Math.max(0, ...layers.map((l) => l.shape.reduce((a, b) => a * b, 1)));
+  const largest = layers.reduce(
+    (m, l) =>
+      Math.max(
+        m,
+        l.shape.reduce((a, b) => a * b, 1),
+      ),
+    0,
+  );
   return availableParallelism() >= 2 && largest <= PIPELINE_MAX_WEIGHTS ? 2 : 1;
 }

@@ -47,6 +47,14 @@ export class Workspace {
     this.tags.set(name, what);
   }
 
+  /**
+   * Forgets what every buffer holds: a new job's matrices may live in storage an earlier job's
+   * did (a reused weight buffer), so nothing of what it left may be taken for theirs.
+   */
+  forgetTags(): void {
+    this.tags.clear();
+  }
+
   /** The buffer `name` as it is, with its contents (undefined if it has fewer than `length` values). */
   peek32(name: string, length: number): Float32Array | undefined {
     const buf = this.buffers32.get(name);

@@ -665,6 +665,7 @@ export async function analyzeLayer(
   const spectra = s.spectra !== false;
   const scaled = isScaled(s.method);
   const ws = opts.workspace ?? sharedWorkspace();
+  ws.forgetTags();
 
   report(0, 'quantize');
   const out = outputWeight(input);

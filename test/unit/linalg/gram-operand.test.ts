@@ -36,6 +36,17 @@ test('a scaled Gram operand taken right after the plain Gram reuses its transpos
   const afterOther = gramOperand(m, 'columns', { precision: 'float32', columnScale: scale, workspace: ws, copy: true });
   assert.deepEqual(Float32Array.from(afterOther), fresh);
 
+  // A new analysis forgets what the workspace holds: its E may live in the storage of the last one.
+  await gram(m, { precision: 'float32', side: 'columns', workspace: ws, out: new Float32Array(300 * 300) });
+  ws.forgetTags();
+  m.data.fill(0);
+  const forgotten = gramOperand(m, 'columns', { precision: 'float32', columnScale: scale, workspace: ws, copy: true });
+  assert.ok(
+    forgotten.every((v) => v === 0),
+    'transposed afresh from the matrix as it is now',
+  );
+  m.data.set(original);
+
   // Another matrix of the same shape is never served M's transpose.
   const other = matrix(700, 300, 2);
   await gram(m, { precision: 'float32', side: 'columns', workspace: ws, out: new Float32Array(300 * 300) });
