@@ -15,7 +15,11 @@ function bundles(): string {
   mkdirSync(join(root, '.cache'), { recursive: true });
   const dir = mkdtempSync(join(root, '.cache', 'test-bundles-'));
   buildSync({
-    entryPoints: { worker: join(root, 'src/worker/main.ts'), cli: join(root, 'src/cli/main.ts') },
+    entryPoints: {
+      worker: join(root, 'src/worker/main.ts'),
+      'eigen-helper': join(root, 'src/worker/eigenHelper.ts'),
+      cli: join(root, 'src/cli/main.ts'),
+    },
     outdir: dir,
     bundle: true,
     platform: 'node',

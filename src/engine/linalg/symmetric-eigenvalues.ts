@@ -3,6 +3,7 @@
  * or float32), band → tridiagonal (bulge chasing in JS, float64), tridiagonal → eigenvalues
  * (root-free QL, float64).
  */
+import { isQuantLensError } from '../errors';
 import { bandFromDense, bandToTridiagonal, type SymmetricBand } from './band-to-tridiagonal';
 import { denseToBand } from './dense-to-band';
 import { kernels as sharedKernels, type FloatArray, type Kernels, type Mat } from './kernels';
@@ -40,7 +41,8 @@ export interface EigenvalueOptions extends LinalgOptions {
 
 /**
  * Eigenvalues (descending) of a symmetric band computed elsewhere. Implementations copy the band
- * before they return, so that its storage may be reused at once.
+ * before they return, so that its storage may be reused at once (or the band reduced here after
+ * all, when the promise rejects).
  */
 export type BandOffload = (band: SymmetricBand, signal?: AbortSignal) => Promise<Float64Array> | null;
 
@@ -119,13 +121,19 @@ export async function eigenvaluesInPlace(
     onColumns: (done) => progress.set((stage1 * done) / n),
   });
   const elsewhere = opts.bandElsewhere?.(band, opts.signal);
-  const ev = elsewhere
-    ? await elsewhere
-    : await bandEigenvalues(band, {
-        clock,
-        onSweeps: (done) => progress.set(stage1 + (stage2 * done) / n),
-        ...(opts.chaseThreads !== undefined ? { threads: opts.chaseThreads } : {}),
-      });
+  // A helper that fails (its thread could not start, or died) leaves the work to this thread: the
+  // band was copied before the offload returned, so it is still whole here.
+  const ev =
+    (elsewhere &&
+      (await elsewhere.catch((e: unknown) => {
+        if (opts.signal?.aborted || (isQuantLensError(e) && e.code === 'cancelled')) throw e;
+        return null;
+      }))) ??
+    (await bandEigenvalues(band, {
+      clock,
+      onSweeps: (done) => progress.set(stage1 + (stage2 * done) / n),
+      ...(opts.chaseThreads !== undefined ? { threads: opts.chaseThreads } : {}),
+    }));
   progress.set(1, true);
   return ev;
 }

@@ -8,6 +8,7 @@ import { tridiagonalEigenvalues } from '../../../src/engine/linalg/tridiagonal-e
 import { Workspace } from '../../../src/engine/linalg/workspace';
 import { StepClock } from '../../../src/engine/linalg/progress';
 import { mulberry32 } from '../../../src/engine/random';
+import { QuantLensError } from '../../../src/engine/errors';
 import { bandColumns, matrixF64, referenceEigenvalues } from './fixtures';
 import { jacobiEigenvalues, maxAbsDiff, symmetricRandom } from './helpers';
 
@@ -160,4 +161,25 @@ test('rejects a non-square matrix or a scale of the wrong length', async () => {
   await assert.rejects(() => symmetricEigenvalues({ data: new Float64Array(6), rows: 2, cols: 3 }), /not square/);
   const a = symmetricRandom(4, 1);
   await assert.rejects(() => symmetricEigenvalues(a, { scale: new Float64Array(3) }), /scale has 3/);
+});
+
+test('a band offload that fails leaves the reduction to this thread; a cancelled one stays cancelled', async () => {
+  const n = 160;
+  const a = symmetricRandom(n, 8);
+  const here = await symmetricEigenvalues(a);
+  let offered = 0;
+  const failing = await symmetricEigenvalues(a, {
+    bandElsewhere: () => {
+      offered++;
+      return Promise.reject(new Error('the eigenvalue helper thread failed: no such file'));
+    },
+  });
+  assert.equal(offered, 1);
+  assert.deepEqual(failing, here, 'the band was still whole after the failed offload');
+  await assert.rejects(
+    symmetricEigenvalues(a, {
+      bandElsewhere: () => Promise.reject(new QuantLensError('cancelled', 'cancelled')),
+    }),
+    { code: 'cancelled' },
+  );
 });
