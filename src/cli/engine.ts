@@ -2,7 +2,6 @@
  * How CLI commands reach the engine: in-process by default (one process, no thread hop), or
  * through the same worker pool the extension uses when `--jobs N` asks for parallel layers.
  */
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CheckpointCache, StatsCache, createHandlers } from '../worker/handlers';
 import type { HandlerContext } from '../worker/handlerTypes';
@@ -41,28 +40,4 @@ export function createEngine(jobs: number): EngineCaller {
   if (jobs <= 1) return inProcessEngine();
   // dist/cli.js and dist/worker.js are built side by side.
   return new WorkerPool({ script: join(__dirname, 'worker.js'), size: jobs });
-}
-
-/**
- * Layers up to this many weights are analysed two at a time in one process: each holds its
- * weight and scratch until it ends, and 2^25 keeps the pair of them within a few hundred MB.
- */
-export const PIPELINE_MAX_WEIGHTS = 1 << 25;
-
-/**
- * Analyses to keep in flight. With `--jobs n` one per worker thread; in one process, two where a
- * second core can take an analysis's last reduction (the helper thread, threadTurns.ts) while the
- * next layer is read and quantized, and one otherwise.
- */
-export function analysesInFlight(jobs: number, layers: readonly { shape: readonly number[] }[]): number {
-  if (jobs > 1) return jobs;
-  const largest = layers.reduce(
-    (m, l) =>
-      Math.max(
-        m,
-        l.shape.reduce((a, b) => a * b, 1),
-      ),
-    0,
-  );
-  return availableParallelism() >= 2 && largest <= PIPELINE_MAX_WEIGHTS ? 2 : 1;
 }

@@ -1,9 +1,12 @@
 /**
  * A small pool of worker threads running the engine. Each worker takes one job at a time (a job
- * already keeps both cores busy through onnxruntime's thread pool), jobs queue in order, and
- * cancellation is guaranteed to take effect at once: the job's promise rejects immediately, and a
- * worker that has not wound the job down within `cancelGraceMs` is terminated and replaced (a long
- * native GEMM cannot be interrupted from JS).
+ * already keeps both cores busy through onnxruntime's thread pool), except that two jobs called
+ * with `shareWorker` may run on one worker side by side: layer analyses take turns on its thread
+ * and the second core finishes one's spectrum while the next is read (threadTurns.ts). Jobs queue
+ * in order, and cancellation is guaranteed to take effect at once: the job's promise rejects
+ * immediately, and a worker that has not wound the job down within `cancelGraceMs` is terminated
+ * and replaced (a long native GEMM cannot be interrupted from JS); a job that shared it goes back
+ * to the front of the queue.
  */
 import { Worker } from 'node:worker_threads';
 import { QuantLensError } from '../engine/errors';
@@ -16,7 +19,15 @@ import type { WorkerMethods } from '../shared/workerProtocol';
 export interface CallOptions<G> {
   signal?: AbortSignal;
   onProgress?: (progress: G) => void;
+  /**
+   * May run on a worker beside one other such job (see the top of this file). For layer analyses
+   * whose two weights and scratch fit in memory together (pipelining.ts).
+   */
+  shareWorker?: boolean;
 }
+
+/** Jobs one worker may run side by side when they all share. */
+const SHARED_JOBS_PER_WORKER = 2;
 
 export interface PoolOptions {
   /** Path of the worker script (dist/worker.js, or src/worker/main.ts with tsx in tests). */
@@ -37,11 +48,13 @@ interface Job {
   signal?: AbortSignal;
   onAbort?: () => void;
   settled: boolean;
+  shareWorker: boolean;
 }
 
 interface Slot {
   worker: Worker;
-  job: Job | undefined;
+  /** Running on this worker: one, or up to SHARED_JOBS_PER_WORKER that all share. */
+  jobs: Job[];
   /** Shared with the worker: its count of onnxruntime calls in flight and a retired flag (engine/ort.ts). */
   native: Int32Array;
   /** Temporary files and folders the worker has open (safeOutput.ts), removed when it is terminated. */
@@ -101,6 +114,7 @@ export class WorkerPool {
         onProgress: opts.onProgress as ((p: unknown) => void) | undefined,
         signal: opts.signal,
         settled: false,
+        shareWorker: opts.shareWorker ?? false,
       };
       if (opts.signal) {
         job.onAbort = () => this.cancel(job);
@@ -113,7 +127,12 @@ export class WorkerPool {
 
   /** Number of jobs running or waiting. */
   get pending(): number {
-    return this.queue.length + this.slots.filter((s) => s.job).length;
+    return this.queue.length + this.running;
+  }
+
+  /** Number of jobs running on a worker. */
+  get running(): number {
+    return this.slots.reduce((n, s) => n + s.jobs.length, 0);
   }
 
   private settle(job: Job, ok: boolean, value: unknown): void {
@@ -128,11 +147,15 @@ export class WorkerPool {
     const queued = this.queue.indexOf(job);
     if (queued >= 0) this.queue.splice(queued, 1);
     this.settle(job, false, new QuantLensError('cancelled', 'cancelled'));
-    const slot = this.slots.find((s) => s.job === job);
+    const slot = this.slots.find((s) => s.jobs.includes(job));
     if (!slot) return;
     slot.worker.postMessage({ kind: 'cancel', id: job.id } satisfies CancelMessage);
     const timer = setTimeout(() => {
-      if (slot.job === job) this.replace(slot);
+      if (!slot.jobs.includes(job)) return;
+      // The job sharing the worker was not cancelled: it starts again on another.
+      const others = slot.jobs.filter((j) => j !== job && !j.settled);
+      this.queue.unshift(...others);
+      this.replace(slot);
     }, this.grace);
     timer.unref?.();
   }
@@ -144,11 +167,11 @@ export class WorkerPool {
       execArgv: this.options.execArgv,
       env: this.options.env ? { ...process.env, ...this.options.env } : undefined,
     });
-    const slot: Slot = { worker, job: undefined, native: new Int32Array(nativeState), temporary: new Set() };
+    const slot: Slot = { worker, jobs: [], native: new Int32Array(nativeState), temporary: new Set() };
     worker.on('message', (msg: WorkerMessage<WorkerMethods>) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onCrash(slot, err));
     worker.on('exit', (code) => {
-      if (slot.job) this.onCrash(slot, new Error(`worker exited with code ${code}`));
+      if (slot.jobs.length) this.onCrash(slot, new Error(`worker exited with code ${code}`));
       this.slots = this.slots.filter((s) => s !== slot);
       this.pump();
     });
@@ -158,16 +181,18 @@ export class WorkerPool {
   }
 
   private replace(slot: Slot): void {
-    slot.job = undefined;
+    slot.jobs = [];
     this.slots = this.slots.filter((s) => s !== slot);
     void stopWorker(slot);
     this.pump();
   }
 
   private onCrash(slot: Slot, err: Error): void {
-    const job = slot.job;
-    slot.job = undefined;
-    if (job) this.settle(job, false, new WorkerError({ code: 'internal', message: `worker failed: ${err.message}` }));
+    const jobs = slot.jobs;
+    slot.jobs = [];
+    for (const job of jobs) {
+      this.settle(job, false, new WorkerError({ code: 'internal', message: `worker failed: ${err.message}` }));
+    }
     this.replace(slot);
   }
 
@@ -179,13 +204,13 @@ export class WorkerPool {
       trackTemporaryOutput(msg.path, msg.alive);
       return;
     }
-    const job = slot.job;
-    if (!job || job.id !== msg.id) return; // a reply from a job that was cancelled and replaced
+    const job = slot.jobs.find((j) => j.id === msg.id);
+    if (!job) return; // a reply from a job that was cancelled and replaced
     if (msg.kind === 'progress') {
       if (!job.settled) job.onProgress?.(msg.progress);
       return;
     }
-    slot.job = undefined;
+    slot.jobs = slot.jobs.filter((j) => j !== job);
     if (msg.kind === 'result') this.settle(job, true, msg.result);
     else this.settle(job, false, reviveError(msg.error));
     this.pump();
@@ -194,15 +219,18 @@ export class WorkerPool {
   private pump(): void {
     if (this.disposed) return;
     while (this.queue.length) {
-      let slot = this.slots.find((s) => !s.job);
+      const job = this.queue[0]!;
+      let slot = this.slots.find((s) => s.jobs.length === 0);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) return;
-      const job = this.queue.shift()!;
-      slot.job = job;
+      // Shared only once every worker is busy.
+      if (!slot && job.shareWorker) slot = this.slots.find((s) => canShare(s));
+      if (!slot) break;
+      this.queue.shift();
+      slot.jobs.push(job);
       slot.worker.ref();
       slot.worker.postMessage(job.message);
     }
-    for (const s of this.slots) if (!s.job) s.worker.unref();
+    for (const s of this.slots) if (s.jobs.length === 0) s.worker.unref();
   }
 
   async dispose(): Promise<void> {
@@ -211,9 +239,16 @@ export class WorkerPool {
     this.queue = [];
     const slots = this.slots;
     this.slots = [];
-    for (const s of slots) if (s.job) this.settle(s.job, false, new QuantLensError('cancelled', 'cancelled'));
+    for (const s of slots)
+      for (const job of s.jobs) this.settle(job, false, new QuantLensError('cancelled', 'cancelled'));
     await Promise.all(slots.map(stopWorker));
   }
+}
+
+/** Whether `slot` may take one more shared job: it runs only jobs that share, and fewer than the limit. */
+function canShare(slot: Slot): boolean {
+  const n = slot.jobs.length;
+  return n > 0 && n < SHARED_JOBS_PER_WORKER && slot.jobs.every((j) => j.shareWorker);
 }
 
 const NATIVE_POLL_MS = 20;

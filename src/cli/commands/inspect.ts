@@ -25,7 +25,8 @@ import {
   resolveSettings,
   selectLayers,
 } from '../analysisOptions';
-import { analysesInFlight, createEngine } from '../engine';
+import { createEngine } from '../engine';
+import { analysesInFlight } from '../../worker/pipelining';
 import { ProgressBar } from '../progress';
 import { cliWarn, resolveShard, resolveStore, storeOptionSpec, storeOptionsHelp } from '../storeOptions';
 import { estimatedCost, shardOf } from '../../engine/store/shard';

@@ -27,6 +27,7 @@ import type { ExportTargetInfo } from '../../shared/workerProtocol';
 import type { CalibrationService } from '../services/calibrationService';
 import type { CheckpointSession } from '../services/checkpointSession';
 import { workerCount } from '../configuration';
+import { analysesInFlight } from '../../worker/pipelining';
 import type { EngineService } from '../services/engineService';
 import { isCancellation, toUserFacingError } from '../errors';
 import type { JobTracker } from '../services/jobTracker';
@@ -74,11 +75,13 @@ export async function analyzeAll(session: CheckpointSession, s: Services): Promi
       onProgress: (p) => session.setProgress(p),
     },
     async (ctx) => {
-      await forEachParallel(layers, workerCount(), async (layer) => {
+      const workers = workerCount();
+      const inFlight = analysesInFlight(workers, layers);
+      await forEachParallel(layers, inFlight, async (layer) => {
         if (ctx.signal.aborted) return;
         ctx.working(layer.name);
         try {
-          await s.engine.analyze(session.request(layer), { signal: ctx.signal });
+          await s.engine.analyze(session.request(layer), { signal: ctx.signal, shareWorker: inFlight > workers });
         } catch (e) {
           if (isCancellation(e) || ctx.signal.aborted) return;
           const error = toUserFacingError(e);

@@ -201,11 +201,17 @@ export class EngineService implements vscode.Disposable {
 
   /**
    * The analysis of a layer. With `firstRank` (the panel's current rank) it runs progressively:
-   * partial results (LayerAnalysis.preview) arrive through onProgress before the full one.
+   * partial results (LayerAnalysis.preview) arrive through onProgress before the full one. With
+   * `shareWorker` it may run on a worker beside one other such analysis (pool.ts).
    */
   async analyze(
     r: AnalysisRequest,
-    opts: { signal?: AbortSignal; onProgress?: (p: AnalysisProgress) => void; firstRank?: number } = {},
+    opts: {
+      signal?: AbortSignal;
+      onProgress?: (p: AnalysisProgress) => void;
+      firstRank?: number;
+      shareWorker?: boolean;
+    } = {},
   ): Promise<AnalysisOutcome> {
     const key = this.keyOf(r);
     const hit = this.analyses.peek(key);
@@ -233,7 +239,7 @@ export class EngineService implements vscode.Disposable {
               ...(opts.firstRank !== undefined ? { progressive: true, firstRank: opts.firstRank } : {}),
               ...(store ? { store } : {}),
             },
-            { signal, onProgress },
+            { signal, onProgress, shareWorker: opts.shareWorker ?? false },
           );
           for (const w of a.stored?.warnings ?? []) this.log.warn(w);
           if (a.stored?.source === 'store') {

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkerPool } from '../../../src/worker/pool';
 import { QuantLensError } from '../../../src/engine/errors';
 import { f32Tensor, writeSafetensors } from '../../helpers/safetensorsWriter';
 import { workerScript } from '../../helpers/workerBundle';
+import { writeOutlierStats } from '../../helpers/outlierStats';
+import { rng } from '../methods/helpers';
 
 const script = workerScript();
 
@@ -99,3 +101,96 @@ test('cancelling a job rejects it at once and the pool keeps working', async () 
     await pool.dispose();
   }
 });
+
+test(
+  'analyses called with shareWorker run two to a worker, each with the result it gets alone; a cancelled one leaves its partner to finish',
+  { skip: availableParallelism() < 2 ? 'needs a second core for the helper thread' : false },
+  async () => {
+    // From 512 wide the spectra take the float32 routes; with another analysis waiting, the scaled
+    // spectrum's band goes to the worker's helper thread, and the next layer takes the turn.
+    const layers = [
+      { name: 'model.layers.0.mlp.up_proj.weight', shape: [640, 576] },
+      { name: 'model.layers.0.mlp.down_proj.weight', shape: [576, 640] },
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'ql-pool-'));
+    const file = join(dir, 'model.safetensors');
+    const r = rng(5);
+    writeSafetensors(
+      file,
+      layers.map((l) =>
+        f32Tensor(
+          l.name,
+          l.shape,
+          Float32Array.from({ length: l.shape[0]! * l.shape[1]! }, () => r() * 0.05),
+        ),
+      ),
+    );
+    const stats = join(dir, 'stats.safetensors');
+    await writeOutlierStats(stats, layers, { tokens: 16, outliers: 6, big: 40, random: r });
+    const settings = {
+      method: 'l2qer',
+      weightFormat: 'mxint4',
+      factorFormat: 'mxint8',
+      factorTiling: 'last-dim',
+      maxRank: 32,
+    } as const;
+    const pool = new WorkerPool({ script, size: 1, cancelGraceMs: 1 });
+    const started = new Map<string, number>();
+    const ended = new Map<string, number>();
+    const analyse = (layer: string, shareWorker: boolean, signal?: AbortSignal) =>
+      pool
+        .call(
+          'analyzeLayer',
+          { checkpoint: file, layer, settings, calibration: stats },
+          {
+            shareWorker,
+            signal,
+            onProgress: () => {
+              if (!started.has(layer)) started.set(layer, performance.now());
+            },
+          },
+        )
+        .then((a) => {
+          ended.set(layer, performance.now());
+          const { timings: _t, ...rest } = a;
+          return rest;
+        });
+    try {
+      const [a, b] = layers.map((l) => l.name) as [string, string];
+      const aloneA = await analyse(a, false);
+      const aloneB = await analyse(b, false);
+
+      const plain = [analyse(a, false), analyse(b, false)];
+      assert.equal(pool.running, 1, 'without shareWorker the second waits for the worker');
+      await Promise.all(plain);
+
+      started.clear();
+      ended.clear();
+      const shared = [analyse(a, true), analyse(b, true)];
+      assert.equal(pool.running, 2, 'with shareWorker both run on the one worker');
+      const [gotA, gotB] = await Promise.all(shared);
+      assert.deepEqual(gotA, aloneA);
+      assert.deepEqual(gotB, aloneB);
+      assert.ok(started.get(b)! < ended.get(a)!, 'the second began before the first ended');
+
+      // Cancelled past its grace the worker is replaced; the partner starts again on the new one.
+      const controller = new AbortController();
+      let running!: () => void;
+      const first = new Promise<void>((resolve) => (running = resolve));
+      const cancelled = pool.call(
+        'analyzeLayer',
+        { checkpoint: file, layer: a, settings, calibration: stats },
+        { shareWorker: true, signal: controller.signal, onProgress: () => running() },
+      );
+      const partner = analyse(b, true);
+      await first;
+      controller.abort();
+      await assert.rejects(cancelled, (e: unknown) => e instanceof QuantLensError && e.code === 'cancelled');
+      assert.deepEqual(await partner, aloneB, 'the partner finished with its own result');
+      assert.equal(pool.pending, 0);
+    } finally {
+      await pool.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
