@@ -1,7 +1,8 @@
 /**
  * Fused onnxruntime graphs for the dense → band reduction. Every output of an onnxruntime call is
- * copied into fresh memory (about 3 ms per MB here), while intermediates stay in onnxruntime's
- * reused arena; so each step runs as one graph whose outputs are only what JS needs next.
+ * copied out into JS memory (fresh memory costs about 3 ms per MB here), while intermediates stay
+ * inside onnxruntime, in memory malloc hands back from one call to the next (kernels.ts: no
+ * arena); so each step runs as one graph whose outputs are only what JS needs next.
  */
 import { buildModel, OnnxType, type NodeSpec, type TensorInit, type ValueInfo } from '../onnx/builder';
 import type { DType } from './kernels';

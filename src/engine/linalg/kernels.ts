@@ -57,7 +57,7 @@ export interface KernelOptions {
    * Keep onnxruntime's per-session memory arena (its default). Off by default: each session's
    * arena takes fresh memory for its intermediates on its first run and keeps it, so every graph
    * that runs once per layer (the randomized SVD's steps, its basis and projection) paid first-touch
-   * page faults for its own copies — 10–30 ms per 11 MB block on these VMs, ~0.35 s of a 1.6 s
+   * page faults for its own copies — 20–30 ms per 11 MB block on these VMs, ~0.35 s of a 1.6 s
    * 14336×4096 first-numbers run. Without it, intermediates come from malloc and reuse what earlier
    * graphs freed (measured: first numbers 1.5–1.7 s → 1.2–1.3 s, a TinyLlama block's sweep 2.7–9 %
    * faster with 80 MB less peak RSS; the full spectrum level).
