@@ -1,10 +1,12 @@
 /**
  * Symmetric band → tridiagonal by bulge chasing with Householder reflectors (the scheme of
  * LAPACK's sb2st; the kernel is in band-chase-kernel.ts). About 6·n²·b flops, all on b×b blocks
- * that stay in cache, in plain JS; on two or more cores the sweeps of a band 12 or more wide are
- * shared with a worker (band-chase-worker.ts).
+ * that stay in cache: in WebAssembly on this thread (band-chase-wasm.ts), or where that is not
+ * available in JS, the sweeps of a band 12 or more wide then shared with a worker on two or more
+ * cores (band-chase-worker.ts). Every route gives the same values bit for bit.
  */
 import { createChaseKernel } from './band-chase-kernel';
+import { chaseInWasm } from './band-chase-wasm';
 import { chaseInParallel, wantsParallelChase } from './band-chase-worker';
 import type { FloatArray } from './kernels';
 import type { StepClock } from './progress';
@@ -51,18 +53,20 @@ export interface Tridiagonal {
 /**
  * Reduces the band (its contents are destroyed) and returns the tridiagonal matrix with the same
  * eigenvalues. `onSweeps` is told how many of the n sweeps are done. `threads` caps the threads
- * used (default: 2 when the machine has them and n is large enough to pay for the hand-over).
+ * of the JS chase (default: 2 when the machine has them and n is large enough to pay for the
+ * hand-over); `kernelKind` 'js' skips the WebAssembly kernel (for tests that compare the two).
  */
 export async function bandToTridiagonal(
   band: SymmetricBand,
   clock?: StepClock,
   onSweeps?: (done: number) => void,
   threads?: number,
+  kernelKind: 'wasm' | 'js' = 'wasm',
 ): Promise<Tridiagonal> {
   const { n, bandwidth: b, ld } = band;
   let data = band.data;
   const kernel = createChaseKernel();
-  if (b > 1) {
+  if (b > 1 && !(kernelKind === 'wasm' && (await chaseInWasm(data, n, b, ld, clock, onSweeps)))) {
     const parallel = wantsParallelChase(n, threads, b)
       ? await chaseInParallel(data, n, b, ld, kernel, clock, onSweeps)
       : undefined;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bandToTridiagonal, emptyBand } from '../../../src/engine/linalg/band-to-tridiagonal';
+import { wasmChaseAvailable } from '../../../src/engine/linalg/band-chase-wasm';
 import { denseToBand } from '../../../src/engine/linalg/dense-to-band';
 import { kernels } from '../../../src/engine/linalg/kernels';
 import { symmetricEigenvalues } from '../../../src/engine/linalg/symmetric-eigenvalues';
@@ -31,8 +32,8 @@ test('the two-thread chase gives bit-for-bit the sequential result', async () =>
   const rand = mulberry32(42);
   for (let j = 0; j < n; j++) for (let o = 0; o <= b && j + o < n; o++) band.data[j * band.ld + o] = rand() - 0.5;
   const copy = () => ({ ...band, data: Float64Array.from(band.data) });
-  const one = await bandToTridiagonal(copy(), undefined, undefined, 1);
-  const two = await bandToTridiagonal(copy(), undefined, undefined, 2);
+  const one = await bandToTridiagonal(copy(), undefined, undefined, 1, 'js');
+  const two = await bandToTridiagonal(copy(), undefined, undefined, 2, 'js');
   assert.deepEqual(two.d, one.d);
   assert.deepEqual(two.e, one.e);
   // Cancelled mid-way, the helper thread is released and can be used again.
@@ -41,15 +42,54 @@ test('the two-thread chase gives bit-for-bit the sequential result', async () =>
   const big = emptyBand(3000, 16);
   for (let i = 0; i < big.data.length; i++) big.data[i] = i % 33 < 17 ? rand() - 0.5 : 0;
   setTimeout(() => ctrl.abort(), 20);
-  await assert.rejects(bandToTridiagonal(big, clock, undefined, 2), { code: 'cancelled' });
-  const again = await bandToTridiagonal(copy(), undefined, undefined, 2);
+  await assert.rejects(bandToTridiagonal(big, clock, undefined, 2, 'js'), { code: 'cancelled' });
+  const again = await bandToTridiagonal(copy(), undefined, undefined, 2, 'js');
   assert.deepEqual(again.d, one.d);
   // Two chases at once: the second runs on this thread alone instead of waiting on the helper.
   const both = await Promise.all([
-    bandToTridiagonal(copy(), undefined, undefined, 2),
-    bandToTridiagonal(copy(), undefined, undefined, 2),
+    bandToTridiagonal(copy(), undefined, undefined, 2, 'js'),
+    bandToTridiagonal(copy(), undefined, undefined, 2, 'js'),
   ]);
   for (const t of both) assert.deepEqual(t.e, one.e);
+});
+
+test("the WebAssembly chase gives bit for bit the JS kernel's tridiagonal, and is cancellable", async () => {
+  assert.ok(wasmChaseAvailable(), 'the WebAssembly kernel loads on this Node');
+  const rand = mulberry32(11);
+  for (const [n, b] of [
+    [3, 2],
+    [40, 3],
+    [300, 8],
+    [517, 13],
+    [1000, 16],
+  ] as const) {
+    const band = emptyBand(n, b);
+    for (let j = 0; j < n; j++) {
+      // Every seventh column zero below the diagonal: the reflectors with τ = 0 take their own path.
+      const zero = j % 7 === 3;
+      for (let o = 0; o <= b && j + o < n; o++) band.data[j * band.ld + o] = zero && o > 0 ? 0 : rand() - 0.5;
+    }
+    const copy = () => ({ ...band, data: Float64Array.from(band.data) });
+    const js = await bandToTridiagonal(copy(), undefined, undefined, 1, 'js');
+    const wasm = await bandToTridiagonal(copy());
+    assert.deepEqual(wasm.d, js.d, `n ${n}, b ${b}: diagonal`);
+    assert.deepEqual(wasm.e, js.e, `n ${n}, b ${b}: off-diagonal`);
+  }
+  const ctrl = new AbortController();
+  const big = emptyBand(3000, 16);
+  for (let i = 0; i < big.data.length; i++) big.data[i] = i % 33 < 17 ? rand() - 0.5 : 0;
+  const copyBig = () => ({ ...big, data: Float64Array.from(big.data) });
+  let sweeps = 0;
+  const cancelled = bandToTridiagonal(copyBig(), new StepClock(ctrl.signal), (done) => {
+    sweeps = done;
+    ctrl.abort();
+  });
+  await assert.rejects(cancelled, { code: 'cancelled' });
+  assert.ok(sweeps > 0 && sweeps < 3000, 'stopped part-way');
+  // The instance is free again: the next chase runs in WebAssembly and matches the JS kernel.
+  const after = await bandToTridiagonal(copyBig());
+  const reference = await bandToTridiagonal(copyBig(), undefined, undefined, 1, 'js');
+  assert.deepEqual(after.e, reference.e);
 });
 
 test('dense → band leaves a band (nothing outside it) with the same eigenvalues', async () => {
