@@ -1,6 +1,6 @@
 /**
  * The bulge chase in WebAssembly (wasm/assembly/bandChase.ts): bit for bit the JS kernel's
- * results, about 3× faster on one thread. Each thread instantiates the module once; the band is
+ * results, about 3.5× faster on one thread. Each thread instantiates the module once; the band is
  * copied into its memory, chased there a few sweeps per call (so that a cancel or another task on
  * the event loop can get in between), and copied back. Where WebAssembly cannot be instantiated,
  * or the thread's instance is busy with another chase, callers fall back to the JS kernel.

@@ -65,8 +65,8 @@ export async function bandToTridiagonal(
 ): Promise<Tridiagonal> {
   const { n, bandwidth: b, ld } = band;
   let data = band.data;
-  const kernel = createChaseKernel();
   if (b > 1 && !(kernelKind === 'wasm' && (await chaseInWasm(data, n, b, ld, clock, onSweeps)))) {
+    const kernel = createChaseKernel();
     const parallel = wantsParallelChase(n, threads, b)
       ? await chaseInParallel(data, n, b, ld, kernel, clock, onSweeps)
       : undefined;

@@ -1,6 +1,6 @@
 /**
  * All eigenvalues of a dense symmetric matrix: dense → band (GEMM-heavy, onnxruntime, in float64
- * or float32), band → tridiagonal (bulge chasing in JS, float64), tridiagonal → eigenvalues
+ * or float32), band → tridiagonal (bulge chasing in WebAssembly, or JS, float64), tridiagonal → eigenvalues
  * (root-free QL, float64).
  */
 import { isQuantLensError } from '../errors';

@@ -3,7 +3,7 @@
  * band-chase-kernel.ts, the same arithmetic in the same order, so that its results are bit for bit
  * those of the JS kernel. Element-wise updates run two lanes at a time (f64x2, each lane doing the
  * scalar kernel's multiply then add); the dot products keep the scalar order. Measured on a
- * 4096-wide band of width 8: about 3× faster than the JS kernel, mostly from plain loads and stores
+ * 4096-wide band of width 8: about 3.5× faster than the JS kernel, mostly from plain loads and stores
  * where JS checks bounds on every typed-array access.
  *
  * The band lives in this module's memory (the caller copies it in and out, band-chase-wasm.ts):
