@@ -82,59 +82,57 @@ function twoSided(ld: i32, r: i32, len: i32, tau: f64): void {
   }
 }
 
+/** dst[i] += src[i]·s for i < count, two lanes at a time (each lane multiplies, then adds). */
+function addScaled(dst: usize, src: usize, s: f64, count: i32): void {
+  const pairs = count & ~1;
+  const ss = f64x2.splat(s);
+  let i = 0;
+  for (; i < pairs; i += 2) {
+    const p = dst + ((<usize>i) << 3);
+    v128.store(p, f64x2.add(v128.load(p), f64x2.mul(v128.load(src + ((<usize>i) << 3)), ss)));
+  }
+  if (i < count) {
+    const p = dst + ((<usize>i) << 3);
+    store<f64>(p, load<f64>(p) + load<f64>(src + ((<usize>i) << 3)) * s);
+  }
+}
+
+/** dst[i] −= s·src[i] for i < count, two lanes at a time. */
+function subtractScaled(dst: usize, src: usize, s: f64, count: i32): void {
+  const pairs = count & ~1;
+  const ss = f64x2.splat(s);
+  let i = 0;
+  for (; i < pairs; i += 2) {
+    const p = dst + ((<usize>i) << 3);
+    v128.store(p, f64x2.sub(v128.load(p), f64x2.mul(ss, v128.load(src + ((<usize>i) << 3)))));
+  }
+  if (i < count) {
+    const p = dst + ((<usize>i) << 3);
+    store<f64>(p, load<f64>(p) - s * load<f64>(src + ((<usize>i) << 3)));
+  }
+}
+
 function right(ld: i32, r: i32, len: i32, below: i32, tau: f64): void {
   const v = vP;
   const w = wP;
   for (let i = 0; i < below; i++) store<f64>(w + ((<usize>i) << 3), 0);
-  const pairs = below & ~1;
   for (let j = 0; j < len; j++) {
     const base: usize = aP + ((<usize>((r + j) * ld + len - j)) << 3);
-    const vj = load<f64>(v + ((<usize>j) << 3));
-    const vv = f64x2.splat(vj);
-    let i = 0;
-    for (; i < pairs; i += 2) {
-      const wi = w + ((<usize>i) << 3);
-      v128.store(wi, f64x2.add(v128.load(wi), f64x2.mul(v128.load(base + ((<usize>i) << 3)), vv)));
-    }
-    if (i < below) {
-      const wi = w + ((<usize>i) << 3);
-      store<f64>(wi, load<f64>(wi) + load<f64>(base + ((<usize>i) << 3)) * vj);
-    }
+    addScaled(w, base, load<f64>(v + ((<usize>j) << 3)), below);
   }
   for (let j = 0; j < len; j++) {
     const base: usize = aP + ((<usize>((r + j) * ld + len - j)) << 3);
-    const t = tau * load<f64>(v + ((<usize>j) << 3));
-    const tt = f64x2.splat(t);
-    let i = 0;
-    for (; i < pairs; i += 2) {
-      const p = base + ((<usize>i) << 3);
-      v128.store(p, f64x2.sub(v128.load(p), f64x2.mul(tt, v128.load(w + ((<usize>i) << 3)))));
-    }
-    if (i < below) {
-      const p = base + ((<usize>i) << 3);
-      store<f64>(p, load<f64>(p) - t * load<f64>(w + ((<usize>i) << 3)));
-    }
+    subtractScaled(base, w, tau * load<f64>(v + ((<usize>j) << 3)), below);
   }
 }
 
 function left(ld: i32, r: i32, len: i32, below: i32, tau: f64): void {
   const v = vP;
-  const pairs = below & ~1;
   for (let j = 1; j < len; j++) {
     const base: usize = aP + ((<usize>((r + j) * ld + len - j)) << 3);
     let s: f64 = 0;
     for (let i = 0; i < below; i++) s += load<f64>(v + ((<usize>i) << 3)) * load<f64>(base + ((<usize>i) << 3));
-    s *= tau;
-    const ss = f64x2.splat(s);
-    let i = 0;
-    for (; i < pairs; i += 2) {
-      const p = base + ((<usize>i) << 3);
-      v128.store(p, f64x2.sub(v128.load(p), f64x2.mul(ss, v128.load(v + ((<usize>i) << 3)))));
-    }
-    if (i < below) {
-      const p = base + ((<usize>i) << 3);
-      store<f64>(p, load<f64>(p) - s * load<f64>(v + ((<usize>i) << 3)));
-    }
+    subtractScaled(base, v, s * tau, below);
   }
 }
 
